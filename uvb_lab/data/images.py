@@ -1,0 +1,59 @@
+"""What every data loader returns: whole train and test sets as float tensors in [0, 1], NCHW."""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+
+class DataError(Exception):
+    """The data asked for cannot be used: missing files, wrong shape or checksum, bad layout."""
+
+
+@dataclass(frozen=True)
+class ImageData:
+    name: str
+    train: torch.Tensor  # (N, C, H, W), float32 in [0, 1]
+    test: torch.Tensor
+    train_labels: torch.Tensor | None = None  # (N,) int64 where the dataset has classes
+    test_labels: torch.Tensor | None = None
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.train.shape[1:])
+
+
+def uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
+    """Pixels / 255 as float32, no normalisation (SPEC: the models see x in [0, 1]^d)."""
+    return images.to(torch.float32).div_(255.0)
+
+
+def check_shape(data: ImageData, channels: int, image_size: int) -> ImageData:
+    """The config declares the image shape (models are sized from it); the files must agree."""
+    expected = (channels, image_size, image_size)
+    for split, images in (("train", data.train), ("test", data.test)):
+        if tuple(images.shape[1:]) != expected:
+            raise DataError(
+                f"{data.name} {split} images have shape {tuple(images.shape[1:])} (C, H, W) but the config "
+                f"declares data.channels={channels}, data.image_size={image_size}; set those to match the data"
+            )
+        if len(images) == 0:
+            raise DataError(f"{data.name} has no {split} images")
+    return data
+
+
+def missing_files_message(name: str, folder: Path, files: list[str], how_to_get: str) -> str:
+    listing = "\n".join(f"  {folder / f}" for f in files)
+    return f"{name} files not found. Expected:\n{listing}\n{how_to_get}"
+
+
+def download_with_torchvision(dataset_class_name: str, root: Path) -> bool:
+    """Fetch a dataset's standard files with torchvision if it is installed; False if it is not."""
+    try:
+        import torchvision.datasets
+    except Exception:  # torchvision is an optional extra; a broken install counts as absent
+        return False
+    dataset_class = getattr(torchvision.datasets, dataset_class_name)
+    for train in (True, False):
+        dataset_class(root=str(root), train=train, download=True)
+    return True
