@@ -74,3 +74,24 @@ def shared_data() -> Path:
 def _offline_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
+
+
+def run_uvb_train_in_process(args: list[str], capsys) -> tuple[int, str]:
+    """`uvb-train ARGS` inside this process: the same Hydra app, without the seconds of a fresh interpreter.
+
+    Returns (exit code, stderr). For the end-to-end checks use run_uvb_train, a real subprocess.
+    """
+    from uvb_lab.train import main
+
+    GlobalHydra.instance().clear()
+    argv = sys.argv
+    sys.argv = ["uvb-train", *args]
+    try:
+        main()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+    return code, capsys.readouterr().err

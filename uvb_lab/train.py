@@ -104,6 +104,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     num_params = sum(p.numel() for p in model.parameters())
     log.info("%s: %s parameters, %d train / %d test images on %s", cfg.run.name, f"{num_params:,}", len(x_train), len(x_test), device)
 
+    run_dir.mkdir(parents=True, exist_ok=True)
     logger = instantiate(cfg.logger)(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg))
     summary: dict[str, Any] = {
         "status": "running",

@@ -1,0 +1,88 @@
+"""Bad input: one clear error before any training, exit code 2 (Hydra's own: 1), and no run folder left."""
+
+import numpy as np
+import pytest
+from conftest import QUICK, TINY, run_uvb_train_in_process
+
+TINY_UVB = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none"]
+
+
+@pytest.fixture
+def fails_cleanly(tmp_path, capsys):
+    def check(args, message, exit_code=2):
+        run_dir = tmp_path / "run"
+        code, stderr = run_uvb_train_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)
+        assert code == exit_code, stderr
+        assert message in stderr
+        assert "Traceback" not in stderr
+        assert not run_dir.exists()
+        return stderr
+
+    return check
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model=resnet", "Could not find 'model/resnet'"),
+        ("data=imagenet", "Could not find 'data/imagenet'"),
+    ],
+)
+def test_unknown_names_list_the_options(override, message, fails_cleanly):
+    stderr = fails_cleanly([*TINY_UVB, override], message, exit_code=1)
+    assert "Available options" in stderr
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("sigma=0", "sigma must be > 0"),
+        ("sigma=-0.5", "sigma must be > 0"),
+        ("trainer.batch_size=0", "trainer.batch_size must be > 0"),
+        ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
+        ("model.decoder=cauchy", "model.decoder must be one of"),
+    ],
+)
+def test_bad_values_are_refused_before_training(override, message, fails_cleanly):
+    fails_cleanly([*TINY_UVB, override], message)
+
+
+def test_missing_mnist_files_are_named_with_how_to_get_them(tmp_path, fails_cleanly):
+    stderr = fails_cleanly(["model=uvb", "data=mnist", f"data.root={tmp_path / 'nowhere'}"], "MNIST files not found")
+    assert str(tmp_path / "nowhere" / "MNIST" / "raw" / "train-images-idx3-ubyte") in stderr
+    assert "data.download=true" in stderr
+
+
+def test_missing_cifar10_files_are_named(tmp_path, fails_cleanly):
+    stderr = fails_cleanly(["model=deen", "data=cifar10", f"data.root={tmp_path}"], "CIFAR-10 files not found")
+    assert "cifar-10-batches-py" in stderr and "data_batch_1" in stderr
+
+
+def test_mnist_with_the_wrong_md5_is_refused(tmp_path, fails_cleanly):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / name).write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+    fails_cleanly(["model=uvb", "data=mnist", f"data.root={tmp_path}"], "expected 6bbc9ace898e44ae57da46a324031adb")
+
+
+def write_npz(path, **arrays):
+    np.savez(path, **arrays)
+    return path
+
+
+def test_npz_without_the_expected_keys_is_refused(tmp_path, fails_cleanly):
+    path = write_npz(tmp_path / "bad.npz", images=np.zeros((4, 8, 8), np.uint8))
+    fails_cleanly(["model=uvb", "data=npz", f"data.path={path}"], "lacks the keys")
+
+
+def test_data_of_the_wrong_shape_is_refused(tmp_path, fails_cleanly):
+    images = np.zeros((4, 8, 8), np.uint8)
+    labels = np.zeros(4, np.uint8)
+    path = write_npz(tmp_path / "grey8.npz", x_train=images, y_train=labels, x_test=images, y_test=labels)
+    stderr = fails_cleanly(["model=uvb", "data=npz", f"data.path={path}"], "have shape (1, 8, 8)")
+    assert "data.channels=3, data.image_size=32" in stderr
+
+
+def test_missing_npz_file_is_named(tmp_path, fails_cleanly):
+    fails_cleanly(["model=uvb", "data=npz", f"data.path={tmp_path / 'absent.npz'}"], "npz file not found")

@@ -1,0 +1,130 @@
+"""The models' maths: Table 1's sizes, energy gradients, the KL of Eq. 15, the loss of Eq. 4 / 18."""
+
+import math
+
+import pytest
+import torch
+from conftest import compose_config
+from hydra.utils import instantiate
+
+from uvb_lab.loss import denoising_loss, negative_elbo_loss
+from uvb_lab.models import DEEN, UVB
+from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.uvb import gaussian_kl
+
+# SPEC.md, Table 1, "exact count with the choices above".
+PAPER_SIZE_PARAMS = [
+    ("uvb", "mnist", 26_777_528),
+    ("deen", "mnist", 26_257_609),
+    ("uvb", "cifar10", 41_187_368),
+    ("deen", "cifar10", 36_090_313),
+]
+
+
+@pytest.mark.parametrize(("model", "data", "expected"), PAPER_SIZE_PARAMS)
+def test_default_config_builds_the_papers_model_sizes(model, data, expected):
+    cfg = compose_config([f"model={model}", f"data={data}"])
+    net = instantiate(cfg.model)
+    assert sum(p.numel() for p in net.parameters()) == expected
+
+
+def tiny_models() -> dict[str, EnergyModel]:
+    torch.manual_seed(0)
+    common = dict(sigma=0.7, channels=2, image_size=7)
+    return {
+        "deen": DEEN(**common, conv_channels=(3, 4), hidden=5).double(),
+        "uvb": UVB(**common, conv_channels=(3, 4), hidden=5, latent_dim=3, decoder_hidden=6).double(),
+        "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, decoder="laplace").double(),
+    }
+
+
+@pytest.mark.parametrize("name", ["deen", "uvb", "uvb-laplace"])
+def test_energy_gradient_matches_finite_differences(name):
+    model = tiny_models()[name]
+    y = torch.rand(2, 2, 7, 7, dtype=torch.float64)
+
+    def f(y_: torch.Tensor) -> torch.Tensor:
+        torch.manual_seed(123)  # the same z draw every call makes the UVB energy a fixed function of y
+        return model.energy(y_).sum()
+
+    torch.manual_seed(123)
+    grad = -model.score(y)
+    h = 1e-6
+    for index in [(0, 0, 0, 0), (0, 1, 3, 4), (1, 0, 6, 6), (1, 1, 2, 5)]:
+        step = torch.zeros_like(y)
+        step[index] = h
+        finite_difference = (f(y + step) - f(y - step)) / (2 * h)
+        assert grad[index].item() == pytest.approx(finite_difference.item(), rel=1e-5, abs=1e-8)
+
+
+def test_x_hat_is_one_gradient_step_of_size_sigma_squared():
+    model = tiny_models()["deen"]
+    y = torch.rand(3, 2, 7, 7, dtype=torch.float64)
+    assert torch.allclose(model.x_hat(y), y + model.sigma**2 * model.score(y))
+
+
+def test_closed_form_kl_matches_monte_carlo():
+    torch.manual_seed(0)
+    mu = torch.tensor([[0.3, -1.2, 0.0, 2.0]], dtype=torch.float64)
+    log_var = torch.tensor([[0.5, -0.7, 0.0, -2.0]], dtype=torch.float64)
+    n = 400_000
+    z = mu + (0.5 * log_var).exp() * torch.randn(n, 4, dtype=torch.float64)
+    log_q = (-0.5 * ((z - mu) ** 2 / log_var.exp() + log_var + math.log(2 * math.pi))).sum(1)
+    log_p = (-0.5 * (z**2 + math.log(2 * math.pi))).sum(1)
+    monte_carlo = (log_q - log_p).mean().item()
+    standard_error = (log_q - log_p).std().item() / math.sqrt(n)
+    assert gaussian_kl(mu, log_var).item() == pytest.approx(monte_carlo, abs=4 * standard_error)
+    assert gaussian_kl(torch.zeros(1, 3), torch.zeros(1, 3)).item() == 0.0
+
+
+class QuadraticEnergy(EnergyModel):
+    """f(y) = ||y||^2 / 2, so grad f(y) = y and x_hat(y) = (1 - sigma^2) y."""
+
+    def energy(self, y):
+        return 0.5 * y.pow(2).flatten(1).sum(1)
+
+
+def test_denoising_loss_on_a_hand_computed_example():
+    model = QuadraticEnergy(sigma=0.5)  # x_hat(y) = 0.75 y
+    x = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [0.0, 2.0]]]])
+    y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [4.0, 0.0]]]])
+    # sample 1: x_hat = (1.5, 0, 0, 0): error 0.25.  sample 2: x_hat = (0, 0, 3, 0): error 9 + 4 = 13.
+    # Summed over pixels, averaged over the batch, no factor 1/2: (0.25 + 13) / 2.
+    assert denoising_loss(model.eval(), x, y).item() == pytest.approx(6.625)
+
+
+def test_denoising_loss_trains_through_the_score_and_elbo_loss_ignores_x():
+    model = tiny_models()["uvb"].train()
+    x = torch.rand(4, 2, 7, 7, dtype=torch.float64)
+    y = x + 0.7 * torch.randn_like(x)
+    denoising_loss(model, x, y).backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
+    torch.manual_seed(5)
+    a = negative_elbo_loss(model, x, y)
+    torch.manual_seed(5)
+    b = negative_elbo_loss(model, torch.zeros_like(x), y)
+    assert a.item() == b.item()
+
+
+def test_uvb_energy_is_reconstruction_plus_kl_and_averages_z_samples():
+    model = tiny_models()["uvb"]
+    y = torch.rand(3, 2, 7, 7, dtype=torch.float64)
+    torch.manual_seed(1)
+    terms = model.elbo_terms(y)
+    torch.manual_seed(1)
+    assert torch.allclose(model.energy(y), terms.reconstruction + terms.kl)
+    mu, log_var = model.encode(y)
+    # With zero posterior variance every z draw is mu, so K draws must give the K = 1 value.
+    model.z_samples = 5
+    mu_y = model.decode(mu)
+    expected = (y - mu_y).pow(2).flatten(1).sum(1) / (2 * model.sigma**2)
+    model.encoder_log_var[-1].bias.data.fill_(-200.0)
+    model.encoder_log_var[-1].weight.data.zero_()
+    assert torch.allclose(model.elbo_terms(y).reconstruction, expected)
+
+
+def test_laplace_scale_defaults_to_variance_matched():
+    model = UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(2,), hidden=4, latent_dim=2, decoder_hidden=4, decoder="laplace")
+    assert model.laplace_scale == pytest.approx(1 / math.sqrt(2))
+    with pytest.raises(ValueError, match="decoder"):
+        UVB(sigma=1.0, channels=1, image_size=8, decoder="cauchy")

@@ -1,0 +1,76 @@
+"""`uvb-train` end to end, as a user runs it: the files every run leaves, for every model."""
+
+import json
+import math
+
+import pytest
+import torch
+from conftest import MODELS, QUICK, TINY, run_uvb_train
+
+from uvb_lab import run_files
+
+SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [f"model={model}", *QUICK, *TINY[model], "trainer.max_steps=null", "trainer.epochs=2", "sigma=0.8",
+            f"hydra.run.dir={run_dir}"]
+    result = run_uvb_train(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert SUMMARY_KEYS <= summary.keys()
+    assert (summary["status"], summary["model"], summary["dataset"], summary["sigma"]) == ("finished", model, "synthetic", 0.8)
+    steps_per_epoch = math.ceil(512 / 128)  # conf/data/synthetic.yaml: 512 training images
+    assert (summary["epochs_done"], summary["steps_done"]) == (2, 2 * steps_per_epoch)
+    assert all(math.isfinite(summary[k]) and summary[k] > 0 for k in ("train_loss", "test_loss", "wall_time_s"))
+    if model in ("uvb", "vae"):
+        assert all(summary[f"test_{term}_on_{v}"] >= 0 for term in ("kl", "recon") for v in ("x", "y"))
+
+    rows = run_files.read_metrics(run_dir)
+    assert [row["epoch"] for row in rows] == [1, 2]
+    assert rows[-1]["test_loss"] == summary["test_loss"]
+    assert all(row["samples_per_s"] > 0 for row in rows)
+
+    checkpoint = run_files.load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    assert checkpoint["epoch"] == 2 and checkpoint["step"] == summary["steps_done"]
+    assert sum(t.numel() for t in checkpoint["model"].values()) == summary["num_params"]
+
+    resolved = (run_dir / ".hydra" / "config.yaml").read_text()
+    assert "sigma: 0.8" in resolved
+    offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline_runs) == 1 and any(offline_runs[0].glob("*.wandb"))
+
+
+def test_epochs_zero_evaluates_the_untrained_model_and_writes_the_summary(tmp_path):
+    run_dir = tmp_path / "run"
+    result = run_uvb_train(["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=0", "logger=none", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    summary = run_files.read_summary(run_dir)
+    assert (summary["epochs_done"], summary["steps_done"], summary["train_loss"]) == (0, 0, None)
+    assert summary["test_loss"] > 0 and summary["status"] == "finished"
+    assert (run_dir / "checkpoints" / "last.pt").is_file()
+    assert not (run_dir / "metrics.jsonl").exists()
+
+
+def test_max_steps_caps_the_run_mid_epoch(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=5", "trainer.max_steps=6", "logger=none", f"hydra.run.dir={run_dir}"]
+    assert run_uvb_train(args, cwd=tmp_path).returncode == 0
+    summary = run_files.read_summary(run_dir)
+    # 4 steps per epoch: one full epoch, then 2 steps of the second.
+    assert (summary["steps_done"], summary["epochs_done"], summary["epochs"]) == (6, 1, 5)
+    assert [row["epoch"] for row in run_files.read_metrics(run_dir)] == [1]
+
+
+def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        run_dir = tmp_path / name
+        args = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none", "trainer.epochs=0", f"hydra.run.dir={run_dir}"]
+        assert run_uvb_train(args, cwd=tmp_path).returncode == 0
+        losses.append(run_files.read_summary(run_dir)["test_loss"])
+    assert losses[0] == losses[1]
+    torch.manual_seed(0)  # keep this process's RNG untouched by the assertion above
