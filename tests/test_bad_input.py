@@ -86,3 +86,11 @@ def test_data_of_the_wrong_shape_is_refused(tmp_path, fails_cleanly):
 
 def test_missing_npz_file_is_named(tmp_path, fails_cleanly):
     fails_cleanly(["model=uvb", "data=npz", f"data.path={tmp_path / 'absent.npz'}"], "npz file not found")
+
+
+def test_download_without_torchvision_says_so(tmp_path, fails_cleanly, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchvision", None)  # as on a machine without the optional extra
+    stderr = fails_cleanly(["model=uvb", "data=mnist", f"data.root={tmp_path}", "data.download=true"], "MNIST files not found")
+    assert "data.download=true needs torchvision" in stderr

@@ -47,6 +47,7 @@ def load_cifar10(root: str, channels: int = 3, image_size: int = 32, download: b
                 missing,
                 "Get them with `pip install torchvision` and data.download=true, or unpack cifar-10-python.tar.gz "
                 "into data.root (env UVB_DATA_ROOT). A Keras-layout .npz works too: data=npz data.path=FILE.",
+                download,
             )
         )
     train, train_labels = read_batches(folder, TRAIN_BATCHES)

@@ -42,8 +42,10 @@ def check_shape(data: ImageData, channels: int, image_size: int) -> ImageData:
     return data
 
 
-def missing_files_message(name: str, folder: Path, files: list[str], how_to_get: str) -> str:
+def missing_files_message(name: str, folder: Path, files: list[str], how_to_get: str, download: bool) -> str:
     listing = "\n".join(f"  {folder / f}" for f in files)
+    if download:
+        how_to_get = f"data.download=true needs torchvision, which cannot be imported here. {how_to_get}"
     return f"{name} files not found. Expected:\n{listing}\n{how_to_get}"
 
 
@@ -51,7 +53,7 @@ def download_with_torchvision(dataset_class_name: str, root: Path) -> bool:
     """Fetch a dataset's standard files with torchvision if it is installed; False if it is not."""
     try:
         import torchvision.datasets
-    except Exception:  # torchvision is an optional extra; a broken install counts as absent
+    except Exception:  # torchvision is an optional extra; a broken install (CUDA build on CPU torch) counts as absent
         return False
     dataset_class = getattr(torchvision.datasets, dataset_class_name)
     for train in (True, False):

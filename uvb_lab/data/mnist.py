@@ -61,6 +61,7 @@ def load_mnist(
                 missing,
                 "Get them with `pip install torchvision` and data.download=true, or copy the four "
                 "uncompressed IDX files there, or point data.root (env UVB_DATA_ROOT) at a folder holding MNIST/raw/.",
+                download,
             )
         )
     if check_md5:
