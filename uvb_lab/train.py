@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from uvb_lab import run_files
+from uvb_lab import devices, run_files  # issue 3: devices
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
 from uvb_lab.models.uvb import UVB
@@ -54,12 +54,11 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"trainer.device={name} but CUDA is not available here; use trainer.device=auto or cpu")
-    return device
+    # issue 3: the choice lives in uvb_lab/devices.py (a parallel sweep's jobs take the GPUs in turn)
+    try:
+        return devices.resolve_device(name, devices.multirun_job_num())
+    except devices.DeviceError as error:
+        raise ConfigError(str(error)) from error
 
 
 def build(name: str, node: DictConfig) -> Any:

@@ -1,0 +1,58 @@
+"""Every experiment file and the SLURM launcher config compose, with the paper's settings and their sweep."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+
+from conftest import CONFIG_DIR
+
+
+def compose_with_hydra(overrides):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves as in a run
+    return cfg
+
+
+@pytest.mark.parametrize(
+    "experiment, dataset, sweep",
+    [
+        ("table2_mnist", "mnist", {"model": "uvb,deen", "sigma": "0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0"}),
+        ("table3_cifar10", "cifar10", {"model": "uvb,deen", "sigma": "0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0"}),
+        ("table45_mnist", "mnist", {"model": "uvb,vae,uvb_laplace"}),
+        ("smoke", "synthetic", {"model": "uvb,deen", "sigma": "0.5,1.0"}),
+    ],
+)
+def test_experiment_declares_its_table(experiment, dataset, sweep):
+    cfg = compose_with_hydra([f"+experiment={experiment}"])
+    assert cfg.hydra.runtime.choices.data == dataset
+    assert dict(cfg.hydra.sweeper.params) == sweep
+    assert cfg.hydra.sweep.dir == f"multirun/{experiment}"  # the same folders on every relaunch
+    assert cfg.hydra.sweep.subdir == cfg.run.name == f"uvb-{dataset}-sigma1.0"
+    assert cfg.logger.group.startswith(f"{experiment}-20")  # experiment name + launch time
+    assert cfg.logger.job_type == "train"
+    if experiment != "smoke":
+        assert cfg.trainer.epochs == 400 and cfg.trainer.batch_size == 128 and cfg.trainer.lr == 1e-4  # Sec. 3.1
+
+
+def test_table45_is_at_sigma_one_and_its_laplace_model_is_named():
+    cfg = compose_with_hydra(["+experiment=table45_mnist", "model=uvb_laplace"])
+    assert cfg.sigma == 1.0
+    assert cfg.model.decoder == "laplace" and cfg.model.latent_dim == 100
+    assert cfg.loss._target_ == "uvb_lab.loss.denoising_loss"
+    assert cfg.hydra.runtime.choices.model == "uvb_laplace"  # what run.model, and so the report, sees
+
+
+def test_command_line_values_override_the_experiment():
+    cfg = compose_with_hydra(["+experiment=table2_mnist", "trainer.epochs=20", "data.root=/elsewhere"])
+    assert cfg.trainer.epochs == 20 and cfg.data.root == "/elsewhere"
+
+
+def test_slurm_launcher_asks_for_one_gpu_per_job():
+    cfg = compose_with_hydra(["+experiment=table2_mnist", "hydra/launcher=slurm", "hydra.launcher.partition=gpu"])
+    launcher = cfg.hydra.launcher
+    assert launcher._target_.endswith("SlurmLauncher")
+    assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1 and launcher.partition == "gpu"
+    assert launcher.timeout_min > 0 and launcher.mem_gb > 0 and launcher.cpus_per_task > 0

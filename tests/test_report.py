@@ -1,0 +1,107 @@
+"""uvb-report on hand-made run folders: paper layout, deltas, and runs that are missing, failed,
+running, stopped early or duplicated shown as such; Table 1 from the configs equals SPEC's exact counts."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import CONFIG_DIR
+from uvb_lab.report import main
+from uvb_lab.report.table1 import count_parameters
+
+
+def write_run(root: Path, name: str, mtime: float, **summary) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True)
+    defaults = {"status": "finished", "dataset": "mnist", "epochs": 400, "epochs_done": 400}
+    (folder / "summary.json").write_text(json.dumps({**defaults, **summary}))
+    os.utime(folder / "summary.json", (mtime, mtime))
+    return folder
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    write_run(root, "uvb-0.3", 100, model="uvb", sigma=0.3, train_loss=2.7, test_loss=3.01)
+    write_run(root, "deen-0.3", 100, model="deen", sigma=0.3, status="failed", epochs_done=3, train_loss=9.5, test_loss=9.9)
+    write_run(root, "uvb-0.4", 100, model="uvb", sigma=0.4, status="running", epochs_done=12, train_loss=4.0, test_loss=4.5)
+    write_run(root, "deen-0.4", 100, model="deen", sigma=0.4, epochs_done=1, train_loss=5.0, test_loss=5.5)
+    write_run(root, "old/uvb-0.5", 100, model="uvb", sigma=0.5, train_loss=99.0, test_loss=99.0)
+    write_run(root, "new/uvb-0.5", 200, model="uvb", sigma=0.5, train_loss=5.2, test_loss=6.0)
+    # Tables 4/5 at sigma = 1: recon_on_x is ||x - mu_y||^2 / (2 sigma^2), so 2 sigma^2 * 25.75 = 51.5.
+    write_run(root, "vae-1.0", 100, model="vae", sigma=1.0, train_loss=400.0, test_loss=401.0, test_kl_on_x=3.7,
+              test_recon_on_x=25.75, test_kl_on_y=4.0, test_recon_on_y=380.0)
+    write_run(root, "uvb_laplace-1.0", 100, model="uvb_laplace", sigma=1.0, train_loss=58.4, test_loss=60.0)
+    (root / "not-a-run").mkdir()
+    (root / "not-a-run" / "summary.json").write_text("{broken")
+    return root
+
+
+def table(markdown: str, title_start: str) -> dict[str, list[str]]:
+    """The rows of one Markdown table of the report, by first cell; '_header' holds the header."""
+    section = markdown.split(f"### {title_start}", 1)[1].split("###", 1)[0]
+    lines = [line for line in section.splitlines() if line.startswith("| ") or line.startswith("|---")]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines if not line.startswith("| ---")]
+    return {"_header": rows[0], **{row[0]: row[1:] for row in rows[1:]}}
+
+
+def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsys):
+    out = tmp_path / "report"
+    with pytest.warns(UserWarning, match="not-a-run"):
+        assert main([str(runs), "--out", str(out)]) == 0
+    markdown = capsys.readouterr().out
+    assert markdown == (out / "report.md").read_text() + "\n"
+
+    t2 = table(markdown, "Table 2, MNIST")
+    assert t2["_header"] == ["σ", "0.3", "0.4", "0.5", "0.6", "0.7", "0.8", "0.9", "1.0"]
+    assert t2["UVB train"][0] == "2.70 / 2.60 (+3.8%)"  # finished: no marker
+    assert t2["UVB test"][0] == "3.01 / 3.01 (+0.0%)"
+    assert t2["DEEN train"][3] == "— / 8.87"  # missing
+    notes = markdown.split("### Table 2", 1)[1].split("###", 1)[0]
+    for cell, words in (
+        (t2["DEEN train"][0], "failed (3 of 400 epochs done)"),
+        (t2["UVB train"][1], "still running or killed (12 of 400 epochs done)"),
+        (t2["DEEN test"][1], "stopped early (1 of 400 epochs done"),
+        (t2["UVB test"][2], "2 runs for this cell; the newest is shown"),
+    ):
+        marker = cell[cell.index("[") :]
+        assert f"{marker} {words}" in notes
+    assert t2["UVB train"][2].startswith("5.20 / 5.09")  # the newer of the two sigma = 0.5 runs
+    assert str(runs / "new" / "uvb-0.5") in notes
+
+    assert table(markdown, "Table 4")["VAE"][:2] == ["3.70 / 3.70 (+0.0%)", "4.00"]
+    assert table(markdown, "Table 5")["VAE"][:2] == ["51.5 / 51.5 (+0.0%)", "380"]
+    assert table(markdown, "Table 4")["UVB"] == ["— / 692", "—"]
+    assert table(markdown, "Remark 4")["UVB (Laplace decoder)"] == ["58.4 / 58.4 (+0.0%)"]
+    assert "Not in these runs: Table 3 (CIFAR-10)" in markdown
+
+    assert sorted(p.name for p in out.iterdir()) == [
+        "loss_vs_sigma.png", "remark4.csv", "report.md", "report.tex", "table2_mnist.csv", "table4.csv", "table5.csv",
+    ]
+    assert (out / "loss_vs_sigma.png").read_bytes()[:4] == b"\x89PNG"
+    assert "2.70 / 2.60 (+3.8\\%)" in (out / "report.tex").read_text()
+    assert (out / "table2_mnist.csv").read_text().splitlines()[1].startswith("UVB train,2.70 / 2.60 (+3.8%),")
+
+
+def test_report_refuses_paths_without_runs(tmp_path, capsys):
+    assert main([str(tmp_path / "nowhere")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main([str(tmp_path)]) == 2
+    assert "no runs" in capsys.readouterr().err
+
+
+def test_table1_from_the_configs_equals_spec_exact_counts(capsys):
+    spec_exact = {  # SPEC.md, "Architectures (Sec. 3.1) and Table 1"
+        ("uvb", "mnist"): 26_777_528,
+        ("deen", "mnist"): 26_257_609,
+        ("uvb", "cifar10"): 41_187_368,
+        ("deen", "cifar10"): 36_090_313,
+    }
+    for (model, dataset), count in spec_exact.items():
+        assert count_parameters(str(CONFIG_DIR), model, dataset) == count
+    assert main(["--table1"]) == 0
+    t1 = table(capsys.readouterr().out, "Table 1")
+    assert t1["UVB"] == ["26,777,528 / 2.7e7 (-0.8%)", "41,187,368 / 4.1e7 (+0.5%)"]
+    assert t1["DEEN"] == ["26,257,609 / 2.6e7 (+1.0%)", "36,090,313 / 3.6e7 (+0.3%)"]

@@ -1,0 +1,82 @@
+"""The smoke table end to end: `uvb-train -m +experiment=smoke` with each launcher, then `uvb-report` on it."""
+
+import json
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from conftest import run_uvb_train
+from uvb_lab.report import main as report
+
+RUNS = {"uvb-synthetic-sigma0.5", "uvb-synthetic-sigma1.0", "deen-synthetic-sigma0.5", "deen-synthetic-sigma1.0"}
+
+
+def summaries(sweep_dir: Path) -> dict[str, dict]:
+    return {p.parent.name: json.loads(p.read_text()) for p in sweep_dir.glob("*/summary.json")}
+
+
+def report_cells(sweep_dir: Path, capsys) -> dict[str, list[str]]:
+    assert report([str(sweep_dir)]) == 0
+    markdown = capsys.readouterr().out
+    rows = [line.strip("|").split("|") for line in markdown.splitlines() if line.startswith("| ")]
+    return {row[0].strip(): [c.strip() for c in row[1:]] for row in rows}
+
+
+def test_basic_launcher_runs_the_whole_table_and_the_report_matches_the_summaries(tmp_path, capsys):
+    sweep_dir = tmp_path / "smoke"
+    result = run_uvb_train(["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "logger=none"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = summaries(sweep_dir)
+    assert set(runs) == RUNS and {s["status"] for s in runs.values()} == {"finished"}
+    assert all(s["epochs_done"] == s["epochs"] == 2 for s in runs.values())
+
+    cells = report_cells(sweep_dir, capsys)
+    assert cells["σ"] == ["0.5", "1.0"]
+    for model in ("uvb", "deen"):
+        for split in ("train", "test"):
+            expected = [f"{runs[f'{model}-synthetic-sigma{s}'][f'{split}_loss']:#.3g}".rstrip(".") for s in ("0.5", "1.0")]
+            assert cells[f"{model.upper()} {split}"] == expected
+    assert (sweep_dir / "report" / "loss_vs_sigma.png").is_file()
+
+
+def wandb_groups(sweep_dir: Path) -> set[str]:
+    """The W&B group names written into the offline runs' record files."""
+    return {
+        match.decode()
+        for file in sweep_dir.glob("*/wandb/offline-run-*/*.wandb")
+        for match in re.findall(rb"smoke-\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", file.read_bytes())
+    }
+
+
+def test_joblib_launcher_runs_jobs_in_parallel_in_one_wandb_group(tmp_path, capsys):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep_dir = tmp_path / "smoke"
+    args = ["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "sigma=1.0",
+            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    result = run_uvb_train(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = summaries(sweep_dir)
+    assert set(runs) == {"uvb-synthetic-sigma1.0", "deen-synthetic-sigma1.0"}  # sigma=1.0 replaced the sweep's
+    # Each job ran in its own process, yet both carry one group: the experiment's name and launch time.
+    assert len(wandb_groups(sweep_dir)) == 1, wandb_groups(sweep_dir)
+    cells = report_cells(sweep_dir, capsys)
+    assert cells["UVB test"] == [f"{runs['uvb-synthetic-sigma1.0']['test_loss']:#.3g}".rstrip(".")]
+    assert cells["DEEN train"] == [f"{runs['deen-synthetic-sigma1.0']['train_loss']:#.3g}".rstrip(".")]
+
+
+@pytest.mark.skipif(
+    os.environ.get("UVB_SLOW_TESTS") != "1",
+    reason="submitit_local works here but took 29 s for two tiny jobs (CPU, 2 cores); set UVB_SLOW_TESTS=1 to run it",
+)
+def test_submitit_local_launcher_runs_the_jobs(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+    sweep_dir = tmp_path / "smoke"
+    args = ["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "sigma=1.0", "logger=none",
+            "hydra/launcher=submitit_local"]
+    result = run_uvb_train(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = summaries(sweep_dir)
+    assert set(runs) == {"uvb-synthetic-sigma1.0", "deen-synthetic-sigma1.0"}
+    assert {s["status"] for s in runs.values()} == {"finished"}

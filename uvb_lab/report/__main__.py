@@ -1,0 +1,5 @@
+import sys
+
+from uvb_lab.report import main
+
+sys.exit(main())

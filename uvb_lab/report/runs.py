@@ -1,0 +1,104 @@
+"""The runs a report reads: every summary.json under the given folders, one chosen run per table cell.
+
+A cell is (model, dataset, sigma). Where several runs fill one cell the newest summary.json wins and the
+report says so; runs that failed, are still running or stopped before their last epoch keep a note that
+the tables print as a footnote, so they are never mistaken for finished ones.
+"""
+
+import json
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uvb_lab.run_files import SUMMARY
+
+
+@dataclass(frozen=True)
+class Run:
+    folder: Path
+    summary: dict[str, Any]
+    written: float  # summary.json's modification time (s since the epoch): "newest" means largest
+
+    @property
+    def key(self) -> tuple[str, str, float]:
+        return self.summary["model"], self.summary["dataset"], round(float(self.summary["sigma"]), 6)
+
+    def note(self) -> str | None:
+        """Why this run's numbers are not final ones, or None for a finished run that did all its epochs."""
+        s = self.summary
+        done = f"{s.get('epochs_done', 0)} of {s.get('epochs')} epochs done"
+        if s.get("status") == "failed":
+            return f"failed ({done}): {self.folder}"
+        if s.get("status") == "running":
+            return f"still running or killed ({done}): {self.folder}"
+        if s.get("epochs_done", 0) < s.get("epochs", 0):
+            return f"stopped early ({done}, trainer.max_steps): {self.folder}"
+        return None
+
+
+class ReportError(ValueError):
+    """Nothing to report on: a path that does not exist, or no runs under it."""
+
+
+def find_runs(paths: Iterable[Path]) -> list[Run]:
+    """Every run folder (one holding summary.json) under the paths, at any depth."""
+    runs = []
+    for path in paths:
+        path = Path(path)
+        if not path.exists():
+            raise ReportError(f"{path} does not exist")
+        files = [path] if path.name == SUMMARY else sorted(path.rglob(SUMMARY))
+        for file in files:
+            try:
+                run = Run(file.parent, json.loads(file.read_text()), file.stat().st_mtime)
+                run.key  # a summary without model, dataset or sigma is not one of our runs
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                warnings.warn(f"skipping {file}: not a readable run summary ({error!r})", stacklevel=2)
+                continue
+            runs.append(run)
+    return runs
+
+
+@dataclass(frozen=True)
+class Cell:
+    """The runs for one (model, dataset, sigma), newest first; `run` is the one shown."""
+
+    runs: tuple[Run, ...]
+
+    @property
+    def run(self) -> Run | None:
+        return self.runs[0] if self.runs else None
+
+    def notes(self) -> list[str]:
+        notes = []
+        if len(self.runs) > 1:
+            older = ", ".join(str(r.folder) for r in self.runs[1:])
+            notes.append(f"{len(self.runs)} runs for this cell; the newest is shown ({self.runs[0].folder}); older: {older}")
+        note = self.run.note() if self.run else None
+        if note:
+            notes.append(note)
+        return notes
+
+
+class RunIndex:
+    """Runs by cell."""
+
+    def __init__(self, runs: Iterable[Run]):
+        by_key: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
+        for run in runs:
+            by_key[run.key].append(run)
+        self.cells = {key: Cell(tuple(sorted(rs, key=lambda r: r.written, reverse=True))) for key, rs in by_key.items()}
+
+    def cell(self, model: str, dataset: str, sigma: float) -> Cell:
+        return self.cells.get((model, dataset, round(float(sigma), 6)), Cell(()))
+
+    def datasets(self, models: Iterable[str]) -> list[str]:
+        models = set(models)
+        return sorted({dataset for model, dataset, _ in self.cells if model in models})
+
+    def sigmas(self, dataset: str, models: Iterable[str]) -> list[float]:
+        models = set(models)
+        return sorted({sigma for model, d, sigma in self.cells if d == dataset and model in models})
