@@ -4,6 +4,7 @@ Tests never need a network or a GPU. The real MNIST files are looked for in UVB_
 ../shared/data beside the checkout; tests that need them are skipped where they are absent.
 """
 
+import logging
 import os
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def run_uvb_train_in_process(args: list[str], capsys) -> tuple[int, str]:
     from uvb_lab.train import main
 
     GlobalHydra.instance().clear()
-    argv = sys.argv
+    argv, root_handlers = sys.argv, logging.root.handlers[:]
     sys.argv = ["uvb-train", *args]
     try:
         main()
@@ -94,4 +95,9 @@ def run_uvb_train_in_process(args: list[str], capsys) -> tuple[int, str]:
     finally:
         sys.argv = argv
         GlobalHydra.instance().clear()
+        # Hydra pointed the root logger at the run's train.log; later tests must not write there.
+        for handler in logging.root.handlers[:]:
+            if handler not in root_handlers:
+                logging.root.removeHandler(handler)
+                handler.close()
     return code, capsys.readouterr().err

@@ -53,6 +53,7 @@ class WandbLogger:
             # Without a network, W&B's crash reporter would only stall trying to send.
             os.environ.setdefault("WANDB_ERROR_REPORTING", "false")
         self.run = None
+        self._run_id = run_id  # kept after a failure, so a resumed run still continues under this id
         try:
             import wandb
 
@@ -70,12 +71,13 @@ class WandbLogger:
                 resume="allow" if run_id else None,
                 settings=wandb.Settings(silent=True, console="off"),
             )
+            self._run_id = self.run.id
         except Exception as error:  # noqa: BLE001 - any tracker failure must leave training running
             self._disable(f"wandb.init failed ({error!r})")
 
     @property
     def run_id(self) -> str | None:
-        return self.run.id if self.run is not None else None
+        return self._run_id
 
     def _disable(self, reason: str) -> None:
         warnings.warn(f"W&B logging is off for this run: {reason}. The run folder keeps every metric.", stacklevel=3)

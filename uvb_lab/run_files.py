@@ -3,8 +3,8 @@
     .hydra/             the resolved config (Hydra)
     metrics.jsonl       one row per finished epoch
     summary.json        the latest state of the run, rewritten after every epoch (status: running,
-                        finished or failed), so a report can tell finished runs from the rest
-    checkpoints/last.pt the model and optimizer after the latest epoch
+                        finished, preempted or failed), so a report can tell finished runs from the rest
+    checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/checkpoint.py)
 """
 
 import json
@@ -14,11 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
-CHECKPOINT = Path("checkpoints") / "last.pt"
 
 
 def _jsonable(value: Any) -> Any:
@@ -57,12 +54,16 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / SUMMARY).read_text())
 
 
-def save_checkpoint(run_dir: Path, state: Mapping[str, Any]) -> Path:
-    path = run_dir / CHECKPOINT
-    write_atomic(path, lambda tmp: torch.save(dict(state), tmp))
-    return path
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    # weights_only: a checkpoint is tensors and plain values, never code to run.
-    return torch.load(path, map_location=map_location, weights_only=True)
+def truncate_metrics(run_dir: Path, epochs_done: int) -> None:
+    """Keep the rows of the first epochs_done epochs: a resumed run rewrites the later ones, never repeats them."""
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        return
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the half-written last line of a killed run
+    text = "".join(json.dumps(row) + "\n" for row in rows if row["epoch"] <= epochs_done)
+    write_atomic(path, lambda tmp: tmp.write_text(text))

@@ -22,10 +22,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from uvb_lab import devices, run_files  # issue 3: devices
+from uvb_lab import checkpoint, devices, resume, run_files
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
 from uvb_lab.models.uvb import UVB
+from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
+from uvb_lab.preemption import Preemption, unknown_signals
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,11 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"trainer.max_steps must be >= 0 or null, got {t.max_steps}")
     if not t.lr > 0:
         problems.append(f"trainer.lr must be > 0, got {t.lr}")
+    # issue 6: checkpointing and preemption
+    if t.checkpoint_every_steps is not None and not t.checkpoint_every_steps > 0:
+        problems.append(f"trainer.checkpoint_every_steps must be > 0 or null, got {t.checkpoint_every_steps}")
+    if unknown := unknown_signals(t.preemption_signals):
+        problems.append(f"trainer.preemption_signals: unknown signal names {unknown} (e.g. SIGTERM, SIGUSR1)")
     if problems:
         raise ConfigError("; ".join(problems))
 
@@ -91,6 +98,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     """Run the training described by cfg, writing into run_dir; returns the final summary."""
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
     check_config(cfg)
+    max_steps = math.inf if cfg.trainer.max_steps is None else int(cfg.trainer.max_steps)
+    resuming = cfg.trainer.resume is not None  # issue 6: continue run_dir's checkpoint, or skip a finished run
+    if resuming and (done := resume.finished_summary(run_dir, int(cfg.trainer.epochs), max_steps)) is not None:
+        log.info("%s: already finished in %s (%d epochs, %d steps); nothing to do", cfg.run.name, run_dir, done["epochs_done"], done["steps_done"])
+        return done
     device = resolve_device(cfg.trainer.device)
     torch.manual_seed(cfg.trainer.seed)
     data = build("data", cfg.data)
@@ -99,12 +111,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.trainer.lr)
     x_train, x_test = data.train.to(device), data.test.to(device)
     sigma, batch_size, epochs = float(cfg.sigma), int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
-    max_steps = math.inf if cfg.trainer.max_steps is None else int(cfg.trainer.max_steps)
     num_params = sum(p.numel() for p in model.parameters())
     log.info("%s: %s parameters, %d train / %d test images on %s", cfg.run.name, f"{num_params:,}", len(x_train), len(x_test), device)
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    logger = instantiate(cfg.logger)(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg))
     summary: dict[str, Any] = {
         "status": "running",
         "model": cfg.run.model,
@@ -118,28 +126,83 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "train_loss": None,
         "wall_time_s": 0.0,
         "device": str(device),
+        "nonfinite_steps_skipped": 0,
     }
-    start = time.perf_counter()
+
+    # -- Start afresh, or continue exactly where the last checkpoint stopped: weights, Adam, every RNG,
+    # the position in the epoch and its loss accumulators (uvb_lab/checkpoint.py).
+    step, epochs_done, batches_done, order = 0, 0, 0, None
+    loss_sum, losses_summed = torch.zeros((), device=device), 0
+    state = checkpoint.load(run_dir, map_location=device) if resuming and checkpoint.exists(run_dir) else None
+    if state is not None:
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as error:
+            raise checkpoint.CheckpointError(f"the checkpoint in {run_dir} does not fit this model ({error})") from error
+        optimizer.load_state_dict(state["optimizer"])
+        checkpoint.set_rng_state(state["rng"])
+        step, epochs_done, batches_done, order = state["step"], state["epochs_done"], state["batches_done"], state["order"]
+        loss_sum, losses_summed = state["loss_sum"].to(device), state["losses_summed"]
+        summary.update(state["summary"], status="running", device=str(device))
+        log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, epochs_done + 1, batches_done)
+    run_files.truncate_metrics(run_dir, epochs_done)  # rows past the checkpoint are rewritten, not repeated
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    wandb_run_id = state.get("wandb_run_id") if state else None
+    logger = instantiate(cfg.logger)(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
+    start = time.perf_counter() - summary["wall_time_s"]
+    # The first step whose loss or gradient was not finite (-1: none). Kept on the device and read only when
+    # checkpointing, so the default policy (stop) costs no GPU sync per step.
+    first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=device)
 
     def evaluate_test_set() -> dict[str, float]:
         return evaluate(model, loss_fn, x_test, cfg.trainer.eval_seed, cfg.trainer.eval_batch_size)
 
-    def save_checkpoint(epoch: int) -> None:
-        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "step": step}
-        run_files.save_checkpoint(run_dir, state)
+    def stop_if_nonfinite() -> None:
+        bad_step = int(first_nonfinite_step.item())
+        if bad_step >= 0:
+            raise FloatingPointError(
+                f"the training loss was not finite at step {bad_step}; stopped at step {step}. The last good checkpoint"
+                f" is in {run_dir / checkpoint.FOLDER}: continue it with trainer.skip_nonfinite=true or a smaller trainer.lr"
+            )
 
-    step, exit_code = 0, 1
+    def save_checkpoint() -> None:
+        stop_if_nonfinite()  # keep the last good checkpoint: a NaN model is worth nothing to continue from
+        summary.update(steps_done=step, wall_time_s=time.perf_counter() - start)
+        state = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "rng": checkpoint.rng_state(),
+            "step": step,
+            "epochs_done": epochs_done,
+            "batches_done": batches_done,
+            "order": order if batches_done else None,
+            "loss_sum": loss_sum,
+            "losses_summed": losses_summed,
+            "summary": dict(summary),
+            "wandb_run_id": getattr(logger, "run_id", None),
+        }
+        checkpoint.save(run_dir, state)
+
+    preemption = Preemption(cfg.trainer.preemption_signals).install()  # issue 6: SIGTERM etc. -> checkpoint, stop
+    checkpoint_every = cfg.trainer.checkpoint_every_steps or math.inf
+    batches_per_epoch = math.ceil(len(x_train) / batch_size)
+    status = "failed"
     try:
         if epochs == 0:  # build and evaluate only: the untrained model's numbers
             summary.update(evaluate_test_set())
-            save_checkpoint(epoch=0)
-        for epoch in range(1, epochs + 1):
+            save_checkpoint()
+        for epoch in range(epochs_done + 1, epochs + 1):
+            if step >= max_steps or preemption.requested:
+                break
             # -- One pass over the training set in a fresh random order, with fresh noise every batch.
             model.train()
-            epoch_start, loss_sum, batches = time.perf_counter(), torch.zeros((), device=device), 0
-            order = torch.randperm(len(x_train), device=device)
+            epoch_start = time.perf_counter()
+            if batches_done == 0:
+                order = torch.randperm(len(x_train), device=device)
+                loss_sum, losses_summed = torch.zeros((), device=device), 0
             bar = tqdm(
-                order.split(batch_size),
+                order.split(batch_size)[batches_done:],
                 desc=f"epoch {epoch}/{epochs}",
                 leave=False,
                 disable=not cfg.trainer.progress,
@@ -151,22 +214,36 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 loss = loss_fn(model, x, y)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                optimizer.step()
-                loss_sum += loss.detach()
-                batches += 1
+                # -- Non-finite loss or gradient: skip the update (trainer.skip_nonfinite), else note the step and stop
+                # at the next checkpoint. Skipping must know now, so it waits for the GPU once per step.
+                finite = torch.isfinite(loss) & all_finite_gradients(model)
+                if cfg.trainer.skip_nonfinite and not finite.item():
+                    summary["nonfinite_steps_skipped"] += 1
+                    log.warning("step %d: non-finite loss or gradient, step skipped (trainer.skip_nonfinite)", step + 1)
+                else:
+                    optimizer.step()
+                    loss_sum += loss.detach()
+                    losses_summed += 1
+                    first_nonfinite_step = torch.where((first_nonfinite_step < 0) & ~finite, step + 1, first_nonfinite_step)
+                batches_done += 1
                 step += 1
-                if batches % 25 == 0:  # .item() waits for the GPU: do it rarely, not every step
-                    bar.set_postfix(loss=f"{loss_sum.item() / batches:.4g}")
-                if step >= max_steps:
+                if batches_done % 25 == 0:  # .item() waits for the GPU: do it rarely, not every step
+                    bar.set_postfix(loss=f"{loss_sum.item() / max(losses_summed, 1):.4g}")
+                pass_ends = step >= max_steps or batches_done == batches_per_epoch  # the epoch end checkpoints then
+                if (step % checkpoint_every == 0 and not pass_ends) or preemption.requested:
+                    save_checkpoint()
+                if step >= max_steps or preemption.requested:
                     break
             bar.close()
+            if preemption.requested:
+                break
+            stop_if_nonfinite()
             epoch_time = time.perf_counter() - epoch_start
-            train_loss = loss_sum.item() / max(batches, 1)
-            if not math.isfinite(train_loss):
-                raise FloatingPointError(f"the training loss became {train_loss} in epoch {epoch} (step {step})")
+            batches = batches_done
+            train_loss = loss_sum.item() / losses_summed if losses_summed else math.nan  # nan: every step skipped
 
             # -- Evaluate on the test set, then record: metrics row, W&B, summary, checkpoint.
-            finished_epoch = batches == math.ceil(len(x_train) / batch_size)
+            finished_epoch = batches == batches_per_epoch
             test = evaluate_test_set()
             row = {
                 "epoch": epoch,
@@ -185,9 +262,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 **test,
             )
             if finished_epoch:
+                epochs_done, batches_done = epoch, 0
                 run_files.append_metrics(run_dir, row)
                 logger.log(row, step=step)
-                save_checkpoint(epoch)
+            save_checkpoint()  # also mid-epoch at max_steps: resuming then finds nothing left to do
             log.info(
                 "epoch %d/%d  step %d  train %.4f  test %.4f  %.0f samples/s",
                 epoch, epochs, step, train_loss, test["test_loss"], row["samples_per_s"],
@@ -196,19 +274,29 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
-        exit_code = 0
+        status = "preempted" if preemption.requested else "finished"
     finally:
-        summary["status"] = "finished" if exit_code == 0 else "failed"
+        preemption.uninstall()
+        summary["status"] = status
         summary["wall_time_s"] = time.perf_counter() - start
         summary["steps_done"] = step
         run_files.write_summary(run_dir, summary)
-        logger.finish(exit_code=exit_code)
+        logger.finish(exit_code=0 if status == "finished" else 1)
+    if preemption.requested:
+        log.warning("preempted at step %d; the same command continues from the checkpoint", step)
+        preemption.hand_over()  # under submitit: its handler requeues the job and exits
     return summary
+
+
+def all_finite_gradients(model: torch.nn.Module) -> torch.Tensor:
+    """One boolean on the device: every gradient entry is finite (no sync)."""
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    return torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.ones((), dtype=torch.bool)
 
 
 def discard_run_folder(run_dir: Path) -> None:
     """A run that failed before training leaves no folder behind (Hydra made it before we could check)."""
-    if run_dir.is_dir() and not (run_dir / run_files.SUMMARY).exists():
+    if run_dir.is_dir() and not (run_dir / run_files.SUMMARY).exists() and not checkpoint.exists(run_dir):
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -221,13 +309,17 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        run_dir = resume.run_folder(cfg.trainer.resume, run_dir)  # issue 6: trainer.resume=RUN_DIR writes there
         summary = train(cfg, run_dir)
-    except (ConfigError, DataError) as error:
-        discard_run_folder(run_dir)
+    except (ConfigError, DataError, checkpoint.CheckpointError, FloatingPointError) as error:
+        if not isinstance(error, FloatingPointError):
+            discard_run_folder(run_dir)
         if hydra_cfg.mode == RunMode.MULTIRUN:
             raise  # let the launcher record this job as failed and go on with the sweep's other jobs
         print(f"uvb-train: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        sys.exit(1 if isinstance(error, FloatingPointError) else 2)
+    if summary["status"] == "preempted":  # issue 6: checkpoint saved; the same command continues
+        sys.exit(PREEMPTED_EXIT_CODE)
     return summary.get("test_loss")
 
 

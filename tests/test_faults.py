@@ -1,0 +1,134 @@
+"""Numerical faults and a tracker that goes away: the run stops cleanly or carries on, its files complete."""
+
+import math
+import signal
+import sys
+import types
+
+import pytest
+import torch
+
+import uvb_lab.loss
+from conftest import QUICK, TINY, compose_config
+from uvb_lab import checkpoint, run_files
+from uvb_lab.preemption import Preemption
+from uvb_lab.train import train
+
+# 4 steps an epoch (64 images at batch 16), 6 in all.
+RUN = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "data.n_test=16", "trainer.batch_size=16",
+       "trainer.epochs=2", "trainer.max_steps=6", "trainer.checkpoint_every_steps=2"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The test machine is shared: one intra-op thread runs these tiny models faster than an oversubscribed two."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def nan_at_step_4(monkeypatch):
+    """The training loss of the 4th training step is NaN (evaluation losses are untouched)."""
+    denoising_loss, calls = uvb_lab.loss.denoising_loss, []
+
+    def loss(model, x, y):
+        value = denoising_loss(model, x, y)
+        if model.training:
+            calls.append(1)
+            if len(calls) == 4:
+                return value * math.nan
+        return value
+
+    monkeypatch.setattr(uvb_lab.loss, "denoising_loss", loss)  # Hydra looks the _target_ up when it builds
+
+
+def test_a_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, nan_at_step_4):
+    with pytest.raises(FloatingPointError, match="not finite at step 4"):
+        train(compose_config(RUN), tmp_path)
+    assert checkpoint.load(tmp_path)["step"] == 2  # the step-4 checkpoint was not written: the model was NaN
+    assert all(torch.isfinite(p).all() for p in checkpoint.load(tmp_path)["model"].values())
+    assert run_files.read_summary(tmp_path)["status"] == "failed"
+
+
+def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, nan_at_step_4):
+    summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
+    assert (summary["status"], summary["steps_done"], summary["nonfinite_steps_skipped"]) == ("finished", 6, 1)
+    assert math.isfinite(summary["train_loss"]) and math.isfinite(summary["test_loss"])
+
+
+class FakeRun:
+    """A W&B run whose service dies after the first log call."""
+
+    id = "run-abc"
+
+    def __init__(self):
+        self.logged = 0
+
+    def log(self, metrics, step):
+        self.logged += 1
+        if self.logged > 1:
+            raise ConnectionResetError("wandb service gone")
+
+    def finish(self, exit_code):
+        raise BrokenPipeError("wandb service gone")
+
+
+@pytest.fixture
+def fake_wandb(monkeypatch):
+    wandb = types.ModuleType("wandb")
+    wandb.inits = []
+    wandb.Settings = dict
+
+    def init(**kwargs):
+        wandb.inits.append(kwargs)
+        if wandb.broken_init:
+            raise TimeoutError("wandb.init timed out")
+        return FakeRun()
+
+    wandb.init, wandb.broken_init = init, False
+    monkeypatch.setitem(sys.modules, "wandb", wandb)
+    return wandb
+
+
+def test_a_tracker_that_fails_mid_run_does_not_stop_training_and_the_run_continues_under_its_id(tmp_path, fake_wandb):
+    run = [*QUICK, *TINY["deen"], "model=deen", "logger=wandb", "trainer.max_steps=null", "trainer.epochs=2",
+           "data.n_train=64", "data.n_test=16", "trainer.batch_size=32"]
+    with pytest.warns(UserWarning, match="W&B logging is off.*wandb service gone"):
+        summary = train(compose_config(run), tmp_path)
+    assert (summary["status"], summary["epochs_done"]) == ("finished", 2)
+    assert [row["epoch"] for row in run_files.read_metrics(tmp_path)] == [1, 2]  # local files complete
+    assert checkpoint.load(tmp_path)["wandb_run_id"] == "run-abc"
+
+    train(compose_config([*run, "trainer.epochs=3"]), tmp_path)  # continue the same run for one more epoch
+    assert (fake_wandb.inits[-1]["id"], fake_wandb.inits[-1]["resume"]) == ("run-abc", "allow")
+    assert [row["epoch"] for row in run_files.read_metrics(tmp_path)] == [1, 2, 3]
+
+    fake_wandb.broken_init = True
+    (tmp_path / "again").mkdir()
+    with pytest.warns(UserWarning, match="wandb.init failed"):
+        summary = train(compose_config(run), tmp_path / "again")
+    assert summary["status"] == "finished"
+
+
+def test_preemption_records_the_signal_and_hands_it_over_to_the_previous_handler():
+    received = []
+    original = signal.signal(signal.SIGUSR1, lambda signum, frame: received.append(signum))
+    try:
+        preemption = Preemption(["SIGUSR1"]).install()
+        signal.raise_signal(signal.SIGUSR1)
+        assert preemption.requested and received == []  # recorded, nothing else done yet
+        preemption.uninstall()
+        preemption.hand_over()  # what submitit's requeue handler gets, once our checkpoint is on disk
+        assert received == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, original)
+
+
+def test_the_submitit_launcher_can_requeue_a_hydra_job():
+    launcher = pytest.importorskip("hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+    submitit = pytest.importorskip("submitit")
+    job = launcher.BaseSubmititLauncher()
+    resubmission = job.checkpoint(["sigma=1.0"], "hydra.sweep.dir", 0, "id", {})
+    assert isinstance(resubmission, submitit.helpers.DelayedSubmission) and resubmission.function is job

@@ -1,0 +1,128 @@
+"""Runs that survive: preempted with SIGTERM, killed with SIGKILL at a random step, and continued, a run ends
+with the same numbers as one that was never stopped; a relaunched sweep skips its finished runs.
+
+The run is a subprocess. A global optimizer-step hook sends the signal right after step K, an arbitrary
+point of the loop: no checkpoint or evaluation is aligned with it.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, TINY
+from uvb_lab import checkpoint, run_files
+from uvb_lab.preemption import EXIT_CODE
+
+# 128 images at batch 32: 4 steps an epoch, 12 in all; a checkpoint every 2 steps besides the epoch ends.
+STEPS = 12
+ARGS = [
+    "data=synthetic", "data.n_train=128", "data.n_test=32", "logger=none", "trainer.device=cpu", "trainer.progress=false",
+    "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", *TINY["uvb"],
+]
+# Differ between any two runs, stopped or not.
+TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
+
+SIGNAL_AT_STEP = """
+import os, signal, sys
+from torch.optim.optimizer import register_optimizer_step_post_hook
+from uvb_lab.train import main
+at, sig = int(os.environ["SIGNAL_AT_STEP"]), signal.Signals[os.environ["SIGNAL"]]
+steps = 0
+def after_step(optimizer, args, kwargs):
+    global steps
+    steps += 1
+    if steps == at:
+        os.kill(os.getpid(), sig)
+register_optimizer_step_post_hook(after_step)
+main()
+"""
+
+
+def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
+    """uvb-train ARGS; with signal_at=(name, K), the process sends itself that signal right after step K."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",  # the machine is shared: no oversubscribed cores
+    }
+    if signal_at is None:
+        command = [sys.executable, "-m", "uvb_lab.train", *args]
+    else:
+        env.update(SIGNAL=signal_at[0], SIGNAL_AT_STEP=str(signal_at[1]))
+        command = [sys.executable, "-c", SIGNAL_AT_STEP, *args]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
+def without_timings(rows):
+    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[list[str], Path]:
+    """A two-run sweep into a fixed folder, launched once: (its command, its folder)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    command = ["-m", "sigma=1.0,0.5", *ARGS, f"hydra.sweep.dir={folder}"]
+    done = uvb_train(command, cwd=folder)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return command, folder
+
+
+@pytest.fixture
+def uninterrupted(sweep) -> Path:
+    """The sweep's sigma=1.0 run (the default sigma): the reference a stopped and continued run must match."""
+    (run_dir,) = sweep[1].glob("*-sigma1.0")
+    return run_dir
+
+
+def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
+    summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
+    assert summary["status"] == "finished", note
+    assert without_timings([summary]) == without_timings([expected]), note  # every number to the last digit
+    assert without_timings(run_files.read_metrics(run_dir)) == without_timings(run_files.read_metrics(reference)), note
+
+
+def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    # SIGTERM after step 3, mid-epoch 1: the step ends, a checkpoint is written, the process exits with EXIT_CODE.
+    preempted = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGTERM", 3))
+    assert preempted.returncode == EXIT_CODE, preempted.stdout + preempted.stderr
+    assert "SIGTERM received" in preempted.stdout
+    assert (run_files.read_summary(run_dir)["status"], run_files.read_metrics(run_dir)) == ("preempted", [])
+    state = checkpoint.load(run_dir)
+    assert (state["step"], state["epochs_done"], state["batches_done"]) == (3, 0, 3)
+
+    # Continued by folder name from a fresh command (whose new Hydra folder is not left behind), then
+    # SIGKILLed right after a random later step, where no checkpoint was written for that moment.
+    kill_at = random.randint(4, STEPS - 1)
+    note = f"killed after step {kill_at}"
+    killed = uvb_train([*ARGS, f"trainer.resume={run_dir}"], cwd=tmp_path, signal_at=("SIGKILL", kill_at - 3))
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    assert 3 < checkpoint.load(run_dir)["step"] <= kill_at, note
+    assert not list((tmp_path / "outputs").rglob("*.yaml")), "a stray Hydra folder was left in outputs/"
+    assert len(list((run_dir / ".hydra" / "resumes").glob("*/config.yaml"))) == 1
+
+    # The first command again: trainer.resume=auto finds the checkpoint in its folder.
+    resumed = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resuming" in resumed.stdout, note
+    assert_same_run(run_dir, uninterrupted, note)
+
+
+def test_relaunched_sweep_skips_its_finished_runs(sweep):
+    command, folder = sweep
+    summaries = sorted(folder.glob("*/summary.json"))
+    assert len(summaries) == 2
+    before = {path: (path.stat().st_mtime_ns, path.read_text()) for path in summaries}
+
+    again = uvb_train(command, cwd=folder)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("already finished") == 2
+    assert {path: (path.stat().st_mtime_ns, path.read_text()) for path in summaries} == before
+    assert all(json.loads(path.read_text())["status"] == "finished" for path in summaries)

@@ -1,0 +1,118 @@
+"""Checkpoints: everything a run needs to continue exactly where it stopped, and nothing that runs code.
+
+    checkpoints/last.pt      the latest state
+    checkpoints/previous.pt  the one before, kept in case last.pt turns out unreadable
+
+A state holds the model, the optimizer (Adam's moments and step counts), every random generator the run
+draws from (torch CPU and CUDA, numpy, python), the position in the training set (epochs done, batches
+done of the current epoch and that epoch's order), the epoch's loss accumulators, the summary so far and
+the W&B run id. With all of it restored, a resumed run on the CPU ends with the same numbers, to the last
+digit, as one that was never stopped.
+
+Writes are atomic (temporary file, fsync, rename), so a kill at any moment leaves the previous checkpoint
+whole; loads use torch.load(weights_only=True): tensors and plain values only, never pickled code.
+"""
+
+import logging
+import os
+import random
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+FOLDER = "checkpoints"
+LAST = Path(FOLDER) / "last.pt"
+PREVIOUS = Path(FOLDER) / "previous.pt"
+# What train() reads back; a file without these keys is not a checkpoint this code can continue.
+KEYS = ("model", "optimizer", "rng", "step", "epochs_done", "batches_done", "order", "loss_sum", "losses_summed", "summary")
+
+
+class CheckpointError(ValueError):
+    """No readable checkpoint where one was asked for."""
+
+
+def rng_state() -> dict[str, Any]:
+    """The state of every generator training draws from, as tensors, lists and numbers (weights_only-safe)."""
+    kind, keys, pos, has_gauss, cached_gaussian = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached_gaussian],
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        if len(state["cuda"]) != torch.cuda.device_count():
+            log.warning("the checkpoint saw %d GPUs, this machine has %d: CUDA draws will differ", len(state["cuda"]), torch.cuda.device_count())
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+    kind, keys, pos, has_gauss, cached_gaussian = state["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
+    random.setstate(state["python"])
+
+
+def exists(run_dir: Path) -> bool:
+    return (Path(run_dir) / LAST).is_file() or (Path(run_dir) / PREVIOUS).is_file()
+
+
+def _fsync_write(path: Path, state: Mapping[str, Any]) -> None:
+    with open(path, "wb") as f:
+        torch.save(dict(state), f)
+        f.flush()
+        os.fsync(f.fileno())  # on disk before the rename below makes it the checkpoint
+
+
+def save(run_dir: Path, state: Mapping[str, Any]) -> Path:
+    """Write state as last.pt; the former last.pt becomes previous.pt. A kill at any point leaves one whole file."""
+    last, previous = Path(run_dir) / LAST, Path(run_dir) / PREVIOUS
+    last.parent.mkdir(parents=True, exist_ok=True)
+    tmp = last.with_name(f".{last.name}.tmp")
+    _fsync_write(tmp, state)
+    if last.is_file():
+        os.replace(last, previous)
+    os.replace(tmp, last)
+    directory = os.open(last.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)  # the renames themselves survive a power cut
+    finally:
+        os.close(directory)
+    return last
+
+
+def read(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """One checkpoint file, checked; CheckpointError says what is wrong with it."""
+    try:
+        # weights_only: a checkpoint is tensors and plain values, never code to run.
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # noqa: BLE001 - truncation and corruption surface as many exception types
+        raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else error!r})") from error
+    missing = [key for key in KEYS if not isinstance(state, Mapping) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a checkpoint this version can continue (missing {', '.join(missing)})")
+    return state
+
+
+def load(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The newest readable checkpoint of run_dir: last.pt, else previous.pt with a warning, else CheckpointError."""
+    problems = []
+    for name in (LAST, PREVIOUS):
+        path = Path(run_dir) / name
+        if not path.is_file():
+            problems.append(f"{path} does not exist")
+            continue
+        try:
+            state = read(path, map_location)
+        except CheckpointError as error:
+            problems.append(str(error))
+            continue
+        if problems:
+            log.warning("%s; continuing from %s (step %d) instead", "; ".join(problems), path, state["step"])
+        return state
+    raise CheckpointError(f"no usable checkpoint in {run_dir}: " + "; ".join(problems))
