@@ -26,6 +26,7 @@ from uvb_lab import run_files
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
 from uvb_lab.models.uvb import UVB
+from uvb_lab.train_step import adam, make_train_step  # issue 5: the fast step
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     data = build("data", cfg.data)
     model = build("model", cfg.model).to(device)
     loss_fn = build("loss", cfg.loss)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.trainer.lr)
+    optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # issue 5: fused on CUDA
+    try:  # issue 5: one optimizer update per call, in trainer.precision, compiled if trainer.compile
+        train_step = make_train_step(model, loss_fn, optimizer, cfg.trainer.precision, cfg.trainer.compile)
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     x_train, x_test = data.train.to(device), data.test.to(device)
     sigma, batch_size, epochs = float(cfg.sigma), int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
     max_steps = math.inf if cfg.trainer.max_steps is None else int(cfg.trainer.max_steps)
@@ -148,10 +153,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             for indices in bar:
                 x = x_train[indices]
                 y = x + sigma * torch.randn_like(x)
-                loss = loss_fn(model, x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = train_step(x, y)  # issue 5: loss, backward, Adam (uvb_lab/train_step.py)
                 loss_sum += loss.detach()
                 batches += 1
                 step += 1
