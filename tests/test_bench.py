@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from conftest import REPO
-from uvb_lab.bench import FlopCount, main
+from uvb_lab.bench import main
+from uvb_lab.flop_count import FlopCount
 
 
 def test_uvb_bench_writes_a_consistent_report(tmp_path):

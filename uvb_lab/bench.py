@@ -27,9 +27,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils.flop_counter import flop_registry
 
+from uvb_lab.flop_count import FlopCount
 from uvb_lab.naive_reference import naive_training
 from uvb_lab.train import CONFIG_DIR, ConfigError, resolve_device
 from uvb_lab.train_step import PRECISIONS, adam, make_train_step, tf32_allowed
@@ -41,6 +40,10 @@ PAPER_TRAIN_IMAGES = {"mnist": 60_000, "cifar10": 50_000}  # training-set sizes,
 WIDTH_KEYS = ("conv_channels", "hidden", "latent_dim", "decoder_hidden")
 
 
+def scaled_width(width: int, scale: float) -> int:
+    return max(1, round(width * scale))
+
+
 def model_config(model: str, data: str, width_scale: float) -> DictConfig:
     """The real composed config for model x data, widths scaled; only its model, loss and data shape are used."""
     GlobalHydra.instance().clear()
@@ -49,29 +52,11 @@ def model_config(model: str, data: str, width_scale: float) -> DictConfig:
     for key in WIDTH_KEYS:
         if key in cfg.model:
             widths = cfg.model[key]
-            scale = lambda width: max(1, round(width * width_scale))  # noqa: E731
-            cfg.model[key] = [scale(w) for w in widths] if OmegaConf.is_list(widths) else scale(widths)
+            if OmegaConf.is_list(widths):
+                cfg.model[key] = [scaled_width(w, width_scale) for w in widths]
+            else:
+                cfg.model[key] = scaled_width(widths, width_scale)
     return cfg
-
-
-class FlopCount(TorchDispatchMode):
-    """Sums the FLOP of every matrix product and convolution (forward or backward) run inside the block.
-
-    torch.utils.flop_counter's own FlopCounterMode cannot be used: its module hooks break autograd.grad,
-    which the denoising loss calls. Its per-op formulas (flop_registry) are used as they are.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.flop = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        formula = flop_registry.get(func._overloadpacket)
-        if formula is not None:
-            self.flop += formula(*args, **kwargs, out_val=out)
-        return out
 
 
 def step_flops(cfg: DictConfig, batch_size: int) -> int:
