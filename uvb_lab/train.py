@@ -28,6 +28,7 @@ from uvb_lab.evaluate import evaluate
 from uvb_lab.models.uvb import UVB
 from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.preemption import Preemption, unknown_signals
+from uvb_lab.train_step import adam, make_train_step
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     data = build("data", cfg.data)
     model = build("model", cfg.model).to(device)
     loss_fn = build("loss", cfg.loss)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.trainer.lr)
+    optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
+    try:  # one optimizer update per call, in trainer.precision, compiled if trainer.compile
+        train_step = make_train_step(
+            model, loss_fn, optimizer, cfg.trainer.precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite
+        )
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
     x_train, x_test = data.train.to(device), data.test.to(device)
     sigma, batch_size, epochs = float(cfg.sigma), int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
     num_params = sum(p.numel() for p in model.parameters())
@@ -211,18 +218,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             for indices in bar:
                 x = x_train[indices]
                 y = x + sigma * torch.randn_like(x)
-                loss = loss_fn(model, x, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                # -- Non-finite loss or gradient: skip the update (trainer.skip_nonfinite), else note the step and stop
-                # at the next checkpoint. Skipping must know now, so it waits for the GPU once per step.
-                finite = torch.isfinite(loss) & all_finite_gradients(model)
+                loss, finite = train_step(x, y)  # loss, backward, Adam in trainer.precision (uvb_lab/train_step.py)
+                # -- Non-finite loss or gradient: the step skipped the update (trainer.skip_nonfinite), or note the
+                # step and stop at the next checkpoint, read without waiting for the GPU here.
                 if cfg.trainer.skip_nonfinite and not finite.item():
                     summary["nonfinite_steps_skipped"] += 1
                     log.warning("step %d: non-finite loss or gradient, step skipped (trainer.skip_nonfinite)", step + 1)
                 else:
-                    optimizer.step()
-                    loss_sum += loss.detach()
+                    loss_sum += loss
                     losses_summed += 1
                     first_nonfinite_step = torch.where((first_nonfinite_step < 0) & ~finite, step + 1, first_nonfinite_step)
                 batches_done += 1
@@ -286,12 +289,6 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         log.warning("preempted at step %d; the same command continues from the checkpoint", step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
     return summary
-
-
-def all_finite_gradients(model: torch.nn.Module) -> torch.Tensor:
-    """One boolean on the device: every gradient entry is finite (no sync)."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    return torch.stack([g.isfinite().all() for g in grads]).all() if grads else torch.ones((), dtype=torch.bool)
 
 
 def discard_run_folder(run_dir: Path) -> None:
