@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -52,6 +53,7 @@ def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         "WANDB_MODE": "offline",
         "WANDB_SILENT": "true",
         "PYTHONUNBUFFERED": "1",
+        "OMP_NUM_THREADS": "1",
         **(env or {}),
     }
     return subprocess.run(
@@ -69,6 +71,16 @@ def shared_data() -> Path:
     if not (SHARED_DATA / "MNIST" / "raw").is_dir():
         pytest.skip(f"the real MNIST files are not at {SHARED_DATA}/MNIST/raw (set UVB_SHARED_DATA)")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    # Tiny models spend their time in op dispatch, not arithmetic: a second intra-op thread only adds
+    # synchronisation (2.5x slower measured here under load). Subprocesses get the same via OMP_NUM_THREADS.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(autouse=True)

@@ -16,15 +16,6 @@ RUN = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "d
        "trainer.max_steps=3", "trainer.checkpoint_every_steps=1"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine is shared: one intra-op thread runs these tiny models faster than an oversubscribed two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def draws():
     return torch.rand(3).tolist(), np.random.rand(3).tolist(), [random.random() for _ in range(3)]
 

@@ -19,15 +19,6 @@ RUN = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "d
        "trainer.epochs=2", "trainer.max_steps=6", "trainer.checkpoint_every_steps=2"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The test machine is shared: one intra-op thread runs these tiny models faster than an oversubscribed two."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def nan_at_step_4(monkeypatch):
     """The training loss of the 4th training step is NaN (evaluation losses are untouched)."""

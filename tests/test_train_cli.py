@@ -7,7 +7,7 @@ import pytest
 import torch
 from conftest import MODELS, QUICK, TINY, run_uvb_train
 
-from uvb_lab import run_files
+from uvb_lab import checkpoint, run_files
 
 SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}
 
@@ -34,9 +34,9 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
     assert rows[-1]["test_loss"] == summary["test_loss"]
     assert all(row["samples_per_s"] > 0 for row in rows)
 
-    checkpoint = run_files.load_checkpoint(run_dir / "checkpoints" / "last.pt")
-    assert checkpoint["epoch"] == 2 and checkpoint["step"] == summary["steps_done"]
-    assert sum(t.numel() for t in checkpoint["model"].values()) == summary["num_params"]
+    state = checkpoint.read(run_dir / checkpoint.LAST)
+    assert state["epochs_done"] == 2 and state["step"] == summary["steps_done"]
+    assert sum(t.numel() for t in state["model"].values()) == summary["num_params"]
 
     resolved = (run_dir / ".hydra" / "config.yaml").read_text()
     assert "sigma: 0.8" in resolved

@@ -15,15 +15,6 @@ from uvb_lab.train_step import adam, make_train_step
 BF16_RELATIVE_TOLERANCE = 5e-3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine two threads were 50x slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny(model: str):
     """A tiny model of the real config, its loss, and synthetic images (1 x 16 x 16)."""
     cfg = compose_config([f"model={model}", *TINY[model], "data=synthetic", "logger=none", "sigma=0.5"])
