@@ -28,6 +28,7 @@ TINY = {
 MODELS = tuple(TINY)
 # A quick run: synthetic data, a few steps, no W&B, no progress bar.
 QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.device=cpu", "trainer.progress=false"]
+QUICK.append("figures.after_training=false")  # issue 4: tests of the figures turn them back on
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from uvb_lab import run_files
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
+from uvb_lab.figures import figures_after_training  # issue 4
 from uvb_lab.models.uvb import UVB
 
 log = logging.getLogger(__name__)
@@ -196,6 +197,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
+        # -- issue 4: the paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
+        if cfg.figures.after_training:
+            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
         exit_code = 0
     finally:
         summary["status"] = "finished" if exit_code == 0 else "failed"
