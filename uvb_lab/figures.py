@@ -120,6 +120,7 @@ def make_figures(
     pngs["fig3_walk_jump"] = save_grid(out / "fig3_walk_jump.png", rows, walk_title)
 
     # -- Beyond the paper: label every jump sample with a classifier and count the classes each chain visits.
+    # (Data without labels, e.g. data=synthetic's gaussian, has no classes to count; one jump has no changes.)
     if mixing and data.train_labels is not None and jumps >= 2:
         judge = load_or_train_classifier(data, cache_dir, classifier_epochs, device)
         # The classifier saw images in [0, 1]; a jump can overshoot slightly, so it is shown the clipped image.
@@ -219,7 +220,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else "cpu" if args.device == "auto" else args.device)
+    auto = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(auto if args.device == "auto" else args.device)
     try:
         run = load_run(args.run_dir, device)
         compare = None
