@@ -17,6 +17,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = ["figures.jumps=4", "figures.chains=2", "figures.z_samples=20", "figures.prior_samples=8", "figures.images=4"]
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and on a shared CPU their spin-waits cost several times the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def assert_valid_png(path):
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     pixels = matplotlib.image.imread(path)
@@ -28,7 +37,7 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     args = ["-m", "model=uvb,vae", *QUICK, *TINY["uvb"], "data.n_train=128", "data.n_test=32", "trainer.max_steps=null", "logger=none"]
     args += ["figures.after_training=true", *SMALL, f"hydra.sweep.dir={sweep}"]
-    result = run_uvb_train(args, cwd=tmp_path, env={"UVB_CACHE": str(tmp_path / "cache")})
+    result = run_uvb_train(args, cwd=tmp_path, env={"UVB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-3000:]
     uvb_dir, vae_dir = sweep / "0-uvb-synthetic-sigma1.0", sweep / "1-vae-synthetic-sigma1.0"
     for run_dir in (uvb_dir, vae_dir):
