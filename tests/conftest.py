@@ -29,7 +29,9 @@ TINY = {
 }
 MODELS = tuple(TINY)
 # A quick run: synthetic data, a few steps, no W&B, no progress bar.
-QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.device=cpu", "trainer.progress=false"]
+# Figures are off: they have tests of their own, which turn them back on.
+QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.device=cpu", "trainer.progress=false",
+         "figures.after_training=false"]
 
 
 def compose_config(overrides: list[str]) -> DictConfig:

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from uvb_lab import checkpoint, devices, resume, run_files
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
+from uvb_lab.figures import figures_after_training
 from uvb_lab.models.uvb import UVB
 from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.preemption import Preemption, unknown_signals
@@ -52,7 +53,7 @@ def check_config(cfg: DictConfig) -> None:
         problems.append(f"trainer.max_steps must be >= 0 or null, got {t.max_steps}")
     if not t.lr > 0:
         problems.append(f"trainer.lr must be > 0, got {t.lr}")
-    # issue 6: checkpointing and preemption
+    # checkpointing and preemption
     if t.checkpoint_every_steps is not None and not t.checkpoint_every_steps > 0:
         problems.append(f"trainer.checkpoint_every_steps must be > 0 or null, got {t.checkpoint_every_steps}")
     if unknown := unknown_signals(t.preemption_signals):
@@ -62,7 +63,7 @@ def check_config(cfg: DictConfig) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
-    # issue 3: the choice lives in uvb_lab/devices.py (a parallel sweep's jobs take the GPUs in turn)
+    """trainer.device as a torch.device; a parallel sweep's jobs take the GPUs in turn (uvb_lab/devices.py)."""
     try:
         return devices.resolve_device(name, devices.multirun_job_num())
     except devices.DeviceError as error:
@@ -100,7 +101,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
     check_config(cfg)
     max_steps = math.inf if cfg.trainer.max_steps is None else int(cfg.trainer.max_steps)
-    resuming = cfg.trainer.resume is not None  # issue 6: continue run_dir's checkpoint, or skip a finished run
+    resuming = cfg.trainer.resume is not None  # continue run_dir's checkpoint, or skip a finished run
     if resuming and (done := resume.finished_summary(run_dir, int(cfg.trainer.epochs), max_steps)) is not None:
         log.info("%s: already finished in %s (%d epochs, %d steps); nothing to do", cfg.run.name, run_dir, done["epochs_done"], done["steps_done"])
         return done
@@ -191,7 +192,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         }
         checkpoint.save(run_dir, state)
 
-    preemption = Preemption(cfg.trainer.preemption_signals).install()  # issue 6: SIGTERM etc. -> checkpoint, stop
+    preemption = Preemption(cfg.trainer.preemption_signals).install()  # SIGTERM etc. -> checkpoint, stop
     checkpoint_every = cfg.trainer.checkpoint_every_steps or math.inf
     batches_per_epoch = math.ceil(len(x_train) / batch_size)
     status = "failed"
@@ -277,6 +278,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
+        # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
+        if cfg.figures.after_training and not preemption.requested:
+            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
         status = "preempted" if preemption.requested else "finished"
     finally:
         preemption.uninstall()
@@ -306,7 +310,7 @@ def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        run_dir = resume.run_folder(cfg.trainer.resume, run_dir)  # issue 6: trainer.resume=RUN_DIR writes there
+        run_dir = resume.run_folder(cfg.trainer.resume, run_dir)  # trainer.resume=RUN_DIR writes there
         summary = train(cfg, run_dir)
     except (ConfigError, DataError, checkpoint.CheckpointError, FloatingPointError) as error:
         if not isinstance(error, FloatingPointError):
@@ -315,7 +319,7 @@ def main(cfg: DictConfig) -> float | None:
             raise  # let the launcher record this job as failed and go on with the sweep's other jobs
         print(f"uvb-train: error: {error}", file=sys.stderr)
         sys.exit(1 if isinstance(error, FloatingPointError) else 2)
-    if summary["status"] == "preempted":  # issue 6: checkpoint saved; the same command continues
+    if summary["status"] == "preempted":  # checkpoint saved; the same command continues
         sys.exit(PREEMPTED_EXIT_CODE)
     return summary.get("test_loss")
 

@@ -1,0 +1,54 @@
+"""The mixing numbers on chains with known labels, and the classifier that supplies the labels."""
+
+import pytest
+import torch
+
+from uvb_lab.classifier import cache_path, classify, load_or_train_classifier
+from uvb_lab.data.synthetic import gaussian, shapes
+from uvb_lab.data.images import DataError
+from uvb_lab.mixing import class_changes_per_100_jumps, classes_visited, jump_all_classes_seen, mixing_numbers
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and on a shared CPU their spin-waits cost several times the work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_mixing_numbers_of_a_known_chain():
+    # 0..9 in order, each held for two jumps, then back to 3: 21 jumps, 20 transitions, 10 of them changes.
+    labels = [c for c in range(10) for _ in range(2)] + [3]
+    numbers = mixing_numbers(labels, num_classes=10)
+    assert numbers == {
+        "jumps": 21,
+        "classes_visited": list(range(10)),
+        "num_classes_visited": 10,
+        "class_changes_per_100_jumps": 50.0,
+        "jump_all_classes_seen": 19,  # class 9 first appears at the 19th jump
+    }
+
+
+def test_mixing_numbers_of_a_stuck_and_of_a_restless_chain():
+    assert class_changes_per_100_jumps([7] * 50) == 0.0
+    assert classes_visited([7] * 50) == [7]
+    assert jump_all_classes_seen([7] * 50, 10) is None
+    assert class_changes_per_100_jumps([1, 2] * 3) == 100.0
+    assert jump_all_classes_seen([1, 2] * 3, 2) == 2
+    with pytest.raises(ValueError, match="at least 2"):
+        class_changes_per_100_jumps([4])
+
+
+def test_classifier_is_trained_once_cached_and_reloaded(tmp_path):
+    data = shapes(n_train=256, n_test=64, image_size=8)
+    first = load_or_train_classifier(data, tmp_path, epochs=1)
+    path = cache_path(tmp_path, data)
+    assert path.is_file() and first.num_classes == 2 and 0 <= first.test_accuracy <= 1
+    again = load_or_train_classifier(data, tmp_path, epochs=1)  # from the file: same weights, same labels
+    assert again.test_accuracy == first.test_accuracy
+    labels = classify(again.model, data.test)
+    assert labels.shape == (64,) and torch.equal(labels, classify(first.model, data.test))
+    with pytest.raises(DataError, match="no labels"):
+        load_or_train_classifier(gaussian(n_train=8, n_test=8), tmp_path)

@@ -1,0 +1,48 @@
+"""Walk-jump sampling (Saremi & Hyvarinen 2019; Sec. 3.4): walk in y by Langevin MCMC, jump to x_hat(y)."""
+
+from typing import NamedTuple
+
+import torch
+
+from uvb_lab.models.energy import EnergyModel
+from uvb_lab.samplers.denoise import x_hat
+from uvb_lab.samplers.langevin import langevin_walk
+from uvb_lab.samplers.seeding import seeded
+
+
+class WalkJump(NamedTuple):
+    jumps: torch.Tensor  # (jumps, chains, C, H, W): x_hat(y_t) after every k-th Langevin step, in order
+    y: torch.Tensor  # (chains, C, H, W): where the walk ended, to continue it
+
+
+# Eq. 19 (walk) with Eq. 20 (jump x_hat(y_tau)) after every steps_per_jump steps; no warm-up, no restarts.
+def walk_jump(
+    model: EnergyModel,
+    shape: tuple[int, int, int],
+    chains: int = 1,
+    jumps: int = 100,
+    steps_per_jump: int = 10,
+    delta: float = 0.2,
+    y0: torch.Tensor | None = None,
+    seed: int | None = None,
+    device: torch.device | str | None = None,
+) -> WalkJump:
+    """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10).
+
+    y0: the starting batch (chains, *shape); None draws y_0 ~ Unif([0, 1]^d) as in Sec. 3.4. The jumps
+    only look at the walk: the chain continues from y_tau, not from x_hat(y_tau).
+    """
+    if jumps < 1 or steps_per_jump < 1 or chains < 1:
+        raise ValueError(f"walk_jump needs chains, jumps and steps_per_jump >= 1, got {chains}, {jumps}, {steps_per_jump}")
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    with seeded(seed, device):
+        y = torch.rand((chains, *shape), device=device) if y0 is None else y0.to(device).detach()
+        if tuple(y.shape) != (chains, *shape):
+            raise ValueError(f"y0 has shape {tuple(y.shape)}, expected {(chains, *shape)}")
+        samples = []
+        for _ in range(jumps):
+            y = langevin_walk(model, y, delta, steps_per_jump)
+            samples.append(x_hat(model, y))
+    return WalkJump(torch.stack(samples), y)
