@@ -93,7 +93,7 @@ def load_or_train_classifier(
     path = cache_path(cache_dir, data)
     channels, image_size, _ = data.shape
     if path.is_file():
-        state = run_files.load_checkpoint(path, map_location=device)
+        state = torch.load(path, map_location=device, weights_only=True)
         model = ConvClassifier(channels, image_size, state["num_classes"]).to(device)
         model.load_state_dict(state["model"])
         return TrainedClassifier(model, state["num_classes"], state["test_accuracy"], state["train_seconds"])

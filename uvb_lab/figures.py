@@ -25,7 +25,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab import run_files
+from uvb_lab import checkpoint, run_files
 from uvb_lab.classifier import classify, load_or_train_classifier
 from uvb_lab.data.images import ImageData
 from uvb_lab.image_grid import save_grid
@@ -180,18 +180,20 @@ def run_config(run_dir: Path) -> DictConfig:
 
 
 def load_run(run_dir: Path, device: torch.device) -> Run:
-    """Model (with the weights of checkpoints/last.pt) and data of a finished or running uvb-train run."""
+    """Model (with the weights of its newest good checkpoint) and data of a finished or running uvb-train run."""
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
-    checkpoint = run_dir / run_files.CHECKPOINT
-    if not checkpoint.is_file():
-        raise FiguresError(f"{checkpoint} is missing: the run has not finished an epoch yet (a checkpoint is saved after each)")
+    if not checkpoint.exists(run_dir):
+        raise FiguresError(f"{run_dir / checkpoint.LAST} is missing: the run has not saved a checkpoint yet (one at each epoch end)")
     try:
         model = instantiate(cfg.model).to(device)
         data = instantiate(cfg.data)
     except InstantiationException as error:  # show the constructor's or loader's own complaint
         raise FiguresError(f"cannot rebuild {run_dir}'s model or data: {error.__cause__ or error}") from error
-    model.load_state_dict(run_files.load_checkpoint(checkpoint, map_location=device)["model"])
+    try:
+        model.load_state_dict(checkpoint.load(run_dir, map_location=device)["model"])
+    except checkpoint.CheckpointError as error:
+        raise FiguresError(str(error)) from error
     settings = OmegaConf.to_container(cfg.figures, resolve=True) if "figures" in cfg else {}
     settings.pop("after_training", None)
     return Run(str(cfg.run.name), model, data, settings)
