@@ -1,6 +1,7 @@
 """Data as the models see it: whole tensors, NCHW, pixels / 255 in [0, 1], from the standard files."""
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -87,3 +88,40 @@ def test_synthetic_data_is_seeded_and_in_range():
     assert a.train.shape == (512, 1, 16, 16) and 0 <= a.train.min() and a.train.max() <= 1
     g = gaussian(n_train=20000, n_test=10, image_size=4, mean=0.5, std=0.5)
     assert g.train.mean().item() == pytest.approx(0.5, abs=0.01) and g.train.std().item() == pytest.approx(0.5, abs=0.01)
+
+
+def fake_torchvision(monkeypatch, calls):
+    """torchvision.datasets.MNIST / CIFAR10 as far as the loaders use them: download=True writes the files."""
+    import sys
+    import types
+
+    def dataset(subfolder, names):
+        class Dataset:
+            def __init__(self, root, train, download):
+                calls.append((root, train, download))
+                folder = Path(root) / subfolder
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in names:
+                    (folder / name).write_bytes(b"downloaded")
+
+        return Dataset
+
+    datasets = types.SimpleNamespace(
+        MNIST=dataset("MNIST/raw", list(MD5)),
+        CIFAR10=dataset("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]),
+    )
+    monkeypatch.setitem(sys.modules, "torchvision", types.SimpleNamespace(datasets=datasets))
+    monkeypatch.setitem(sys.modules, "torchvision.datasets", datasets)
+
+
+def test_download_fetches_into_torchvisions_layout_under_the_data_root(monkeypatch, tmp_path):
+    calls = []
+    fake_torchvision(monkeypatch, calls)
+    # The fake files are not the official ones: the md5 check is what stops this load.
+    with pytest.raises(DataError, match="md5"):
+        instantiate(compose_config(["data=mnist", f"data.root={tmp_path}", "data.download=true"]).data)
+    assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
+    assert (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+    with pytest.raises(DataError, match="is not a CIFAR-10 python batch"):
+        load_cifar10(str(tmp_path), download=True)
+    assert (tmp_path / "cifar-10-batches-py" / "test_batch").is_file()

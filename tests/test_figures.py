@@ -17,14 +17,6 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SMALL = ["figures.jumps=4", "figures.chains=2", "figures.z_samples=20", "figures.prior_samples=8", "figures.images=4"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a shared CPU their spin-waits cost several times the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def assert_valid_png(path):
     assert path.read_bytes()[:8] == PNG_SIGNATURE

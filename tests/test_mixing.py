@@ -9,14 +9,6 @@ from uvb_lab.data.images import DataError
 from uvb_lab.mixing import class_changes_per_100_jumps, classes_visited, jump_all_classes_seen, mixing_numbers
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a shared CPU their spin-waits cost several times the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def test_mixing_numbers_of_a_known_chain():
     # 0..9 in order, each held for two jumps, then back to 3: 21 jumps, 20 transitions, 10 of them changes.

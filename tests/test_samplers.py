@@ -12,14 +12,6 @@ from uvb_lab.samplers import decoder_samples, denoise, langevin_walk, nebula, wa
 SHAPE = (1, 8, 8)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and on a shared CPU their spin-waits cost several times the work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def tiny_uvb() -> UVB:
     torch.manual_seed(0)

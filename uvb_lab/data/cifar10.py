@@ -6,14 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uvb_lab.data.images import (
-    DataError,
-    ImageData,
-    check_shape,
-    download_with_torchvision,
-    missing_files_message,
-    uint8_to_unit,
-)
+from uvb_lab.data.images import DataError, ImageData, check_shape, require_files, uint8_to_unit
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
@@ -35,21 +28,16 @@ def read_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Te
 
 def load_cifar10(root: str, channels: int = 3, image_size: int = 32, download: bool = False) -> ImageData:
     folder = Path(root).expanduser() / "cifar-10-batches-py"
-    names = TRAIN_BATCHES + TEST_BATCHES
-    missing = [name for name in names if not (folder / name).is_file()]
-    if missing and download and download_with_torchvision("CIFAR10", Path(root).expanduser()):
-        missing = [name for name in names if not (folder / name).is_file()]
-    if missing:
-        raise DataError(
-            missing_files_message(
-                "CIFAR-10",
-                folder,
-                missing,
-                "Get them with `pip install torchvision` and data.download=true, or unpack cifar-10-python.tar.gz "
-                "into data.root (env UVB_DATA_ROOT). A Keras-layout .npz works too: data=npz data.path=FILE.",
-                download,
-            )
-        )
+    require_files(
+        "CIFAR-10",
+        Path(root).expanduser(),
+        folder,
+        TRAIN_BATCHES + TEST_BATCHES,
+        download,
+        "CIFAR10",
+        "Get them with `pip install torchvision` and data.download=true, or unpack cifar-10-python.tar.gz into "
+        "data.root (env UVB_DATA_ROOT). A Keras-layout .npz works too: data=npz data.path=FILE.",
+    )
     train, train_labels = read_batches(folder, TRAIN_BATCHES)
     test, test_labels = read_batches(folder, TEST_BATCHES)
     return check_shape(ImageData("cifar10", train, test, train_labels, test_labels), channels, image_size)

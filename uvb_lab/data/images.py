@@ -42,11 +42,22 @@ def check_shape(data: ImageData, channels: int, image_size: int) -> ImageData:
     return data
 
 
-def missing_files_message(name: str, folder: Path, files: list[str], how_to_get: str, download: bool) -> str:
-    listing = "\n".join(f"  {folder / f}" for f in files)
-    if download:
-        how_to_get = f"data.download=true needs torchvision, which cannot be imported here. {how_to_get}"
-    return f"{name} files not found. Expected:\n{listing}\n{how_to_get}"
+def require_files(
+    name: str, root: Path, folder: Path, files: list[str], download: bool, torchvision_name: str, how_to_get: str
+) -> None:
+    """The dataset's standard files are all in folder, fetched first by torchvision into root if asked; else DataError.
+
+    folder is where torchvision.datasets.<torchvision_name>(root) puts them: root/MNIST/raw, root/cifar-10-batches-py.
+    """
+    missing = [f for f in files if not (folder / f).is_file()]
+    fetched = bool(missing) and download and download_with_torchvision(torchvision_name, root)
+    if fetched:
+        missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        listing = "\n".join(f"  {folder / f}" for f in missing)
+        if download and not fetched:
+            how_to_get = f"data.download=true needs torchvision, which cannot be imported here. {how_to_get}"
+        raise DataError(f"{name} files not found. Expected:\n{listing}\n{how_to_get}")
 
 
 def download_with_torchvision(dataset_class_name: str, root: Path) -> bool:

@@ -6,14 +6,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from uvb_lab.data.images import (
-    DataError,
-    ImageData,
-    check_shape,
-    download_with_torchvision,
-    missing_files_message,
-    uint8_to_unit,
-)
+from uvb_lab.data.images import DataError, ImageData, check_shape, require_files, uint8_to_unit
 
 # The published md5s of the uncompressed official files (shared/data/README.md).
 MD5 = {
@@ -50,20 +43,16 @@ def load_mnist(
     root: str, channels: int = 1, image_size: int = 28, download: bool = False, check_md5: bool = True
 ) -> ImageData:
     raw = Path(root).expanduser() / "MNIST" / "raw"
-    missing = [name for name in MD5 if not (raw / name).is_file()]
-    if missing and download and download_with_torchvision("MNIST", Path(root).expanduser()):
-        missing = [name for name in MD5 if not (raw / name).is_file()]
-    if missing:
-        raise DataError(
-            missing_files_message(
-                "MNIST",
-                raw,
-                missing,
-                "Get them with `pip install torchvision` and data.download=true, or copy the four "
-                "uncompressed IDX files there, or point data.root (env UVB_DATA_ROOT) at a folder holding MNIST/raw/.",
-                download,
-            )
-        )
+    require_files(
+        "MNIST",
+        Path(root).expanduser(),
+        raw,
+        list(MD5),
+        download,
+        "MNIST",
+        "Get them with `pip install torchvision` and data.download=true, or copy the four uncompressed IDX files "
+        "there, or point data.root (env UVB_DATA_ROOT) at a folder holding MNIST/raw/.",
+    )
     if check_md5:
         for name, expected in MD5.items():
             actual = md5sum(raw / name)
