@@ -11,7 +11,7 @@ from hydra.utils import instantiate
 
 from uvb_lab.data import DataError
 from uvb_lab.data.cifar10 import load_cifar10
-from uvb_lab.data.mnist import MD5, md5sum
+from uvb_lab.data.mnist import MD5, load_mnist, md5sum
 from uvb_lab.data.npz import load_npz
 from uvb_lab.data.synthetic import gaussian, shapes
 
@@ -119,7 +119,7 @@ def test_download_fetches_into_torchvisions_layout_under_the_data_root(monkeypat
     fake_torchvision(monkeypatch, calls)
     # The fake files are not the official ones: the md5 check is what stops this load.
     with pytest.raises(DataError, match="md5"):
-        instantiate(compose_config(["data=mnist", f"data.root={tmp_path}", "data.download=true"]).data)
+        load_mnist(str(tmp_path), download=True)
     assert calls == [(str(tmp_path), True, True), (str(tmp_path), False, True)]
     assert (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
     with pytest.raises(DataError, match="is not a CIFAR-10 python batch"):
