@@ -205,7 +205,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 break
             # -- One pass over the training set in a fresh random order, with fresh noise every batch.
             model.train()
-            epoch_start = time.perf_counter()
+            epoch_start, samples_seen = time.perf_counter(), 0  # this process's share of the epoch, for samples/s
             if batches_done == 0:
                 order = torch.randperm(len(x_train), device=device)
                 loss_sum, losses_summed = torch.zeros((), device=device), 0
@@ -230,6 +230,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                     losses_summed += 1
                     first_nonfinite_step = torch.where((first_nonfinite_step < 0) & ~finite, step + 1, first_nonfinite_step)
                 batches_done += 1
+                samples_seen += len(indices)
                 step += 1
                 if batches_done % 25 == 0:  # .item() waits for the GPU: do it rarely, not every step
                     bar.set_postfix(loss=f"{loss_sum.item() / max(losses_summed, 1):.4g}")
@@ -243,18 +244,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 break
             stop_if_nonfinite()
             epoch_time = time.perf_counter() - epoch_start
-            batches = batches_done
             train_loss = loss_sum.item() / losses_summed if losses_summed else math.nan  # nan: every step skipped
 
             # -- Evaluate on the test set, then record: metrics row, W&B, summary, checkpoint.
-            finished_epoch = batches == batches_per_epoch
+            finished_epoch = batches_done == batches_per_epoch
             test = evaluate_test_set()
             row = {
                 "epoch": epoch,
                 "step": step,
                 "train_loss": train_loss,
                 **test,
-                "samples_per_s": batches * batch_size / epoch_time if batches else 0.0,
+                "samples_per_s": samples_seen / epoch_time,
                 "epoch_time_s": epoch_time,
             }
             summary.update(
