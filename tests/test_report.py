@@ -105,3 +105,15 @@ def test_table1_from_the_configs_equals_spec_exact_counts(capsys):
     t1 = table(capsys.readouterr().out, "Table 1")
     assert t1["UVB"] == ["26,777,528 / 2.7e7 (-0.8%)", "41,187,368 / 4.1e7 (+0.5%)"]
     assert t1["DEEN"] == ["26,257,609 / 2.6e7 (+1.0%)", "36,090,313 / 3.6e7 (+0.3%)"]
+
+
+def test_a_short_or_small_run_is_flagged_as_not_the_papers_settings(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "uvb", 100, model="uvb", sigma=1.0, epochs=2, epochs_done=2, num_params=2_583_120, train_loss=24.8, test_loss=23.6)
+    write_run(root, "deen", 100, model="deen", sigma=1.0, num_params=26_257_609, train_loss=20.0, test_loss=19.9)
+    assert main([str(root), "--out", str(tmp_path / "out")]) == 0
+    markdown = capsys.readouterr().out
+    rows = table(markdown, "Table 2")
+    assert rows["UVB test"][-1] == "23.6 / 15.0 (+57.3%)[1]"
+    assert rows["DEEN test"][-1] == "19.9 / 19.9 (+0.0%)"  # the paper's epochs and size: no note
+    assert "[1] not the paper's settings: 2 epochs (the paper: 400), 2,583,120 parameters (the paper's size: 26,777,528)" in markdown

@@ -16,6 +16,9 @@ TABLE1_EXACT = {
     ("deen", "cifar10"): 36_090_313,
 }
 
+# Sec. 3.1: every run of the tables trained for this many epochs.
+EPOCHS = 400
+
 # Tables 2 (MNIST) and 3 (CIFAR-10): the denoising loss (Eq. 4) at the end of training, per sigma.
 # Keyed by dataset, then (model, split) with split "train" or "test"; values follow SIGMAS.
 SIGMA_TABLES = {

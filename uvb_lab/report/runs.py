@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uvb_lab import paper
 from uvb_lab.run_files import SUMMARY
 
 
@@ -37,6 +38,24 @@ class Run:
         if s.get("epochs_done", 0) < s.get("epochs", 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
         return None
+
+    def setting_note(self) -> str | None:
+        """How this run's settings differ from the paper's (Sec. 3.1: 400 epochs, Table 1's sizes), else None.
+
+        A short or small run is a fine experiment, but its number is not a reproduction of the paper's cell.
+        """
+        s = self.summary
+        if s["dataset"] not in paper.SIGMA_TABLES:  # no paper number to be compared with
+            return None
+        differences = []
+        if s.get("epochs") != paper.EPOCHS:
+            differences.append(f"{s.get('epochs')} epochs (the paper: {paper.EPOCHS})")
+        # vae and uvb_laplace are UVB's network with another loss or decoder: the same Table 1 count.
+        architecture = "deen" if s["model"] == "deen" else "uvb"
+        paper_size = paper.TABLE1_EXACT.get((architecture, s["dataset"]))
+        if paper_size is not None and s.get("num_params") not in (None, paper_size):
+            differences.append(f"{s['num_params']:,} parameters (the paper's size: {paper_size:,})")
+        return f"not the paper's settings: {', '.join(differences)}" if differences else None
 
 
 class ReportError(ValueError):
@@ -77,9 +96,8 @@ class Cell:
         if len(self.runs) > 1:
             older = ", ".join(str(r.folder) for r in self.runs[1:])
             notes.append(f"{len(self.runs)} runs for this cell; the newest is shown ({self.runs[0].folder}); older: {older}")
-        note = self.run.note() if self.run else None
-        if note:
-            notes.append(note)
+        if self.run:
+            notes += [note for note in (self.run.note(), self.run.setting_note()) if note]
         return notes
 
 
