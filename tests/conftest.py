@@ -85,6 +85,18 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache(tmp_path_factory):
+    # Figures cache a classifier in $UVB_CACHE (default ~/.cache/uvb-lab); tests keep theirs out of the user's home.
+    before = os.environ.get("UVB_CACHE")
+    os.environ["UVB_CACHE"] = str(tmp_path_factory.mktemp("uvb-cache"))
+    yield
+    if before is None:
+        del os.environ["UVB_CACHE"]
+    else:
+        os.environ["UVB_CACHE"] = before
+
+
 @pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
