@@ -4,6 +4,7 @@ import json
 import math
 
 import pytest
+import yaml
 import torch
 from conftest import MODELS, QUICK, TINY, run_uvb_train
 
@@ -38,8 +39,10 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
     assert state["epochs_done"] == 2 and state["step"] == summary["steps_done"]
     assert sum(t.numel() for t in state["model"].values()) == summary["num_params"]
 
-    resolved = (run_dir / ".hydra" / "config.yaml").read_text()
-    assert "sigma: 0.8" in resolved
+    resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert resolved["sigma"] == 0.8 and resolved["model"]["sigma"] == 0.8
+    assert resolved["run"]["name"] == f"{model}-synthetic-sigma0.8"
+    assert (run_dir / ".hydra" / "overrides.yaml").is_file()
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and any(offline_runs[0].glob("*.wandb"))
 

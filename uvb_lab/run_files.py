@@ -1,6 +1,7 @@
 """The files a run leaves in its folder, and nothing else: what the report and later tools read.
 
-    .hydra/             the resolved config (Hydra)
+    config.yaml         the config as run, every interpolation resolved (Hydra's .hydra/ keeps them unresolved)
+    .hydra/             Hydra's record: config, overrides, hydra settings
     metrics.jsonl       one row per finished epoch
     summary.json        the latest state of the run, rewritten after every epoch (status: running,
                         finished, preempted or failed), so a report can tell finished runs from the rest
@@ -14,6 +15,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from omegaconf import DictConfig, OmegaConf
+
+CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 
@@ -31,6 +35,11 @@ def write_atomic(path: Path, write) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     write(tmp)
     os.replace(tmp, path)
+
+
+def write_config(run_dir: Path, cfg: DictConfig) -> None:
+    text = OmegaConf.to_yaml(cfg, resolve=True)
+    write_atomic(run_dir / CONFIG, lambda tmp: tmp.write_text(text))
 
 
 def append_metrics(run_dir: Path, row: Mapping[str, Any]) -> None:

@@ -156,6 +156,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_files.truncate_metrics(run_dir, epochs_done)  # rows past the checkpoint are rewritten, not repeated
 
     run_dir.mkdir(parents=True, exist_ok=True)
+    run_files.write_config(run_dir, cfg)
     wandb_run_id = state.get("wandb_run_id") if state else None
     logger = instantiate(cfg.logger)(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
     start = time.perf_counter() - summary["wall_time_s"]
