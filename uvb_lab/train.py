@@ -233,7 +233,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 batches_done += 1
                 samples_seen += len(indices)
                 step += 1
-                if batches_done % 25 == 0:  # .item() waits for the GPU: do it rarely, not every step
+                if cfg.trainer.progress and batches_done % 25 == 0:  # .item() waits for the GPU: rarely, and only if shown
                     bar.set_postfix(loss=f"{loss_sum.item() / max(losses_summed, 1):.4g}")
                 pass_ends = step >= max_steps or batches_done == batches_per_epoch  # the epoch end checkpoints then
                 if (step % checkpoint_every == 0 and not pass_ends) or preemption.requested:
