@@ -1,7 +1,8 @@
 """uvb-figures end to end on quick runs' folders, and the figures of a model without a decoder."""
 
+import dataclasses
 import json
-import warnings
+import logging
 
 import matplotlib.image
 import pytest
@@ -53,7 +54,7 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
     assert "not a uvb-train run folder" in capsys.readouterr().err
 
 
-def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_path):
+def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_path, caplog):
     torch.manual_seed(0)
     data = shapes(n_train=64, n_test=16, image_size=8)
     model = DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
@@ -78,8 +79,21 @@ def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_pat
     figures.figures_after_training(tmp_path / "run", model, data, "deen", settings, logger, step=1)
     assert sorted(logger.images) == ["figures/fig2_denoising", "figures/fig3_walk_jump"]
     assert "figures/mean_num_classes_visited" in logger.metrics
-    with pytest.warns(UserWarning, match="figures failed"):
+    with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
         figures.figures_after_training(tmp_path, model, data, "deen", {"jumps": 0}, logger, step=1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a good call warns about nothing
+    assert "figures failed" in caplog.text and "uvb-figures" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
         figures.figures_after_training(tmp_path, model, data, "deen", {"jumps": 2, "mixing": False}, logger, step=1)
+    assert caplog.text == ""  # a good call warns about nothing
+
+
+def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog):
+    torch.manual_seed(0)
+    data = dataclasses.replace(shapes(n_train=64, n_test=16, image_size=8), test_labels=None)  # cannot be scored
+    model = DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
+        pngs, numbers = figures.make_figures(tmp_path, model, data, name="deen", jumps=3, chains=2, images=3, cache_dir=str(tmp_path))
+    assert "no mixing numbers" in caplog.text and "mixing" not in numbers
+    assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]
+    assert json.loads((tmp_path / "figures" / "numbers.json").read_text())["run"] == "deen"

@@ -36,7 +36,7 @@ def test_mixing_numbers_of_a_stuck_and_of_a_restless_chain():
 def test_classifier_is_trained_once_cached_and_reloaded(tmp_path):
     data = shapes(n_train=256, n_test=64, image_size=8)
     first = load_or_train_classifier(data, tmp_path, epochs=1)
-    path = cache_path(tmp_path, data)
+    path = cache_path(tmp_path, data, epochs=1)
     assert path.is_file() and first.num_classes == 2 and 0 <= first.test_accuracy <= 1
     again = load_or_train_classifier(data, tmp_path, epochs=1)  # from the file: same weights, same labels
     assert again.test_accuracy == first.test_accuracy
@@ -44,3 +44,6 @@ def test_classifier_is_trained_once_cached_and_reloaded(tmp_path):
     assert labels.shape == (64,) and torch.equal(labels, classify(first.model, data.test))
     with pytest.raises(DataError, match="no labels"):
         load_or_train_classifier(gaussian(n_train=8, n_test=8), tmp_path)
+    path.write_bytes(b"truncated")  # a damaged cache file is trained over, not fatal
+    repaired = load_or_train_classifier(data, tmp_path, epochs=1)
+    assert torch.equal(classify(repaired.model, data.test), labels)  # same seed, same classifier

@@ -16,6 +16,7 @@ from torch import nn
 
 from uvb_lab import run_files
 from uvb_lab.data.images import DataError, ImageData
+from uvb_lab.samplers.seeding import seeded
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,7 @@ def train_classifier(
     channels, image_size, _ = data.shape
     num_classes = int(data.train_labels.max()) + 1
     x_train, labels = data.train.to(device), data.train_labels.to(device)
-    with torch.random.fork_rng(devices=[]):  # its own seed, leaving the caller's random stream alone
-        torch.manual_seed(seed)
+    with seeded(seed, torch.device(device)):  # its own seed, leaving the caller's random stream alone
         model = ConvClassifier(channels, image_size, num_classes).to(device)
         optimizer = torch.optim.Adam(model.parameters(), lr=lr)
         model.train()
@@ -80,23 +80,26 @@ def train_classifier(
     return TrainedClassifier(model, num_classes, accuracy, time.perf_counter() - start)
 
 
-def cache_path(cache_dir: str | Path, data: ImageData) -> Path:
-    """One cached classifier per dataset: its name, image shape and training-set size."""
+def cache_path(cache_dir: str | Path, data: ImageData, epochs: int = 2) -> Path:
+    """One cached classifier per dataset and training length: name, image shape, training-set size, epochs."""
     c, h, w = data.shape
-    return Path(cache_dir).expanduser() / f"{data.name}_{c}x{h}x{w}_n{len(data.train)}_classifier.pt"
+    return Path(cache_dir).expanduser() / f"{data.name}_{c}x{h}x{w}_n{len(data.train)}_e{epochs}_classifier.pt"
 
 
 def load_or_train_classifier(
     data: ImageData, cache_dir: str | Path, epochs: int = 2, device: str | torch.device = "cpu"
 ) -> TrainedClassifier:
     """The cached classifier of this dataset, trained (and cached) first if there is none."""
-    path = cache_path(cache_dir, data)
+    path = cache_path(cache_dir, data, epochs)
     channels, image_size, _ = data.shape
     if path.is_file():
-        state = torch.load(path, map_location=device, weights_only=True)
-        model = ConvClassifier(channels, image_size, state["num_classes"]).to(device)
-        model.load_state_dict(state["model"])
-        return TrainedClassifier(model, state["num_classes"], state["test_accuracy"], state["train_seconds"])
+        try:
+            state = torch.load(path, map_location=device, weights_only=True)
+            model = ConvClassifier(channels, image_size, state["num_classes"]).to(device)
+            model.load_state_dict(state["model"])
+            return TrainedClassifier(model, state["num_classes"], state["test_accuracy"], state["train_seconds"])
+        except Exception as error:  # noqa: BLE001 - a damaged cache is retrained over, not a reason to fail
+            log.warning("cached classifier %s is unreadable (%r); training it again", path, error)
     log.info("training a %s classifier to label walk-jump samples (once per dataset; minutes on a CPU for MNIST); cache: %s", data.name, path)
     trained = train_classifier(data, epochs=epochs, device=device)
     state = {

@@ -15,7 +15,6 @@ import argparse
 import json
 import logging
 import sys
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -92,15 +91,15 @@ def make_figures(
     x = data.test[:images].to(device)
     with seeded(seed, device):
         y = x + model.sigma * torch.randn_like(x)
-    rows = [("x", x), ("y", y), ("x_hat(y)", x_hat(model, y, seed=seed)), (f"NEBULA {nebula_steps} steps", nebula(model, y, nebula_steps, seed=seed))]
+    denoised = x_hat(model, y, 1, seed=seed)
+    rows = [("x", x), ("y", y), ("x_hat(y)", denoised), (f"NEBULA {nebula_steps} steps", nebula(model, y, nebula_steps, seed=seed))]
     if compare is not None:
         rows.append((f"{compare[0]} x_hat(y)", x_hat(compare[1], y, seed=seed)))
     pngs["fig2_denoising"] = save_grid(out / "fig2_denoising.png", rows, title)
 
     if isinstance(model, UVB):
         # -- Fig. 2 caption: how much averaging grad f over K draws z ~ q(z|y) changes x_hat (the paper: <= 0.0068).
-        one, many = x_hat(model, y, 1, seed=seed), x_hat(model, y, z_samples, seed=seed + 1)
-        difference = (one - many).abs().max().item()
+        difference = (denoised - x_hat(model, y, z_samples, seed=seed + 1)).abs().max().item()
         numbers.update(x_hat_max_abs_diff_1_vs_K=difference, K=z_samples)
         print(f"{name}: max |x_hat(y) with 1 z draw - with K={z_samples}| over {images} test images = {difference:.4g}")
 
@@ -122,32 +121,51 @@ def make_figures(
     # -- Beyond the paper: label every jump sample with a classifier and count the classes each chain visits.
     # (Data without labels, e.g. data=synthetic's gaussian, has no classes to count; one jump has no changes.)
     if mixing and data.train_labels is not None and jumps >= 2:
-        judge = load_or_train_classifier(data, cache_dir, classifier_epochs, device)
-        # The classifier saw images in [0, 1]; a jump can overshoot slightly, so it is shown the clipped image.
-        labels = classify(judge.model, chain.jumps.flatten(0, 1).clamp(0, 1)).view(jumps, chains).cpu()
-        per_chain = [mixing_numbers(labels[:, c].tolist(), judge.num_classes) for c in range(chains)]
-        numbers["mixing"] = {
-            "classifier_test_accuracy": judge.test_accuracy,
-            "num_classes": judge.num_classes,
-            "delta": delta,
-            "steps_per_jump": steps_per_jump,
-            "mean_num_classes_visited": sum(c["num_classes_visited"] for c in per_chain) / chains,
-            "mean_class_changes_per_100_jumps": sum(c["class_changes_per_100_jumps"] for c in per_chain) / chains,
-            "chains_that_saw_all_classes": sum(c["jump_all_classes_seen"] is not None for c in per_chain),
-            "chains": per_chain,
-        }
-        first = per_chain[0]
-        print(
-            f"{name}: walk-jump chain 0 visited {first['num_classes_visited']}/{judge.num_classes} classes "
-            f"(all seen by jump {first['jump_all_classes_seen']}), {first['class_changes_per_100_jumps']:.1f} class "
-            f"changes per 100 jumps; over {chains} chains: {numbers['mixing']['mean_num_classes_visited']:.2f} classes, "
-            f"{numbers['mixing']['mean_class_changes_per_100_jumps']:.1f} changes per 100 jumps "
-            f"(classifier test accuracy {100 * judge.test_accuracy:.2f}%)"
-        )
+        try:
+            numbers["mixing"] = chain_mixing(chain.jumps, data, name, delta, steps_per_jump, classifier_epochs, cache_dir, device)
+        except Exception as error:  # noqa: BLE001 - the figures and the other numbers are still worth keeping
+            log.warning("%s: no mixing numbers (%r)", name, error, exc_info=True)
 
     run_files.write_atomic(out / NUMBERS, lambda tmp: tmp.write_text(json.dumps(numbers, indent=2) + "\n"))
     model.train(was_training)
     return pngs, numbers
+
+
+def chain_mixing(
+    jumps: torch.Tensor,
+    data: ImageData,
+    name: str,
+    delta: float,
+    steps_per_jump: int,
+    classifier_epochs: int,
+    cache_dir: str,
+    device: torch.device,
+) -> dict[str, Any]:
+    """Mixing numbers of walk-jump chains, jumps of shape (J, chains, C, H, W), from a classifier's labels."""
+    num_jumps, chains = jumps.shape[:2]
+    judge = load_or_train_classifier(data, cache_dir, classifier_epochs, device)
+    # The classifier saw images in [0, 1]; a jump can overshoot slightly, so it is shown the clipped image.
+    labels = classify(judge.model, jumps.flatten(0, 1).clamp(0, 1)).view(num_jumps, chains).cpu()
+    per_chain = [mixing_numbers(labels[:, c].tolist(), judge.num_classes) for c in range(chains)]
+    mixing = {
+        "classifier_test_accuracy": judge.test_accuracy,
+        "num_classes": judge.num_classes,
+        "delta": delta,
+        "steps_per_jump": steps_per_jump,
+        "mean_num_classes_visited": sum(c["num_classes_visited"] for c in per_chain) / chains,
+        "mean_class_changes_per_100_jumps": sum(c["class_changes_per_100_jumps"] for c in per_chain) / chains,
+        "chains_that_saw_all_classes": sum(c["jump_all_classes_seen"] is not None for c in per_chain),
+        "chains": per_chain,
+    }
+    first = per_chain[0]
+    print(
+        f"{name}: walk-jump chain 0 visited {first['num_classes_visited']}/{judge.num_classes} classes "
+        f"(all seen by jump {first['jump_all_classes_seen']}), {first['class_changes_per_100_jumps']:.1f} class "
+        f"changes per 100 jumps; over {chains} chains: {mixing['mean_num_classes_visited']:.2f} classes, "
+        f"{mixing['mean_class_changes_per_100_jumps']:.1f} changes per 100 jumps "
+        f"(classifier test accuracy {100 * judge.test_accuracy:.2f}%)"
+    )
+    return mixing
 
 
 def figures_after_training(run_dir: Path, model: EnergyModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Any, step: int) -> None:
@@ -161,7 +179,7 @@ def figures_after_training(run_dir: Path, model: EnergyModel, data: ImageData, n
             scalars["figures/x_hat_max_abs_diff_1_vs_K"] = numbers["x_hat_max_abs_diff_1_vs_K"]
         logger.log(scalars, step=step)
     except Exception as error:  # noqa: BLE001 - the trained model and its files matter more than its pictures
-        warnings.warn(f"figures failed ({error!r}); the run is complete, retry with: uvb-figures {run_dir}", stacklevel=2)
+        log.warning("figures failed (%r); the run is complete, retry with: uvb-figures %s", error, run_dir, exc_info=True)
 
 
 def run_config(run_dir: Path) -> DictConfig:

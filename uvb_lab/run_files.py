@@ -32,7 +32,7 @@ def _jsonable(value: Any) -> Any:
 def write_atomic(path: Path, write) -> None:
     """Write through a temporary file and rename it over the target, so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel jobs may write one cache file
     write(tmp)
     os.replace(tmp, path)
 

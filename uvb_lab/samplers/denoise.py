@@ -23,7 +23,7 @@ def x_hat(model: EnergyModel, y: torch.Tensor, z_samples: int = 1, seed: int | N
     if z_samples < 1:
         raise ValueError(f"z_samples must be >= 1, got {z_samples}")
     with seeded(seed, y.device):
-        if not isinstance(model, UVB) or z_samples == 1:
+        if not isinstance(model, UVB):
             return model.x_hat(y).detach()
         saved = model.z_samples
         score_sum = torch.zeros_like(y)

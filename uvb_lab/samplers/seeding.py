@@ -19,5 +19,9 @@ def seeded(seed: int | None, device: torch.device) -> Iterator[None]:
         return
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        # Only the generators fork_rng restores: torch.manual_seed would also reseed every other GPU's.
+        torch.random.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield
