@@ -41,6 +41,7 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("trainer.batch_size=0", "trainer.batch_size must be > 0"),
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("model.decoder=cauchy", "model.decoder must be one of"),
+        ("trainer.preemption_signals=[SIGKILL]", "trainer.preemption_signals"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):
@@ -94,3 +95,7 @@ def test_download_without_torchvision_says_so(tmp_path, fails_cleanly, monkeypat
     monkeypatch.setitem(sys.modules, "torchvision", None)  # as on a machine without the optional extra
     stderr = fails_cleanly(["model=uvb", "data=mnist", f"data.root={tmp_path}", "data.download=true"], "MNIST files not found")
     assert "data.download=true needs torchvision" in stderr
+
+
+def test_a_logger_mode_that_does_not_exist_is_refused(fails_cleanly):
+    fails_cleanly([*TINY_UVB, "logger=wandb", "logger.mode=cloud"], "logger.mode must be online, offline or disabled")

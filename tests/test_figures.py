@@ -97,3 +97,10 @@ def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog)
     assert "no mixing numbers" in caplog.text and "mixing" not in numbers
     assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]
     assert json.loads((tmp_path / "figures" / "numbers.json").read_text())["run"] == "deen"
+
+
+@pytest.mark.parametrize("option", [["--jumps", "0"], ["--delta", "-0.2"], ["--z-samples", "0"]])
+def test_uvb_figures_refuses_options_that_cannot_work(option, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        figures.main([str(tmp_path), *option])
+    assert exit_.value.code == 2 and "must be > 0" in capsys.readouterr().err

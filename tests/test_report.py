@@ -81,7 +81,13 @@ def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsy
         "loss_vs_sigma.png", "remark4.csv", "report.md", "report.tex", "table2_mnist.csv", "table4.csv", "table5.csv",
     ]
     assert (out / "loss_vs_sigma.png").read_bytes()[:4] == b"\x89PNG"
-    assert "2.70 / 2.60 (+3.8\\%)" in (out / "report.tex").read_text()
+    latex = (out / "report.tex").read_text()
+    assert "2.70 / 2.60 (+3.8\\%)" in latex
+    # Everything TeX reads (comments aside) is ASCII, with the characters special to TeX escaped.
+    body = [line for line in latex.splitlines() if not line.startswith("%")]
+    assert all(line.isascii() for line in body), [line for line in body if not line.isascii()]
+    assert r"$\sigma$" in latex and r"$\Delta$" in latex and r"\textbar{}" in latex
+    assert not any(ch in line.replace(r"\^{}", "").replace(r"\~{}", "") for line in body for ch in "^~")
     assert (out / "table2_mnist.csv").read_text().splitlines()[1].startswith("UVB train,2.70 / 2.60 (+3.8%),")
 
 

@@ -30,7 +30,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.flop_count import FlopCount
 from uvb_lab.naive_reference import naive_training
-from uvb_lab.train import CONFIG_DIR, ConfigError, resolve_device
+from uvb_lab import CONFIG_DIR
+from uvb_lab.train import ConfigError, resolve_device
 from uvb_lab.train_step import PRECISIONS, adam, make_train_step, tf32_allowed
 
 # Tables 2 and 3 (SPEC.md): 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).

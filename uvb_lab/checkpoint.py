@@ -48,13 +48,14 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: Mapping[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
+    # Generator states are CPU byte tensors whatever device the training runs on: torch refuses others.
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
         if len(state["cuda"]) != torch.cuda.device_count():
             log.warning("the checkpoint saw %d GPUs, this machine has %d: CUDA draws will differ", len(state["cuda"]), torch.cuda.device_count())
-        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"][: torch.cuda.device_count()]])
     kind, keys, pos, has_gauss, cached_gaussian = state["numpy"]
-    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
+    np.random.set_state((kind, keys.cpu().numpy().astype(np.uint32), pos, has_gauss, cached_gaussian))
     random.setstate(state["python"])
 
 

@@ -12,6 +12,7 @@ import torch
 from uvb_lab.loss import denoising_loss
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.models.uvb import UVB
+from uvb_lab.samplers.seeding import seeded
 
 Loss = Callable[[EnergyModel, torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -28,21 +29,20 @@ def evaluate(model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int,
     trains_by_denoising = getattr(loss_fn, "func", loss_fn) is denoising_loss
     was_training = model.training
     model.eval()
-    sums: dict[str, float] = defaultdict(float)
-    devices = [x_test.device] if x_test.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    # Sums stay on the device and are read once at the end: one wait for the GPU per evaluation, not per batch.
+    sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64, device=x_test.device))
+    with seeded(seed, x_test.device):
         for x in x_test.split(batch_size):
             y = x + model.sigma * torch.randn_like(x)
             n = len(x)
-            loss = loss_fn(model, x, y).item()
+            loss = loss_fn(model, x, y).detach()
             sums["test_loss"] += loss * n
-            sums["test_denoising_loss"] += (loss if trains_by_denoising else denoising_loss(model, x, y).item()) * n
+            sums["test_denoising_loss"] += (loss if trains_by_denoising else denoising_loss(model, x, y).detach()) * n
             if isinstance(model, UVB):
                 with torch.no_grad():
                     for name, inputs in (("y", y), ("x", x)):
                         terms = model.elbo_terms(inputs)
-                        sums[f"test_kl_on_{name}"] += terms.kl.sum().item()
-                        sums[f"test_recon_on_{name}"] += terms.reconstruction.sum().item()
+                        sums[f"test_kl_on_{name}"] += terms.kl.sum()
+                        sums[f"test_recon_on_{name}"] += terms.reconstruction.sum()
     model.train(was_training)
-    return {key: total / len(x_test) for key, total in sums.items()}
+    return {key: (total / len(x_test)).item() for key, total in sums.items()}

@@ -217,21 +217,34 @@ def load_run(run_dir: Path, device: torch.device) -> Run:
     return Run(str(cfg.run.name), model, data, settings)
 
 
+def positive(kind: type) -> Any:
+    """An argparse type: a number of that kind > 0, else argparse's own clear error (exit 2)."""
+
+    def parse(text: str) -> Any:
+        value = kind(text)
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its message
+    return parse
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="uvb-figures",
         description="Write the paper's Figures 2-4, the VAE-failure figure and the mixing numbers of a uvb-train run into RUN_DIR/figures/. "
         "Options not given take the run's own `figures:` config.",
     )
-    parser.add_argument("run_dir", type=Path, help="a uvb-train run folder (holding .hydra/ and checkpoints/last.pt)")
+    parser.add_argument("run_dir", type=Path, help="a uvb-train run folder (holding .hydra/ and checkpoints/)")
     parser.add_argument("--compare", type=Path, help="another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row (UVB vs DEEN)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
-    parser.add_argument("--jumps", type=int, help="jumps per walk-jump chain (Fig. 3: 100)")
-    parser.add_argument("--chains", type=int, help="walk-jump chains for the mixing numbers (chain 0 is drawn)")
-    parser.add_argument("--steps-per-jump", type=int, dest="steps_per_jump", help="Langevin steps between jumps (Fig. 3: 10)")
-    parser.add_argument("--delta", type=float, help="Langevin step size (Fig. 3: 0.2)")
-    parser.add_argument("--z-samples", type=int, dest="z_samples", help="K, z draws averaged for the 1-vs-K comparison (paper: 1000)")
-    parser.add_argument("--images", type=int, help="test images per row")
+    parser.add_argument("--jumps", type=positive(int), help="jumps per walk-jump chain (Fig. 3: 100)")
+    parser.add_argument("--chains", type=positive(int), help="walk-jump chains for the mixing numbers (chain 0 is drawn)")
+    parser.add_argument("--steps-per-jump", type=positive(int), dest="steps_per_jump", help="Langevin steps between jumps (Fig. 3: 10)")
+    parser.add_argument("--delta", type=positive(float), help="Langevin step size (Fig. 3: 0.2)")
+    parser.add_argument("--z-samples", type=positive(int), dest="z_samples", help="K, z draws averaged for the 1-vs-K comparison (paper: 1000)")
+    parser.add_argument("--images", type=positive(int), help="test images per row")
     parser.add_argument("--seed", type=int, help="noise, z draws and chains")
     parser.add_argument("--no-mixing", dest="mixing", action="store_const", const=False, help="skip the classifier and the mixing numbers")
     return parser.parse_args(argv)

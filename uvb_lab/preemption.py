@@ -2,9 +2,9 @@
 
 A cluster announces the end of a job with a signal ahead of the kill: SLURM sends SIGTERM on preemption
 or scancel and, with `--signal`, a warning such as SIGUSR1 before the time limit; submitit asks for SIGUSR2
-90 s ahead (SUBMITIT_PREEMPT_SIGNAL changes it). Dying at once would lose everything since the last
-checkpoint, so the handler only records the request; the loop then saves a checkpoint, writes summary
-status "preempted" and stops, and `uvb-train` exits with EXIT_CODE.
+ahead of the time limit (Hydra's submitit launcher: signal_delay_s, 120 s by default). Dying at once would
+lose everything since the last checkpoint, so the handler only records the request; the loop then saves a
+checkpoint, writes summary status "preempted" and stops, and `uvb-train` exits with EXIT_CODE.
 
 Under hydra/launcher=submitit_slurm, submitit has installed its own handler for its signal (call the
 launcher's `checkpoint()`, which resubmits the same Hydra job, then requeue it and exit). `hand_over()`
@@ -25,7 +25,9 @@ EXIT_CODE = 3
 
 
 def unknown_signals(names: Sequence[str]) -> list[str]:
-    return [name for name in names if not isinstance(getattr(signal, str(name), None), signal.Signals)]
+    """Names that are no signal, or one no process may catch (SIGKILL, SIGSTOP)."""
+    uncatchable = (signal.SIGKILL, signal.SIGSTOP)
+    return [name for name in names if getattr(signal, str(name), None) not in set(signal.Signals) - set(uncatchable)]
 
 
 class Preemption:
@@ -41,9 +43,11 @@ class Preemption:
         return self.received is not None
 
     def _request(self, signum: int, frame: Any) -> None:
+        # The first signal is the one handed over: under submitit SIGUSR2 (its warning) requeues, while the
+        # SIGTERM that may follow it only logs.
         if self.received is None:
             log.warning("%s received: stopping after this step, with a checkpoint", signal.Signals(signum).name)
-        self.received = signal.Signals(signum)
+            self.received = signal.Signals(signum)
 
     def install(self) -> "Preemption":
         # Python delivers signals to the main thread only; elsewhere (a launcher's worker thread) we cannot listen.

@@ -22,7 +22,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from uvb_lab import checkpoint, devices, resume, run_files
+from uvb_lab import CONFIG_DIR, checkpoint, devices, resume, run_files
 from uvb_lab.data import DataError
 from uvb_lab.evaluate import evaluate
 from uvb_lab.figures import figures_after_training
@@ -32,6 +32,10 @@ from uvb_lab.preemption import Preemption, unknown_signals
 from uvb_lab.train_step import adam, make_train_step
 
 log = logging.getLogger(__name__)
+
+
+# The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
+PROGRESS = ("epochs_done", "steps_done", "train_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s")
 
 
 class ConfigError(ValueError):
@@ -110,6 +114,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     data = build("data", cfg.data)
     model = build("model", cfg.model).to(device)
     loss_fn = build("loss", cfg.loss)
+    make_logger = build("logger", cfg.logger)  # started below, once the run folder is there
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
     try:  # one optimizer update per call, in trainer.precision, compiled if trainer.compile
         train_step = make_train_step(
@@ -141,7 +146,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     # the position in the epoch and its loss accumulators (uvb_lab/checkpoint.py).
     step, epochs_done, batches_done, order = 0, 0, 0, None
     loss_sum, losses_summed = torch.zeros((), device=device), 0
-    state = checkpoint.load(run_dir, map_location=device) if resuming and checkpoint.exists(run_dir) else None
+    # Loaded on the CPU: load_state_dict copies weights and Adam's state to the device, RNG states stay CPU tensors.
+    state = checkpoint.load(run_dir) if resuming and checkpoint.exists(run_dir) else None
     if state is not None:
         try:
             model.load_state_dict(state["model"])
@@ -149,16 +155,21 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             raise checkpoint.CheckpointError(f"the checkpoint in {run_dir} does not fit this model ({error})") from error
         optimizer.load_state_dict(state["optimizer"])
         checkpoint.set_rng_state(state["rng"])
-        step, epochs_done, batches_done, order = state["step"], state["epochs_done"], state["batches_done"], state["order"]
+        step, epochs_done, batches_done = state["step"], state["epochs_done"], state["batches_done"]
+        order = state["order"].to(device) if state["order"] is not None else None
         loss_sum, losses_summed = state["loss_sum"].to(device), state["losses_summed"]
-        summary.update(state["summary"], status="running", device=str(device))
+        # Progress comes from the checkpoint; what the run is asked to do (epochs, ...) from this command's config.
+        summary.update({key: value for key, value in state["summary"].items() if key not in summary or key in PROGRESS})
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, epochs_done + 1, batches_done)
     run_files.truncate_metrics(run_dir, epochs_done)  # rows past the checkpoint are rewritten, not repeated
 
     run_dir.mkdir(parents=True, exist_ok=True)
     run_files.write_config(run_dir, cfg)
     wandb_run_id = state.get("wandb_run_id") if state else None
-    logger = instantiate(cfg.logger)(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
+    try:
+        logger = make_logger(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
+    except ValueError as error:  # a logger setting that cannot work (logger.mode=...): nothing is trained yet
+        raise ConfigError(f"cannot start the logger: {error}") from error
     start = time.perf_counter() - summary["wall_time_s"]
     # The first step whose loss or gradient was not finite (-1: none). Kept on the device and read only when
     # checkpointing, so the default policy (stop) costs no GPU sync per step.
@@ -170,10 +181,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     def stop_if_nonfinite() -> None:
         bad_step = int(first_nonfinite_step.item())
         if bad_step >= 0:
-            raise FloatingPointError(
-                f"the training loss was not finite at step {bad_step}; stopped at step {step}. The last good checkpoint"
-                f" is in {run_dir / checkpoint.FOLDER}: continue it with trainer.skip_nonfinite=true or a smaller trainer.lr"
+            remedy = "trainer.skip_nonfinite=true or a smaller trainer.lr"
+            where = (
+                f"The last good checkpoint is in {run_dir / checkpoint.FOLDER}: continue it with {remedy}"
+                if checkpoint.exists(run_dir)
+                else f"No checkpoint was saved before it: run again with {remedy}"
             )
+            raise FloatingPointError(f"the training loss was not finite at step {bad_step}; stopped at step {step}. {where}")
 
     def save_checkpoint() -> None:
         stop_if_nonfinite()  # keep the last good checkpoint: a NaN model is worth nothing to continue from
@@ -217,13 +231,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 disable=not cfg.trainer.progress,
                 dynamic_ncols=True,
             )
+            pass_ends = False
             for indices in bar:
                 x = x_train[indices]
                 y = x + sigma * torch.randn_like(x)
                 loss, finite = train_step(x, y)  # loss, backward, Adam in trainer.precision (uvb_lab/train_step.py)
                 # -- Non-finite loss or gradient: the step skipped the update (trainer.skip_nonfinite), or note the
                 # step and stop at the next checkpoint, read without waiting for the GPU here.
-                if cfg.trainer.skip_nonfinite and not finite.item():
+                if cfg.trainer.skip_nonfinite and not finite.item():  # a CPU tensor here: no second wait
                     summary["nonfinite_steps_skipped"] += 1
                     log.warning("step %d: non-finite loss or gradient, step skipped (trainer.skip_nonfinite)", step + 1)
                 else:
@@ -235,13 +250,15 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 step += 1
                 if cfg.trainer.progress and batches_done % 25 == 0:  # .item() waits for the GPU: rarely, and only if shown
                     bar.set_postfix(loss=f"{loss_sum.item() / max(losses_summed, 1):.4g}")
-                pass_ends = step >= max_steps or batches_done == batches_per_epoch  # the epoch end checkpoints then
-                if (step % checkpoint_every == 0 and not pass_ends) or preemption.requested:
+                # At the end of a pass (epoch end or max_steps) the pass is evaluated, recorded and checkpointed
+                # below, a preemption included; inside it, a preemption checkpoints and stops here.
+                pass_ends = step >= max_steps or batches_done == batches_per_epoch
+                if not pass_ends and (step % checkpoint_every == 0 or preemption.requested):
                     save_checkpoint()
-                if step >= max_steps or preemption.requested:
+                if pass_ends or preemption.requested:
                     break
             bar.close()
-            if preemption.requested:
+            if preemption.requested and not pass_ends:
                 break
             stop_if_nonfinite()
             epoch_time = time.perf_counter() - epoch_start
@@ -279,10 +296,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
-        # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
-        if cfg.figures.after_training and not preemption.requested:
-            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
         status = "preempted" if preemption.requested else "finished"
+        summary["status"] = status  # recorded before the figures: a kill while drawing them costs no training
+        run_files.write_summary(run_dir, summary)
+        # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
+        if cfg.figures.after_training and status == "finished":
+            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
     finally:
         preemption.uninstall()
         summary["status"] = status
@@ -290,7 +309,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary["steps_done"] = step
         run_files.write_summary(run_dir, summary)
         logger.finish(exit_code=0 if status == "finished" else 1)
-    if preemption.requested:
+    if status == "preempted":
         log.warning("preempted at step %d; the same command continues from the checkpoint", step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
     return summary
@@ -302,10 +321,7 @@ def discard_run_folder(run_dir: Path) -> None:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-# conf/ sits beside the package (an editable install); an absolute path keeps Hydra from looking for a module.
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-
-
+# An absolute config path keeps Hydra from looking for conf/ as a Python module.
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()

@@ -120,6 +120,8 @@ def make_train_step(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             finite = torch.isfinite(loss) & all_finite_gradients(model)
+            if skip_nonfinite:
+                finite = finite.cpu()  # the one wait for the GPU per step; the caller reads it again for free
             if not skip_nonfinite or finite.item():
                 optimizer.step()
         return loss.detach(), finite

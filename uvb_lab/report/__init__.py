@@ -9,13 +9,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from uvb_lab import CONFIG_DIR
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
 from uvb_lab.report.table1 import table1
 from uvb_lab.report.tables import Table, paper_tables
 
 # conf/ beside the package, as uvb-train uses it (an editable install).
-CONFIG_DIR = str(Path(__file__).resolve().parent.parent.parent / "conf")
 
 
 def write_report(tables: list[Table], absent: list[str], out: Path | None, figure: Path | None) -> str:

@@ -35,6 +35,8 @@ class Run:
             return f"failed ({done}): {self.folder}"
         if s.get("status") == "running":
             return f"still running or killed ({done}): {self.folder}"
+        if s.get("status") == "preempted":
+            return f"preempted ({done}); the same command continues it: {self.folder}"
         if s.get("epochs_done", 0) < s.get("epochs", 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
         return None

@@ -77,10 +77,16 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+# LaTeX for every character of our cells and notes that text mode does not print as itself.
+TEX = {
+    "\\": r"\textbackslash{}", "%": r"\%", "_": r"\_", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
+    "^": r"\^{}", "~": r"\~{}", "|": r"\textbar{}", "<": r"$<$", ">": r"$>$", DASH: "--",
+    "σ": r"$\sigma$", "Δ": r"$\Delta$", "θ": r"$\theta$", "μ": r"$\mu$", "·": r"$\cdot$", "−": "-", "≤": r"$\leq$",
+}
+
+
 def tex(text: str) -> str:
-    for char, escaped in (("\\", r"\textbackslash{}"), ("%", r"\%"), ("_", r"\_"), ("&", r"\&"), ("#", r"\#"), ("$", r"\$")):
-        text = text.replace(char, escaped)
-    return text.replace(DASH, "--").replace("σ", r"$\sigma$")
+    return "".join(TEX.get(char, char) for char in text)
 
 
 def train_loss(summary: dict[str, Any]) -> float | None:
