@@ -126,3 +126,28 @@ def test_relaunched_sweep_skips_its_finished_runs(sweep):
     assert again.stdout.count("already finished") == 2
     assert {path: (path.stat().st_mtime_ns, path.read_text()) for path in summaries} == before
     assert all(json.loads(path.read_text())["status"] == "finished" for path in summaries)
+
+
+def test_a_preemption_on_the_last_step_of_a_pass_still_records_that_pass(tmp_path):
+    # max_steps=6 ends the run mid-epoch 2; SIGTERM arrives right after step 6, the pass's last step.
+    capped = [*ARGS, "trainer.max_steps=6"]
+    reference = tmp_path / "reference"
+    assert uvb_train([*capped, f"hydra.run.dir={reference}"], cwd=tmp_path).returncode == 0
+    run_dir = tmp_path / "run"
+    preempted = uvb_train([*capped, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGTERM", 6))
+    assert preempted.returncode == EXIT_CODE, preempted.stdout + preempted.stderr
+    assert checkpoint.load(run_dir)["step"] == 6
+    resumed = uvb_train([*capped, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert_same_run(run_dir, reference)
+
+
+def test_a_finished_run_continued_with_more_epochs_reports_the_new_target(tmp_path):
+    run_dir = tmp_path / "run"
+    one = [arg for arg in ARGS if not arg.startswith("trainer.epochs")]
+    assert uvb_train([*one, "trainer.epochs=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path).returncode == 0
+    more = uvb_train([*one, "trainer.epochs=2", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert more.returncode == 0, more.stdout + more.stderr
+    summary = run_files.read_summary(run_dir)
+    assert (summary["status"], summary["epochs"], summary["epochs_done"], summary["steps_done"]) == ("finished", 2, 2, 8)
+    assert [row["epoch"] for row in run_files.read_metrics(run_dir)] == [1, 2]
