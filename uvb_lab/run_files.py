@@ -34,6 +34,8 @@ def write_atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel jobs may write one cache file
     write(tmp)
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new, never empty
     os.replace(tmp, path)
 
 
@@ -48,10 +50,17 @@ def append_metrics(run_dir: Path, row: Mapping[str, Any]) -> None:
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    """The rows of metrics.jsonl; the half-written last line of a killed run is left out."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
@@ -68,11 +77,5 @@ def truncate_metrics(run_dir: Path, epochs_done: int) -> None:
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # the half-written last line of a killed run
-    text = "".join(json.dumps(row) + "\n" for row in rows if row["epoch"] <= epochs_done)
+    text = "".join(json.dumps(row) + "\n" for row in read_metrics(run_dir) if row["epoch"] <= epochs_done)
     write_atomic(path, lambda tmp: tmp.write_text(text))
