@@ -183,18 +183,11 @@ def figures_after_training(run_dir: Path, model: EnergyModel, data: ImageData, n
 
 
 def run_config(run_dir: Path) -> DictConfig:
-    """The run's config as uvb-train saw it: .hydra/config.yaml with `run.*` filled from the Hydra choices.
-
-    The saved config keeps ${hydra:runtime.choices.model}-style interpolations, which resolve only inside a
-    Hydra app; the choices themselves are in .hydra/hydra.yaml.
-    """
-    config, hydra_file = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "hydra.yaml"
-    if not config.is_file() or not hydra_file.is_file():
-        raise FiguresError(f"{run_dir} is not a uvb-train run folder: {config} or {hydra_file} is missing")
-    cfg = OmegaConf.load(config)
-    choices = OmegaConf.load(hydra_file).hydra.runtime.choices
-    cfg.run.model, cfg.run.data = choices.model, choices.data
-    return cfg
+    """The run's config as uvb-train last ran it, every interpolation resolved (run_files.write_config)."""
+    path = run_dir / run_files.CONFIG
+    if not path.is_file():
+        raise FiguresError(f"{run_dir} is not a uvb-train run folder: {path} is missing")
+    return OmegaConf.load(path)
 
 
 def load_run(run_dir: Path, device: torch.device) -> Run:
@@ -236,7 +229,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         description="Write the paper's Figures 2-4, the VAE-failure figure and the mixing numbers of a uvb-train run into RUN_DIR/figures/. "
         "Options not given take the run's own `figures:` config.",
     )
-    parser.add_argument("run_dir", type=Path, help="a uvb-train run folder (holding .hydra/ and checkpoints/)")
+    parser.add_argument("run_dir", type=Path, help="a uvb-train run folder (holding config.yaml and checkpoints/)")
     parser.add_argument("--compare", type=Path, help="another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row (UVB vs DEEN)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
     parser.add_argument("--jumps", type=positive(int), help="jumps per walk-jump chain (Fig. 3: 100)")
