@@ -70,13 +70,17 @@ def _fsync_write(path: Path, state: Mapping[str, Any]) -> None:
         os.fsync(f.fileno())  # on disk before the rename below makes it the checkpoint
 
 
-def save(run_dir: Path, state: Mapping[str, Any]) -> Path:
-    """Write state as last.pt; the former last.pt becomes previous.pt. A kill at any point leaves one whole file."""
+def save(run_dir: Path, state: Mapping[str, Any], rotate: bool = True) -> Path:
+    """Write state as last.pt; the former last.pt becomes previous.pt. A kill at any point leaves one whole file.
+
+    rotate=False overwrites last.pt and keeps previous.pt: for a last.pt found damaged, which must not
+    push the one good checkpoint out.
+    """
     last, previous = Path(run_dir) / LAST, Path(run_dir) / PREVIOUS
     last.parent.mkdir(parents=True, exist_ok=True)
-    tmp = last.with_name(f".{last.name}.tmp")
+    tmp = last.with_name(f".{last.name}.{os.getpid()}.tmp")  # per process: never another job's half-written file
     _fsync_write(tmp, state)
-    if last.is_file():
+    if rotate and last.is_file():
         os.replace(last, previous)
     os.replace(tmp, last)
     directory = os.open(last.parent, os.O_RDONLY)
@@ -102,6 +106,11 @@ def read(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
 
 def load(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     """The newest readable checkpoint of run_dir: last.pt, else previous.pt with a warning, else CheckpointError."""
+    return load_newest(run_dir, map_location)[0]
+
+
+def load_newest(run_dir: Path, map_location: str | torch.device = "cpu") -> tuple[dict[str, Any], Path]:
+    """load(), and the file it read."""
     problems = []
     for name in (LAST, PREVIOUS):
         path = Path(run_dir) / name
@@ -115,5 +124,15 @@ def load(run_dir: Path, map_location: str | torch.device = "cpu") -> dict[str, A
             continue
         if problems:
             log.warning("%s; continuing from %s (step %d) instead", "; ".join(problems), path, state["step"])
-        return state
+        return state, path
     raise CheckpointError(f"no usable checkpoint in {run_dir}: " + "; ".join(problems))
+
+
+def prune(run_dir: Path, keep: str) -> None:
+    """After a run finished, trainer.keep_checkpoints: both | last (drop previous.pt) | none (drop both)."""
+    drop = {"both": (), "last": (PREVIOUS,), "none": (PREVIOUS, LAST)}[keep]
+    for name in drop:
+        (Path(run_dir) / name).unlink(missing_ok=True)
+    folder = Path(run_dir) / FOLDER
+    if keep == "none" and folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()

@@ -38,6 +38,8 @@ def resolve_device(name: str, job_num: int | None = None) -> torch.device:
         device = torch.device(name)
     except RuntimeError as error:
         raise DeviceError(f"trainer.device={name!r} is not a device ({error}); use auto, cpu, cuda or cuda:N") from error
+    if device.type not in ("cpu", "cuda"):
+        raise DeviceError(f"trainer.device={name}: uvb-lab trains on auto, cpu, cuda or cuda:N")
     if device.type == "cuda" and cuda_count == 0:
         raise DeviceError(f"trainer.device={name} but CUDA is not available here; use trainer.device=auto or cpu")
     if device.type == "cuda" and device.index is not None and device.index >= cuda_count:

@@ -10,7 +10,7 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ class WandbLogger:
         config: Mapping[str, Any],
         project: str = "uvb-lab",
         entity: str | None = None,
-        mode: str = "offline",
+        mode: Literal["online", "offline", "disabled"] = "offline",
         group: str | None = None,
         tags: list[str] | None = None,
         job_type: str = "train",

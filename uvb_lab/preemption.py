@@ -14,6 +14,7 @@ continues there through trainer.resume=auto.
 
 import logging
 import signal
+import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
@@ -22,25 +23,35 @@ log = logging.getLogger(__name__)
 
 # uvb-train's exit status after a preemption: not 0 (the run is not finished), not 1 (failed) or 2 (bad input).
 EXIT_CODE = 3
-
-
-def unknown_signals(names: Sequence[str]) -> list[str]:
-    """Names that are no signal, or one no process may catch (SIGKILL, SIGSTOP)."""
-    uncatchable = (signal.SIGKILL, signal.SIGSTOP)
-    return [name for name in names if getattr(signal, str(name), None) not in set(signal.Signals) - set(uncatchable)]
+# After Ctrl-C: the shell's convention for a process ended by SIGINT (128 + 2).
+INTERRUPTED_EXIT_CODE = 130
 
 
 class Preemption:
-    """Handlers for the given signals (names such as "SIGTERM") while installed; `requested` says one came."""
+    """Handlers for the given signals (names such as "SIGTERM") and Ctrl-C while installed; `requested` says one came.
+
+    Ctrl-C (SIGINT) is a preemption the user asked for: the step ends, a checkpoint is written and the run
+    stops as `interrupted`. A second Ctrl-C raises KeyboardInterrupt at once.
+    """
 
     def __init__(self, names: Sequence[str]):
-        self.signals = [signal.Signals[name] for name in names]
+        self.signals = [signal.Signals[name] for name in names if signal.Signals[name] != signal.SIGINT]
         self.received: signal.Signals | None = None
         self.previous: dict[signal.Signals, Any] = {}
 
     @property
     def requested(self) -> bool:
         return self.received is not None
+
+    @property
+    def interrupted(self) -> bool:
+        return self.received == signal.SIGINT
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        if self.received is not None:
+            raise KeyboardInterrupt  # Ctrl-C again: stop now
+        print("uvb-train: interrupted: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)", file=sys.stderr)
+        self.received = signal.SIGINT
 
     def _request(self, signum: int, frame: Any) -> None:
         # The first signal is the one handed over: under submitit SIGUSR2 (its warning) requeues, while the
@@ -56,6 +67,7 @@ class Preemption:
             return self
         for sig in self.signals:
             self.previous[sig] = signal.signal(sig, self._request)
+        self.previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._interrupt)
         return self
 
     def uninstall(self) -> None:
@@ -64,7 +76,7 @@ class Preemption:
 
     def hand_over(self) -> None:
         """Pass the received signal to whoever handled it before us (submitit: requeue and exit); no-op otherwise."""
-        handler = self.previous.get(self.received) if self.received is not None else None
+        handler = self.previous.get(self.received) if self.requested and not self.interrupted else None
         if callable(handler):
             log.info("handing %s over to %r", self.received.name, handler)
             handler(int(self.received), None)

@@ -1,19 +1,18 @@
-"""Train one energy model on one dataset at one sigma: `uvb-train` (= `python -m uvb_lab.train`).
+"""Train one energy model on one dataset at one sigma: the job that `uvb-train` (uvb_lab/launch.py) runs.
 
 The loop is plain PyTorch and reads top to bottom: build, then per epoch train / evaluate / record.
-Everything the report needs ends up in the Hydra run folder (see uvb_lab/run_files.py).
+Everything the report needs ends up in the run folder (uvb_lab/run_files.py, uvb_lab/run/folder.py).
 """
 
+import json
 import logging
 import math
-import shutil
 import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
@@ -22,13 +21,17 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
 
-from uvb_lab import CONFIG_DIR, checkpoint, devices, resume, run_files
-from uvb_lab.data import DataError
+from uvb_lab import checkpoint, devices, run_files
+from uvb_lab.checkpoint import CheckpointError
+from uvb_lab.config import ConfigError, check_values
+from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
 from uvb_lab.figures import figures_after_training
 from uvb_lab.models.uvb import UVB
 from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
-from uvb_lab.preemption import Preemption, unknown_signals
+from uvb_lab.preemption import INTERRUPTED_EXIT_CODE, Preemption
+from uvb_lab.run import folder as run_folder
+from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.train_step import adam, make_train_step
 
 log = logging.getLogger(__name__)
@@ -36,34 +39,8 @@ log = logging.getLogger(__name__)
 
 # The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
 PROGRESS = ("epochs_done", "steps_done", "train_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s")
-
-
-class ConfigError(ValueError):
-    """A config value that cannot work, found before any training."""
-
-
-def check_config(cfg: DictConfig) -> None:
-    t = cfg.trainer
-    problems = []
-    if not cfg.sigma > 0:
-        problems.append(f"sigma must be > 0, got {cfg.sigma}")
-    if not t.batch_size > 0:
-        problems.append(f"trainer.batch_size must be > 0, got {t.batch_size}")
-    if not t.eval_batch_size > 0:
-        problems.append(f"trainer.eval_batch_size must be > 0, got {t.eval_batch_size}")
-    if t.epochs < 0:
-        problems.append(f"trainer.epochs must be >= 0, got {t.epochs}")
-    if t.max_steps is not None and t.max_steps < 0:
-        problems.append(f"trainer.max_steps must be >= 0 or null, got {t.max_steps}")
-    if not t.lr > 0:
-        problems.append(f"trainer.lr must be > 0, got {t.lr}")
-    # checkpointing and preemption
-    if t.checkpoint_every_steps is not None and not t.checkpoint_every_steps > 0:
-        problems.append(f"trainer.checkpoint_every_steps must be > 0 or null, got {t.checkpoint_every_steps}")
-    if unknown := unknown_signals(t.preemption_signals):
-        problems.append(f"trainer.preemption_signals: unknown signal names {unknown} (e.g. SIGTERM, SIGUSR1)")
-    if problems:
-        raise ConfigError("; ".join(problems))
+# Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
+REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -85,6 +62,19 @@ def build(name: str, node: DictConfig) -> Any:
         raise ConfigError(f"cannot build {name} ({node.get('_target_')}): {cause}") from error
 
 
+_loaded: dict[str, ImageData] = {}
+
+
+def load_data(node: DictConfig) -> ImageData:
+    """The dataset a data config describes; the last one is kept, so a plan and its jobs in one process load it once."""
+    key = json.dumps(OmegaConf.to_container(node, resolve=True), sort_keys=True)
+    if key not in _loaded:
+        data = build("data", node)
+        _loaded.clear()
+        _loaded[key] = data
+    return _loaded[key]
+
+
 def flat_config(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as flat dotted keys ("model.latent_dim"), so a W&B table groups by any of them."""
     flat: dict[str, Any] = {}
@@ -101,17 +91,16 @@ def flat_config(cfg: DictConfig) -> dict[str, Any]:
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
-    """Run the training described by cfg, writing into run_dir; returns the final summary."""
+    """Run the training described by cfg in run_dir, continuing its checkpoint if there is one; returns the summary.
+
+    The caller has decided that cfg may train there (uvb_lab/run/folder.py: start or continue).
+    """
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
-    check_config(cfg)
+    check_values(cfg)
     max_steps = math.inf if cfg.trainer.max_steps is None else int(cfg.trainer.max_steps)
-    resuming = cfg.trainer.resume is not None  # continue run_dir's checkpoint, or skip a finished run
-    if resuming and (done := resume.finished_summary(run_dir, int(cfg.trainer.epochs), max_steps)) is not None:
-        log.info("%s: already finished in %s (%d epochs, %d steps); nothing to do", cfg.run.name, run_dir, done["epochs_done"], done["steps_done"])
-        return done
     device = resolve_device(cfg.trainer.device)
     torch.manual_seed(cfg.trainer.seed)
-    data = build("data", cfg.data)
+    data = load_data(cfg.data)
     model = build("model", cfg.model).to(device)
     loss_fn = build("loss", cfg.loss)
     make_logger = build("logger", cfg.logger)  # started below, once the run folder is there
@@ -147,7 +136,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     step, epochs_done, batches_done, order = 0, 0, 0, None
     loss_sum, losses_summed = torch.zeros((), device=device), 0
     # Loaded on the CPU: load_state_dict copies weights and Adam's state to the device, RNG states stay CPU tensors.
-    state = checkpoint.load(run_dir) if resuming and checkpoint.exists(run_dir) else None
+    state, loaded_from = checkpoint.load_newest(run_dir) if checkpoint.exists(run_dir) else (None, None)
+    # A damaged last.pt is overwritten, never rotated into previous.pt (which is then the only good one).
+    rotate = loaded_from is None or loaded_from == run_dir / checkpoint.LAST
     if state is not None:
         try:
             model.load_state_dict(state["model"])
@@ -160,16 +151,14 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         loss_sum, losses_summed = state["loss_sum"].to(device), state["losses_summed"]
         # Progress comes from the checkpoint; what the run is asked to do (epochs, ...) from this command's config.
         summary.update({key: value for key, value in state["summary"].items() if key not in summary or key in PROGRESS})
+
+    # -- Every check passed: the first write into the run folder (identity, config, Hydra's record, log).
+    run_folder.record(run_dir, cfg, HydraConfig.get() if HydraConfig.initialized() else None)
+    if state is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, epochs_done + 1, batches_done)
     run_files.truncate_metrics(run_dir, epochs_done)  # rows past the checkpoint are rewritten, not repeated
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    run_files.write_config(run_dir, cfg)
     wandb_run_id = state.get("wandb_run_id") if state else None
-    try:
-        logger = make_logger(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
-    except ValueError as error:  # a logger setting that cannot work (logger.mode=...): nothing is trained yet
-        raise ConfigError(f"cannot start the logger: {error}") from error
+    logger = make_logger(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
     start = time.perf_counter() - summary["wall_time_s"]
     # The first step whose loss or gradient was not finite (-1: none). Kept on the device and read only when
     # checkpointing, so the default policy (stop) costs no GPU sync per step.
@@ -190,6 +179,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             raise FloatingPointError(f"the training loss was not finite at step {bad_step}; stopped at step {step}. {where}")
 
     def save_checkpoint() -> None:
+        nonlocal rotate
         stop_if_nonfinite()  # keep the last good checkpoint: a NaN model is worth nothing to continue from
         summary.update(steps_done=step, wall_time_s=time.perf_counter() - start)
         state = {
@@ -205,9 +195,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "summary": dict(summary),
             "wandb_run_id": getattr(logger, "run_id", None),
         }
-        checkpoint.save(run_dir, state)
+        checkpoint.save(run_dir, state, rotate=rotate)
+        rotate = True
 
-    preemption = Preemption(cfg.trainer.preemption_signals).install()  # SIGTERM etc. -> checkpoint, stop
+    # SIGTERM etc. (preemption) and Ctrl-C: finish the step, checkpoint, stop (uvb_lab/preemption.py).
+    preemption = Preemption(cfg.trainer.preemption_signals).install()
     checkpoint_every = cfg.trainer.checkpoint_every_steps or math.inf
     batches_per_epoch = math.ceil(len(x_train) / batch_size)
     status = "failed"
@@ -296,12 +288,17 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
-        status = "preempted" if preemption.requested else "finished"
+        status = "interrupted" if preemption.interrupted else "preempted" if preemption.requested else "finished"
         summary["status"] = status  # recorded before the figures: a kill while drawing them costs no training
         run_files.write_summary(run_dir, summary)
         # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
         if cfg.figures.after_training and status == "finished":
             figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
+        if status == "finished":
+            checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
+        status = "interrupted"
+        raise
     finally:
         preemption.uninstall()
         summary["status"] = status
@@ -312,34 +309,42 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if status == "preempted":
         log.warning("preempted at step %d; the same command continues from the checkpoint", step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
+    if status == "interrupted":
+        log.warning("interrupted at step %d; the same command continues from the checkpoint", step)
     return summary
 
 
-def discard_run_folder(run_dir: Path) -> None:
-    """A run that failed before training leaves no folder behind (Hydra made it before we could check)."""
-    if run_dir.is_dir() and not (run_dir / run_files.SUMMARY).exists() and not checkpoint.exists(run_dir):
-        shutil.rmtree(run_dir, ignore_errors=True)
+def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
 
-
-# An absolute config path keeps Hydra from looking for conf/ as a Python module.
-@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def main(cfg: DictConfig) -> float | None:
+    A single run ends the process with uvb-train's exit codes (2 refused, 1 failed, 3 preempted, 130
+    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
+    process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
+    """
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    single = hydra_cfg.mode != RunMode.MULTIRUN
+    summary, code = None, 0
     try:
-        run_dir = resume.run_folder(cfg.trainer.resume, run_dir)  # trainer.resume=RUN_DIR writes there
-        summary = train(cfg, run_dir)
-    except (ConfigError, DataError, checkpoint.CheckpointError, FloatingPointError) as error:
-        if not isinstance(error, FloatingPointError):
-            discard_run_folder(run_dir)
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            raise  # let the launcher record this job as failed and go on with the sweep's other jobs
+        with hold(run_dir):  # before any write; released when the job returns or the process dies
+            decision = run_folder.decide(run_dir, cfg)
+            if decision.action == "refuse":
+                raise run_folder.RunRefused(decision.reason)
+            if decision.action == "skip":
+                log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
+                return decision.summary
+            with run_folder.log_to_file(run_dir):
+                summary = train(cfg, run_dir)
+    except REFUSALS as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
-        sys.exit(1 if isinstance(error, FloatingPointError) else 2)
-    if summary["status"] == "preempted":  # checkpoint saved; the same command continues
-        sys.exit(PREEMPTED_EXIT_CODE)
-    return summary.get("test_loss")
-
-
-if __name__ == "__main__":
-    main()
+        code = 2
+    except FloatingPointError as error:
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        code = 1
+    if summary is not None:
+        code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
+        if code == INTERRUPTED_EXIT_CODE and not single:
+            raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
+    if single and code:
+        sys.exit(code)
+    return summary

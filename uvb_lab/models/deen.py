@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import torch
 
 from uvb_lab.models.energy import EnergyModel
-from uvb_lab.models.networks import conv_mlp
+from uvb_lab.models.networks import check_sizes, conv_mlp
 
 
 class DEEN(EnergyModel):
@@ -18,6 +18,7 @@ class DEEN(EnergyModel):
         hidden: int = 100,
     ):
         super().__init__(sigma)
+        check_sizes(conv_channels=conv_channels, hidden=hidden)
         self.net = conv_mlp(channels, image_size, conv_channels, hidden, out_features=1)
 
     def energy(self, y: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,14 @@ from collections.abc import Sequence
 from torch import nn
 
 
+def check_sizes(**sizes: int | Sequence[int]) -> None:
+    """ValueError naming the first layer size (a model.* config key) that is not a positive integer."""
+    for key, value in sizes.items():
+        for size in value if isinstance(value, Sequence) else [value]:
+            if not (isinstance(size, int) and size >= 1):
+                raise ValueError(f"model.{key} must be a positive integer (a layer width), got {value}")
+
+
 def conv_mlp(
     in_channels: int,
     image_size: int,

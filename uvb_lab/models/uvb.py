@@ -8,12 +8,12 @@ denoising (Eq. 18): the model is the energy; what it is trained on is the loss's
 
 import math
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 
 from uvb_lab.models.energy import EnergyModel
-from uvb_lab.models.networks import conv_mlp, mlp_decoder
+from uvb_lab.models.networks import check_sizes, conv_mlp, mlp_decoder
 
 DECODERS = ("gaussian", "laplace")
 
@@ -47,13 +47,14 @@ class UVB(EnergyModel):
         hidden: int = 200,
         latent_dim: int = 100,
         decoder_hidden: int = 2000,
-        decoder: str = "gaussian",
+        decoder: Literal["gaussian", "laplace"] = "gaussian",
         laplace_scale: float | None = None,
         z_samples: int = 1,
     ):
         super().__init__(sigma)
         if decoder not in DECODERS:
             raise ValueError(f"model.decoder must be one of {DECODERS}, got {decoder!r}")
+        check_sizes(conv_channels=conv_channels, hidden=hidden, latent_dim=latent_dim, decoder_hidden=decoder_hidden)
         if z_samples < 1:
             raise ValueError(f"model.z_samples must be >= 1, got {z_samples}")
         self.decoder_kind = decoder

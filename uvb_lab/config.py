@@ -1,0 +1,185 @@
+"""The config's types and ranges, and one way to compose it outside `uvb-train` (tests, bench, report).
+
+conf/config.yaml extends the schema below (its first default), so Hydra checks every value's type while
+composing: `trainer.batch_size=2.5` or `sigma=abc` fail there, an unknown key too. The schema holds types
+only; every value and its meaning lives in the YAML files. What a type cannot say (sigma > 0, a known
+precision) is `check_values`; the keys of the groups built by `_target_` (model, data, loss, logger) are
+checked against the signature of what they build (`check_arguments`).
+
+Importing this module loads no torch: `uvb-train --help` and TAB completion stay fast.
+"""
+
+import inspect
+import signal
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_method
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
+
+from uvb_lab import CONFIG_DIR
+from uvb_lab.run.identity import register_resolver
+
+SCHEMA = "uvb_lab_schema"
+PRECISIONS = ("fp32", "tf32", "bf16")
+KEEP_CHECKPOINTS = ("both", "last", "none")
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work, found before anything is built or written."""
+
+
+@dataclass
+class RunSchema:
+    model: str = MISSING  # the chosen model/ and data/ options, as Hydra records them
+    data: str = MISSING
+    name: str = MISSING  # the run folder's name, derived from the run's identity (uvb_lab/run/identity.py)
+
+
+@dataclass
+class TrainerSchema:
+    epochs: int = MISSING
+    max_steps: Optional[int] = MISSING
+    batch_size: int = MISSING
+    lr: float = MISSING
+    seed: int = MISSING
+    eval_seed: int = MISSING
+    eval_batch_size: int = MISSING
+    device: str = MISSING
+    progress: bool = MISSING
+    resume: Optional[str] = MISSING
+    checkpoint_every_steps: Optional[int] = MISSING
+    keep_checkpoints: str = MISSING
+    skip_nonfinite: bool = MISSING
+    preemption_signals: list[str] = MISSING
+    precision: str = MISSING
+    compile: bool = MISSING
+
+
+@dataclass
+class FiguresSchema:
+    after_training: bool = MISSING
+    images: int = MISSING
+    prior_samples: int = MISSING
+    nebula_steps: int = MISSING
+    z_samples: int = MISSING
+    delta: float = MISSING
+    steps_per_jump: int = MISSING
+    jumps: int = MISSING
+    chains: int = MISSING
+    seed: int = MISSING
+    mixing: bool = MISSING
+    classifier_epochs: int = MISSING
+    cache_dir: str = MISSING
+
+
+@dataclass
+class Schema:
+    model: Any = MISSING  # built by _target_: checked against the constructor's signature
+    data: Any = MISSING
+    loss: Any = MISSING
+    logger: Any = MISSING
+    sigma: float = MISSING
+    run: RunSchema = field(default_factory=RunSchema)
+    trainer: TrainerSchema = field(default_factory=TrainerSchema)
+    figures: FiguresSchema = field(default_factory=FiguresSchema)
+
+
+ConfigStore.instance().store(name=SCHEMA, node=Schema)
+
+
+def _catchable(name: str) -> bool:
+    return getattr(signal, name, None) in set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}
+
+
+# (key, holds, what it must be): the ranges a type cannot express.
+RANGES: tuple[tuple[str, Any, str], ...] = (
+    ("sigma", lambda v: v > 0, "> 0"),
+    ("trainer.epochs", lambda v: v >= 0, ">= 0"),
+    ("trainer.max_steps", lambda v: v is None or v >= 0, ">= 0 or null"),
+    ("trainer.batch_size", lambda v: v > 0, "> 0"),
+    ("trainer.eval_batch_size", lambda v: v > 0, "> 0"),
+    ("trainer.lr", lambda v: v > 0, "> 0"),
+    ("trainer.checkpoint_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
+    ("trainer.keep_checkpoints", lambda v: v in KEEP_CHECKPOINTS, f"one of {', '.join(KEEP_CHECKPOINTS)}"),
+    ("trainer.precision", lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
+    ("trainer.preemption_signals", lambda v: all(_catchable(s) for s in v), "signal names a process can catch (SIGTERM, SIGUSR1, ...)"),
+    ("figures.images", lambda v: v >= 1, ">= 1"),
+    ("figures.prior_samples", lambda v: v >= 1, ">= 1"),
+    ("figures.nebula_steps", lambda v: v >= 0, ">= 0"),
+    ("figures.z_samples", lambda v: v >= 1, ">= 1"),
+    ("figures.delta", lambda v: v > 0, "> 0"),
+    ("figures.steps_per_jump", lambda v: v >= 1, ">= 1"),
+    ("figures.jumps", lambda v: v >= 1, ">= 1"),
+    ("figures.chains", lambda v: v >= 1, ">= 1"),
+    ("figures.classifier_epochs", lambda v: v >= 1, ">= 1"),
+)
+BUILT_GROUPS = ("model", "data", "loss", "logger")
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Every range of RANGES, and every built group's keys against its target; ConfigError naming each problem."""
+    problems = []
+    for key, holds, expected in RANGES:
+        value = OmegaConf.select(cfg, key)
+        if not holds(value):
+            problems.append(f"{key} must be {expected}, got {value}")
+    for group in BUILT_GROUPS:
+        problems += check_arguments(group, cfg[group])
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
+def check_arguments(group: str, node: DictConfig) -> list[str]:
+    """The problems of a `_target_` node: a target that does not exist, unknown keys, values outside a Literal.
+
+    The constructor's own checks (sizes > 0, ...) run when the run builds it; these need nothing built.
+    """
+    target = node.get("_target_")
+    try:
+        built = get_method(target) if target else None
+    except Exception as error:  # noqa: BLE001 - Hydra wraps import errors in several types
+        return [f"{group}._target_={target} cannot be imported ({error})"]
+    if built is None:
+        return [f"{group} has no _target_"]
+    parameters = inspect.signature(built).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    hints = typing.get_type_hints(built.__init__ if inspect.isclass(built) else built)
+    problems = []
+    for key, value in node.items():
+        if key.startswith("_") and key.endswith("_"):
+            continue
+        if key not in parameters and not takes_any:
+            known = ", ".join(p for p in parameters if p not in ("self", "run_dir", "name", "config", "run_id"))
+            problems.append(f"{group}.{key} is not a setting of {target} (it takes: {known})")
+            continue
+        allowed = typing.get_args(hints[key]) if typing.get_origin(hints.get(key)) is typing.Literal else None
+        if allowed and value not in allowed:
+            problems.append(f"{group}.{key} must be one of {', '.join(map(str, allowed))}, got {value}")
+    return problems
+
+
+def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """conf/ composed as `uvb-train OVERRIDES` would compose it, for code that runs outside the Hydra app.
+
+    ${hydra:...} interpolations resolve against this composition afterwards; with_hydra keeps the hydra node.
+    """
+    was_initialized = GlobalHydra.instance().is_initialized()
+    if was_initialized:
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    else:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)
+    if not with_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+register_resolver()  # ${uvb_run_name:} in conf/config.yaml

@@ -1,0 +1,85 @@
+"""`uvb-train` (= `python -m uvb_lab.launch`): plan the command's runs, then hand them to Hydra.
+
+Hydra composes, sweeps and launches; before it may write anything, uvb-train works out every job of the
+command (uvb_lab/run/plan.py): its config, checked; its folder, named by the run's identity; and whether
+it would start, continue, be skipped as finished, or be refused. A command with a refused job launches
+nothing and exits 2 with the reason, so a bad value never leaves a folder behind. `--dry-run` prints the
+plan and stops. After a sweep, one line says how its jobs ended, read from their folders.
+
+    uvb-train [--dry-run] [-m] [OVERRIDES]       any of Hydra's flags too: --help, --cfg job, -sc install=bash
+
+Exit codes: 0 finished (or already finished), 1 failed, 2 refused (bad input), 3 preempted, 130 interrupted.
+This module imports no torch, matplotlib, wandb or tensorboard: --help, --cfg and TAB completion stay fast.
+"""
+
+import sys
+from typing import Any
+
+import hydra
+from hydra._internal.utils import get_args_parser
+from omegaconf import DictConfig
+
+from uvb_lab import CONFIG_DIR
+from uvb_lab.config import SCHEMA  # noqa: F401 - registers the schema and the ${uvb_run_name:} resolver
+
+DRY_RUN = "--dry-run"
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
+def _hydra_app(cfg: DictConfig) -> Any:
+    from uvb_lab.train import run_job  # torch and the rest: only once a job runs
+
+    return run_job(cfg)
+
+
+def _hydra(argv: list[str]) -> None:
+    """Hydra's own command line, as if `uvb-train ARGV` had reached it directly."""
+    saved, sys.argv = sys.argv, [sys.argv[0], *argv]
+    try:
+        _hydra_app()
+    finally:
+        sys.argv = saved
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    dry_run = DRY_RUN in argv
+    argv = [arg for arg in argv if arg != DRY_RUN]
+    args = get_args_parser().parse_args(argv)
+    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.experimental_rerun:
+        _hydra(argv)  # Hydra's answers: help, the config, completion; nothing runs
+        return
+
+    from uvb_lab.run.plan import PlanError, describe, outcome, plan
+
+    try:
+        launch = plan(args.overrides, args.multirun)
+    except PlanError as error:
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    if launch.multirun or dry_run:
+        print(describe(launch), flush=True)
+    if launch.refused:
+        reasons = "" if launch.multirun or dry_run else launch.refused[0].decision.reason
+        print(f"uvb-train: error: {reasons or f'{len(launch.refused)} of {len(launch.jobs)} jobs refused (above); nothing was launched'}", file=sys.stderr)
+        sys.exit(2)
+    if dry_run:
+        return
+
+    code = 0
+    try:
+        _hydra(argv + launch.hydra_overrides)
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    except KeyboardInterrupt:
+        code = 130
+    if launch.multirun:
+        line, sweep_code = outcome(launch)
+        print(f"uvb-train: sweep: {line}", file=sys.stderr)
+        code = code or sweep_code
+    if code:
+        sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,186 @@
+"""A run folder: what it holds, whether a command may train in it, and the record a launch leaves there.
+
+`decide` reads a folder (never writes) and says what a command would do there:
+
+    start     the folder holds no run (or only an earlier attempt of this run that saved nothing)
+    continue  it holds this run (same identity) with a checkpoint, not yet as far as asked
+    skip      it holds this run, already as far as asked
+    refuse    anything else, with the reason and what to do instead: another run's folder, a changed
+              identity, trainer.resume=null over a run, a checkpoint that is gone, files of ours without a run
+
+`record` is the first write of a launch, made only after every check passed: identity.json (the run's
+identity, once), config.yaml (this command's resolved config) and Hydra's record in .hydra/ (the first
+launch) or .hydra/resumes/<time>/ (each later one).
+"""
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from uvb_lab import checkpoint
+from uvb_lab.run import identity as run_identity
+from uvb_lab.run_files import CONFIG, METRICS, SUMMARY, write_atomic, write_config
+
+log = logging.getLogger(__name__)
+
+# Version of the run-folder layout. 1: uvb-lab 0.1.0 (no identity.json; the identity is read from the
+# resolved config.yaml). 2: identity.json, one folder per identity.
+FORMAT_VERSION = 2
+IDENTITY = "identity.json"
+LOG = "train.log"
+# Names uvb-train writes into a run folder: a folder holding any of them but no run is not ours to write in.
+WRITES = (IDENTITY, CONFIG, METRICS, SUMMARY, LOG, checkpoint.FOLDER, ".hydra", "figures", "wandb")
+AUTO = "auto"
+
+
+class RunRefused(ValueError):
+    """The command may not train in this folder; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # start | continue | skip | refuse
+    reason: str = ""
+    summary: dict[str, Any] | None = None  # the run's summary so far, where there is one
+
+
+def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
+    """The identity the folder's run was made with: identity.json, else (format 1) its resolved config.yaml."""
+    path = run_dir / IDENTITY
+    if path.is_file():
+        record = json.loads(path.read_text())
+        if not isinstance(record, dict) or not isinstance(record.get("identity"), dict):
+            raise RunRefused(f"{path} is not an identity record of uvb-lab; this folder is not a run to continue")
+        if record.get("format_version", 0) > FORMAT_VERSION:
+            raise RunRefused(f"{run_dir} was made by a newer uvb-lab (format {record['format_version']}); update uvb-lab to continue it")
+        return record["identity"]
+    path = run_dir / CONFIG
+    if path.is_file():
+        saved = OmegaConf.load(path)  # YAML, read as data: no _target_ is imported or called here
+        return run_identity.identity_of_saved_config(OmegaConf.to_container(saved, resolve=False))
+    return None
+
+
+def read_summary(run_dir: Path) -> dict[str, Any] | None:
+    """summary.json; where it is damaged or missing, the summary inside the newest readable checkpoint."""
+    path = run_dir / SUMMARY
+    try:
+        summary = json.loads(path.read_text())
+        if isinstance(summary, dict):
+            return summary
+        log.warning("%s is not a summary; reading the checkpoint's", path)
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as error:
+        log.warning("%s is damaged (%s); reading the checkpoint's summary", path, error)
+    if not checkpoint.exists(run_dir):
+        return None
+    try:
+        return dict(checkpoint.load(run_dir)["summary"])
+    except checkpoint.CheckpointError:
+        return None
+
+
+def has_metrics(run_dir: Path) -> bool:
+    path = run_dir / METRICS
+    return path.is_file() and path.stat().st_size > 0
+
+
+def holds_run(run_dir: Path) -> bool:
+    return any((run_dir / name).exists() for name in (IDENTITY, CONFIG, SUMMARY, METRICS)) or checkpoint.exists(run_dir)
+
+
+def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int | None) -> bool:
+    """The run got as far as asked: all epochs, or max_steps."""
+    if not summary or summary.get("status") != "finished":
+        return False
+    steps_done, epochs_done = summary.get("steps_done") or 0, summary.get("epochs_done") or 0
+    return epochs_done >= epochs or (max_steps is not None and steps_done >= max_steps)
+
+
+def decide(run_dir: Path, cfg: DictConfig) -> Decision:
+    """What this command would do in run_dir (see the module's docstring); reads only."""
+    resume = cfg.trainer.resume
+    if not run_dir.exists() or not holds_run(run_dir):
+        ours = [name for name in WRITES if (run_dir / name).exists()]
+        if ours:
+            return Decision("refuse", f"{run_dir} holds {', '.join(ours)} but no run of uvb-train; choose another folder (hydra.run.dir=...)")
+        if resume not in (None, AUTO):
+            return Decision("refuse", f"trainer.resume={resume}: {run_dir} holds no run to continue; give the folder of a run, or auto")
+        return Decision("start", "new run")
+    if resume is None:
+        return Decision("refuse", f"trainer.resume=null but {run_dir} holds a run: choose another folder (hydra.run.dir=...) or delete that one yourself")
+    try:
+        recorded = recorded_identity(run_dir)
+    except (OSError, ValueError) as error:
+        return Decision("refuse", f"cannot read which run {run_dir} holds ({error}); choose another folder")
+    if recorded is None:
+        return Decision("refuse", f"{run_dir} holds files of a run but neither {IDENTITY} nor {CONFIG}: cannot tell which run; choose another folder")
+    current = run_identity.identity(cfg)
+    defaults, _ = run_identity.defaults(run_identity.choices())
+    differ = run_identity.differences(recorded, current, defaults)
+    if differ:
+        listing = "; ".join(f"{key}: {old} in the folder, {new} now" for key, old, new in differ)
+        return Decision(
+            "refuse",
+            f"{run_dir} holds another run ({listing}). A run's settings cannot change: drop hydra.run.dir/trainer.resume "
+            "to get this run's own folder, or choose another folder",
+        )
+    summary = read_summary(run_dir)
+    max_steps = cfg.trainer.max_steps
+    if is_finished(summary, cfg.trainer.epochs, max_steps):
+        done = f"{summary.get('epochs_done')} epochs, {summary.get('steps_done')} steps"
+        return Decision("skip", f"already finished ({done})", summary)
+    if checkpoint.exists(run_dir):
+        at = f" (at step {summary.get('steps_done')}, {summary.get('epochs_done')} epochs done)" if summary else ""
+        return Decision("continue", f"from its checkpoint{at}", summary)
+    if has_metrics(run_dir) or (summary and (summary.get("steps_done") or 0) > 0):
+        return Decision(
+            "refuse",
+            f"{run_dir} holds a run that trained but its checkpoints are gone (deleted, or trainer.keep_checkpoints=none), "
+            "so it cannot continue; to train it longer, start afresh in another folder (hydra.run.dir=...)",
+            summary,
+        )
+    return Decision("start", "again: the earlier attempt saved no checkpoint", summary)
+
+
+def write_json(path: Path, value: Any) -> None:
+    text = json.dumps(value, indent=2) + "\n"
+    write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None) -> None:
+    """The launch's first write into run_dir: identity (once), resolved config, Hydra's record."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not (run_dir / IDENTITY).is_file():
+        current = run_identity.identity(cfg)
+        write_json(run_dir / IDENTITY, {"format_version": FORMAT_VERSION, "digest": run_identity.digest(current), "identity": current})
+    write_config(run_dir, cfg)
+    if hydra_cfg is not None:
+        first = not (run_dir / ".hydra" / "config.yaml").exists()
+        where = run_dir / ".hydra" if first else run_dir / ".hydra" / "resumes" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        where.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, where / "config.yaml")
+        OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), where / "hydra.yaml")
+        OmegaConf.save(hydra_cfg.overrides.task, where / "overrides.yaml")
+
+
+@contextmanager
+def log_to_file(run_dir: Path) -> Iterator[None]:
+    """The job's log also into run_dir/train.log (appended: a continued run's log goes on), while inside."""
+    handler = logging.FileHandler(run_dir / LOG, mode="a")
+    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        handler.close()

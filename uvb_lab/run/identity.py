@@ -1,0 +1,173 @@
+"""Which run is this: a run's identity, the folder name it gives, and whether a folder's run is this one.
+
+A run's identity is its resolved config less the keys that do not change its result (NOT_IDENTITY: how
+long it trains, where, how it is watched and drawn, where its data files live). Two commands with the
+same identity are the same run: they land in the same folder, and the second continues or skips it.
+Every key not listed is identity, keys added later included, so a new setting is safe by default.
+
+The folder name is `<model>-<data>-sigma<sigma>` followed by the identity keys whose value differs from
+the defaults of the chosen model, data and experiment, e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`. It
+depends only on resolved values: `sigma=1` and `sigma=1.0`, `lr=1e-4` and `lr=0.0001`, or an override
+equal to the default, all give one name. Where that name would be longer than MAX_NAME or hold a
+character unsafe in a path, the differing keys become a hash of the whole identity instead.
+"""
+
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from uvb_lab import CONFIG_DIR
+
+# The keys (and whole sections) that do not change what a run computes. Everything else is identity.
+NOT_IDENTITY = (
+    "run.name",  # derived from the identity itself
+    "trainer.epochs",  # more epochs continue the same run
+    "trainer.max_steps",
+    "trainer.device",  # where it trains; the numbers agree up to the device's arithmetic
+    "trainer.progress",
+    "trainer.resume",
+    "trainer.checkpoint_every_steps",
+    "trainer.keep_checkpoints",
+    "trainer.skip_nonfinite",  # the remedy for a run that hit a NaN: continuing with it is the same run
+    "trainer.preemption_signals",
+    "trainer.compile",  # the same arithmetic, traced
+    "logger",
+    "figures",
+    "data.root",  # where the files are, not what they hold (md5-checked where the format has published sums)
+    "data.path",
+    "data.download",
+    "data.check_md5",
+)
+# Config groups chosen by name; a choice other than the defaults' is named in the folder as `<group>_<choice>`.
+NAMED_GROUPS = ("model", "data")
+CHOSEN_GROUPS = ("loss",)
+MAX_NAME = 100
+SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
+HASH_CHARS = 8
+
+
+def is_identity_key(key: str) -> bool:
+    return not any(key == skip or key.startswith(skip + ".") for skip in NOT_IDENTITY)
+
+
+def _flatten(node: DictConfig, prefix: str, out: dict[str, Any], derived: set[str] | None) -> None:
+    for key in node.keys():
+        path = f"{prefix}{key}"
+        if path == "hydra" or not is_identity_key(path):
+            continue
+        if derived is not None and OmegaConf.is_interpolation(node, key):
+            derived.add(path)
+        value = node[key]
+        if isinstance(value, DictConfig):
+            _flatten(value, f"{path}.", out, derived)
+        else:
+            out[path] = OmegaConf.to_container(value, resolve=True) if isinstance(value, ListConfig) else value
+
+
+def identity(cfg: DictConfig, derived: set[str] | None = None) -> dict[str, Any]:
+    """The run's identity: its resolved config less NOT_IDENTITY, as flat dotted keys in sorted order.
+
+    derived, if given, receives the keys whose value is an interpolation (model.sigma: ${sigma}).
+    """
+    flat: dict[str, Any] = {}
+    _flatten(cfg, "", flat, derived)
+    return dict(sorted(flat.items()))
+
+
+def identity_of_saved_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity of a run folder's resolved config.yaml (folders made before identity.json existed)."""
+    return identity(OmegaConf.create(dict(config)))
+
+
+def digest(identity_: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(identity_, sort_keys=True).encode()).hexdigest()
+
+
+def choices() -> dict[str, str | None]:
+    """The group options chosen for the current composition (model, data, loss, experiment, ...)."""
+    return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+
+
+@functools.lru_cache(maxsize=16)
+def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    overrides = [f"+experiment={v}" if k == "experiment" else f"{k}={v}" for k, v in chosen]
+    if GlobalHydra.instance().is_initialized():
+        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    else:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    group_choices = dict(cfg.hydra.runtime.choices)
+    return identity(cfg), group_choices
+
+
+def defaults(current_choices: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The identity (and group choices) of the chosen model, data and experiment with no other override."""
+    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, "experiment") if current_choices.get(k))
+    return _defaults(chosen)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "_".join(_text(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
+    """The last part of each key, or the whole dotted key where another identity key ends the same way."""
+    last = [k.rsplit(".", 1)[-1] for k in all_keys]
+    return {k: k.rsplit(".", 1)[-1] if last.count(k.rsplit(".", 1)[-1]) == 1 else k for k in keys}
+
+
+def run_name(cfg: DictConfig) -> str:
+    """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it)."""
+    derived: set[str] = set()
+    current = identity(cfg, derived)
+    group_choices = choices()
+    base, base_choices = defaults(group_choices)
+    head = f"{current.get('run.model')}-{current.get('run.data')}-sigma{_text(current.get('sigma'))}"
+    groups = [g for g in CHOSEN_GROUPS if group_choices.get(g) != base_choices.get(g)]
+    parts = [f"{g}_{group_choices.get(g)}" for g in groups]
+    changed = [
+        key for key, value in current.items()
+        if key not in derived and key not in ("sigma", "run.model", "run.data")
+        and not any(key.startswith(g + ".") for g in groups) and (key not in base or base[key] != value)
+    ]
+    short = _short_names(changed, list(current))
+    parts += [f"{short[key]}{_text(current[key])}" for key in changed]
+    name = "-".join([head, *parts])
+    if len(name) > MAX_NAME or not SAFE.match(name):
+        name = f"{head}-{digest(current)[:HASH_CHARS]}" if SAFE.match(head) else f"run-{digest(current)[:HASH_CHARS]}"
+    return name
+
+
+def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], defaults_: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(key, recorded value, current value) for each identity key that makes `current` another run.
+
+    A key the folder does not record was added to uvb-lab after the run was made; it is the same run while
+    the key keeps its default (the value that keeps the old behaviour). A recorded key that no longer
+    exists is ignored: no code reads it any more.
+    """
+    found = []
+    for key, value in current.items():
+        if key in recorded:
+            if recorded[key] != value:
+                found.append((key, recorded[key], value))
+        elif key in defaults_ and defaults_[key] != value:
+            found.append((key, "(absent: the default " + _text(defaults_[key]) + ")", value))
+    return found
+
+
+def register_resolver() -> None:
+    """`${uvb_run_name:}`, the run folder's name, for conf/config.yaml's run.name."""
+    if not OmegaConf.has_resolver("uvb_run_name"):
+        OmegaConf.register_new_resolver("uvb_run_name", lambda *, _root_: run_name(_root_))

@@ -1,0 +1,229 @@
+"""What a `uvb-train` command would do, worked out before anything is written: every job, its folder, its fate.
+
+`plan(overrides, multirun)` composes each job's config exactly as Hydra will (the experiment's
+`hydra.sweeper.params` and the command line's sweeps, expanded the way Hydra's basic sweeper expands
+them), checks every value, builds each model on the meta device (no memory, no time) so its own checks
+run, loads each distinct dataset once, checks the device and the folder's lock, and decides per job
+(uvb_lab/run/folder.py): start, continue, skip, or refuse with a reason. A launch with a refused job
+launches nothing. `uvb-train --dry-run` prints the plan and stops there; after a sweep, `outcome` reads
+the jobs' folders again and says how each one ended.
+"""
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
+
+from uvb_lab import CONFIG_DIR
+from uvb_lab.config import ConfigError, check_values
+from uvb_lab.run import folder as run_folder
+from uvb_lab.run import identity as run_identity
+from uvb_lab.run.lock import FolderBusy, check_free
+
+
+class PlanError(ValueError):
+    """The command cannot be planned at all (an override Hydra cannot parse or compose, ...)."""
+
+
+@dataclass
+class Job:
+    overrides: list[str]  # this job's task overrides, as the launcher hands them to it
+    folder: Path | None
+    decision: run_folder.Decision
+    cfg: DictConfig | None = field(default=None, repr=False)
+
+
+@dataclass
+class Launch:
+    multirun: bool
+    jobs: list[Job]
+    hydra_overrides: list[str]  # what uvb-train adds to the command: the folder of a resume, an ad-hoc sweep's folder
+    sweep_dir: Path | None = None
+
+    @property
+    def refused(self) -> list[Job]:
+        return [job for job in self.jobs if job.decision.action == "refuse"]
+
+
+def one_line(error: BaseException) -> str:
+    """An error, Hydra's and OmegaConf's multi-line ones with their cause, as one line."""
+    text = str(error).split("Config search path:")[0]
+    cause = error.__cause__
+    if isinstance(error, (HydraException, OmegaConfBaseException)) and cause is not None and str(cause):
+        text += f": {str(cause).splitlines()[0]}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    parts: list[str] = []
+    listing = False  # after a line ending with ':', the lines are its items: "options in 'model': deen, uvb"
+    for line in lines:
+        if parts and parts[-1].endswith(":"):
+            parts[-1] += " " + line
+            listing = True
+        elif listing:
+            parts[-1] += ", " + line
+        else:
+            parts.append(line)
+    return "; ".join(parts)
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:...} and the run name read the composition being planned
+    return cfg
+
+
+SAFE = re.compile(r"[^A-Za-z0-9._+-]")
+
+
+def adhoc_sweep_name(sweeps: list[Any]) -> str:
+    """An ad-hoc sweep's folder, named after what it sweeps: `model_uvb+deen-sigma0.3+0.5`."""
+    parts = []
+    for override in sweeps:
+        key = override.get_key_element().lstrip("+~")
+        values = "+".join(str(v) for v in override.sweep_string_iterator())
+        parts.append(f"{key}_{values}" if key in run_identity.NAMED_GROUPS + run_identity.CHOSEN_GROUPS else f"{key.rsplit('.', 1)[-1]}{values}")
+    name = "-".join(parts) or "sweep"
+    if len(name) > run_identity.MAX_NAME or SAFE.search(name):
+        name = "sweep-" + run_identity.digest({"sweep": [str(o.input_line) for o in sweeps]})[: run_identity.HASH_CHARS]
+    return name
+
+
+def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> list[list[str]]:
+    """The sweep's jobs, as Hydra's basic sweeper makes them: the config's sweeper params, then the command's."""
+    params = [f"{key}={value}" for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()]
+    (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), None)
+    return jobs
+
+
+def _check_job(cfg: DictConfig, job_num: int | None) -> None:
+    """Every check that needs no file written: values, device, the model's own constructor, the data."""
+    import torch
+
+    from uvb_lab import devices
+    from uvb_lab.train import build, load_data
+
+    check_values(cfg)
+    try:
+        devices.resolve_device(cfg.trainer.device, job_num)
+    except devices.DeviceError as error:
+        raise ConfigError(str(error)) from error
+    with torch.device("meta"):  # runs the constructor's checks; allocates nothing
+        build("model", cfg.model)
+    build("loss", cfg.loss)
+    build("logger", cfg.logger)
+    load_data(cfg.data)
+
+
+def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
+    from uvb_lab.data import DataError
+    from uvb_lab.train import CheckpointError
+
+    if job_folder in seen:
+        return run_folder.Decision(
+            "refuse", f"the same run as job {seen[job_folder]} ({job_folder}): the keys this sweep varies do not change a run's result"
+        )
+    seen[job_folder] = index
+    try:
+        _check_job(cfg, job_num)
+        check_free(job_folder)
+    except (ConfigError, DataError, CheckpointError, FolderBusy) as error:
+        return run_folder.Decision("refuse", one_line(error))
+    return run_folder.decide(job_folder, cfg)
+
+
+def plan(overrides: list[str], multirun: bool) -> Launch:
+    """The jobs of `uvb-train [-m] OVERRIDES`, each with its folder and its decision; PlanError if unplannable."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        parser = OverridesParser.create()
+        try:
+            parsed = parser.parse_overrides(overrides)
+            sweeps = [o for o in parsed if o.is_sweep_override()]
+            base = _compose([o.input_line for o in parsed if not o.is_sweep_override()])
+        except (HydraException, OmegaConfBaseException) as error:
+            raise PlanError(one_line(error)) from error
+        if sweeps and not multirun:
+            raise PlanError(f"{', '.join(o.input_line for o in sweeps)} sweeps several values: add -m (--multirun) to launch one job per value")
+        given = {o.get_key_element() for o in parsed}
+        hydra_overrides = []
+        resume = base.trainer.resume
+        if multirun:
+            if resume not in (None, run_folder.AUTO):
+                raise PlanError(f"trainer.resume={resume} continues one run; a sweep finds its runs' folders itself (trainer.resume=auto)")
+            if "hydra.sweep.dir" not in given and not base.hydra.runtime.choices.get("experiment"):
+                hydra_overrides.append(f"hydra.sweep.dir=multirun/{adhoc_sweep_name(sweeps)}")
+            try:
+                jobs_overrides = _job_overrides(base, parser, overrides)
+            except (HydraException, OmegaConfBaseException) as error:
+                raise PlanError(one_line(error)) from error
+        else:
+            if resume not in (None, run_folder.AUTO):
+                target = Path(resume).expanduser().resolve()
+                if "hydra.run.dir" in given and Path(base.hydra.run.dir).resolve() != target:
+                    raise PlanError(f"hydra.run.dir={base.hydra.run.dir} and trainer.resume={resume} name two folders: give one")
+                hydra_overrides.append(f"hydra.run.dir={target}")
+            jobs_overrides = [list(overrides)]
+
+        jobs: list[Job] = []
+        seen: dict[Path, int] = {}
+        for index, job_overrides in enumerate(jobs_overrides):
+            try:  # a single run without added overrides is the composition above
+                cfg = base if not multirun and not hydra_overrides else _compose([*job_overrides, *hydra_overrides])
+                if multirun:
+                    job_folder = Path(cfg.hydra.sweep.dir, cfg.hydra.sweep.subdir).absolute()
+                else:
+                    job_folder = Path(cfg.hydra.run.dir).absolute()
+            except (HydraException, OmegaConfBaseException) as error:
+                jobs.append(Job(job_overrides, None, run_folder.Decision("refuse", one_line(error))))
+                continue
+            task_cfg = cfg.copy()
+            with open_dict(task_cfg):
+                del task_cfg["hydra"]
+            decision = _decide(job_folder, task_cfg, index if multirun else None, seen, index)
+            jobs.append(Job(job_overrides, job_folder, decision, task_cfg))
+        sweep_dir = Path(cfg.hydra.sweep.dir).absolute() if multirun and jobs_overrides else None
+        return Launch(multirun, jobs, hydra_overrides, sweep_dir)
+
+
+def describe(launch: Launch) -> str:
+    """The plan as a table: one line per job, what it would do, in which folder, and why."""
+    counts = {action: sum(job.decision.action == action for job in launch.jobs) for action in ("start", "continue", "skip", "refuse")}
+    head = f"{len(launch.jobs)} job{'s' if len(launch.jobs) != 1 else ''}" + (f" in {launch.sweep_dir}" if launch.sweep_dir else "")
+    head += ": " + ", ".join(f"{n} {action}" for action, n in counts.items() if n)
+    lines = [head]
+    for job in launch.jobs:
+        where = job.folder.name if launch.sweep_dir and job.folder and job.folder.parent == launch.sweep_dir else job.folder
+        lines.append(f"  {job.decision.action:<9} {where}  ({job.decision.reason})")
+    return "\n".join(lines)
+
+
+def outcome(launch: Launch) -> tuple[str, int]:
+    """After a sweep: how each job ended, read from its folder, as one line (plus one per failure) and an exit code.
+
+    Exit code: 0 all finished or skipped, 3 some stopped (preempted or interrupted) and none failed, 1 some failed.
+    """
+    finished, continued, skipped, failed, stopped = [], [], [], [], []
+    for job in launch.jobs:
+        summary = run_folder.read_summary(job.folder) if job.folder and job.folder.is_dir() else None
+        status = (summary or {}).get("status")
+        if job.decision.action == "skip":
+            skipped.append(job)
+        elif status == "finished":
+            (continued if job.decision.action == "continue" else finished).append(job)
+        elif status in ("preempted", "interrupted"):
+            stopped.append((job, status))
+        else:
+            failed.append((job, status or "did not start"))
+    line = f"{len(finished)} finished, {len(continued)} continued, {len(skipped)} skipped, {len(failed)} failed"
+    if stopped:
+        line += f", {len(stopped)} stopped"
+    details = [f"  {status}: {job.folder}" for job, status in failed + stopped]
+    code = 1 if failed else 3 if stopped else 0
+    return "\n".join([line, *details]), code
