@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
+
+from uvb_lab import config
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "conf"
@@ -37,12 +37,7 @@ QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.d
 def compose_config(overrides: list[str]) -> DictConfig:
     """The real conf/ composed as `uvb-train` would, with ${hydra:...} resolvable outside a Hydra app."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)
-    with open_dict(cfg):
-        del cfg["hydra"]  # a Hydra app's task function never sees this node
-    return cfg
+    return config.compose_config(overrides)
 
 
 def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):
@@ -59,7 +54,7 @@ def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "uvb_lab.train", *args],
+        [sys.executable, "-m", "uvb_lab.launch", *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
@@ -103,12 +98,13 @@ def _offline_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
 
 
-def run_uvb_train_in_process(args: list[str], capsys) -> tuple[int, str]:
+def run_uvb_train_in_process(args: list[str], capsys, stdout: list[str] | None = None) -> tuple[int, str]:
     """`uvb-train ARGS` inside this process: the same Hydra app, without the seconds of a fresh interpreter.
 
-    Returns (exit code, stderr). For the end-to-end checks use run_uvb_train, a real subprocess.
+    Returns (exit code, stderr); stdout, if given, receives what it printed. For the end-to-end checks use
+    run_uvb_train, a real subprocess.
     """
-    from uvb_lab.train import main
+    from uvb_lab.launch import main
 
     GlobalHydra.instance().clear()
     argv, root_handlers = sys.argv, logging.root.handlers[:]
@@ -126,4 +122,7 @@ def run_uvb_train_in_process(args: list[str], capsys) -> tuple[int, str]:
             if handler not in root_handlers:
                 logging.root.removeHandler(handler)
                 handler.close()
-    return code, capsys.readouterr().err
+    captured = capsys.readouterr()
+    if stdout is not None:
+        stdout.append(captured.out)
+    return code, captured.err

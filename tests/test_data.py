@@ -42,9 +42,15 @@ def write_cifar_batches(folder, n_per_batch=4):
     rng = np.random.default_rng(0)
     names = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
     for name in names:
-        batch = {b"data": rng.integers(0, 256, (n_per_batch, 3 * 32 * 32), dtype=np.uint8), b"labels": list(range(n_per_batch))}
+        # The layout and protocol of the real cifar-10-batches-py files: protocol 2, bytes keys, a uint8 array.
+        batch = {
+            b"batch_label": f"training batch of {name}".encode(),
+            b"labels": list(range(n_per_batch)),
+            b"data": rng.integers(0, 256, (n_per_batch, 3 * 32 * 32), dtype=np.uint8),
+            b"filenames": [f"image_{i}.png".encode() for i in range(n_per_batch)],
+        }
         with open(folder / name, "wb") as f:
-            pickle.dump(batch, f)
+            pickle.dump(batch, f, protocol=2)
     return rng
 
 

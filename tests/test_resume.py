@@ -31,7 +31,7 @@ TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 SIGNAL_AT_STEP = """
 import os, signal, sys
 from torch.optim.optimizer import register_optimizer_step_post_hook
-from uvb_lab.train import main
+from uvb_lab.launch import main
 at, sig = int(os.environ["SIGNAL_AT_STEP"]), signal.Signals[os.environ["SIGNAL"]]
 steps = 0
 def after_step(optimizer, args, kwargs):
@@ -53,7 +53,7 @@ def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = No
         "OMP_NUM_THREADS": "1",  # the machine is shared: no oversubscribed cores
     }
     if signal_at is None:
-        command = [sys.executable, "-m", "uvb_lab.train", *args]
+        command = [sys.executable, "-m", "uvb_lab.launch", *args]
     else:
         env.update(SIGNAL=signal_at[0], SIGNAL_AT_STEP=str(signal_at[1]))
         command = [sys.executable, "-c", SIGNAL_AT_STEP, *args]
@@ -77,7 +77,7 @@ def sweep(tmp_path_factory) -> tuple[list[str], Path]:
 @pytest.fixture
 def uninterrupted(sweep) -> Path:
     """The sweep's sigma=1.0 run (the default sigma): the reference a stopped and continued run must match."""
-    (run_dir,) = sweep[1].glob("*-sigma1.0")
+    (run_dir,) = sweep[1].glob("*-sigma1.0-*")
     return run_dir
 
 
@@ -123,7 +123,7 @@ def test_relaunched_sweep_skips_its_finished_runs(sweep):
 
     again = uvb_train(command, cwd=folder)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert again.stdout.count("already finished") == 2
+    assert again.stdout.count("nothing to do") == 2
     assert {path: (path.stat().st_mtime_ns, path.read_text()) for path in summaries} == before
     assert all(json.loads(path.read_text())["status"] == "finished" for path in summaries)
 

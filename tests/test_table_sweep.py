@@ -45,7 +45,7 @@ def wandb_groups(sweep_dir: Path) -> set[str]:
     return {
         match.decode()
         for file in sweep_dir.glob("*/wandb/offline-run-*/*.wandb")
-        for match in re.findall(rb"smoke-\d{4}-\d\d-\d\d_\d\d-\d\d-\d\d", file.read_bytes())
+        for match in re.findall(rb"smoke[-\w]*", file.read_bytes())
     }
 
 

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import yaml
-import torch
 from conftest import MODELS, QUICK, TINY, run_uvb_train
 
 from uvb_lab import checkpoint, run_files
@@ -41,7 +40,8 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
 
     resolved = yaml.safe_load((run_dir / "config.yaml").read_text())
     assert resolved["sigma"] == 0.8 and resolved["model"]["sigma"] == 0.8
-    assert resolved["run"]["name"] == f"{model}-synthetic-sigma0.8"
+    assert resolved["run"]["name"].startswith(f"{model}-synthetic-sigma0.8-")  # then the tiny widths
+    assert json.loads((run_dir / "identity.json").read_text())["identity"]["sigma"] == 0.8
     assert (run_dir / ".hydra" / "overrides.yaml").is_file()
     offline_runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and any(offline_runs[0].glob("*.wandb"))
@@ -76,4 +76,3 @@ def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
         assert run_uvb_train(args, cwd=tmp_path).returncode == 0
         losses.append(run_files.read_summary(run_dir)["test_loss"])
     assert losses[0] == losses[1]
-    torch.manual_seed(0)  # keep this process's RNG untouched by the assertion above

@@ -24,7 +24,8 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab import checkpoint, run_files
+from uvb_lab import checkpoint, devices, run_files
+from uvb_lab.config import TRUSTED_TARGETS, untrusted_targets
 from uvb_lab.classifier import classify, load_or_train_classifier
 from uvb_lab.data.images import ImageData
 from uvb_lab.image_grid import save_grid
@@ -190,10 +191,18 @@ def run_config(run_dir: Path) -> DictConfig:
     return OmegaConf.load(path)
 
 
-def load_run(run_dir: Path, device: torch.device) -> Run:
-    """Model (with the weights of its newest good checkpoint) and data of a finished or running uvb-train run."""
+def load_run(run_dir: Path, device: torch.device, trusted: tuple[str, ...] = TRUSTED_TARGETS) -> Run:
+    """Model (with the weights of its newest good checkpoint) and data of a finished or running uvb-train run.
+
+    The folder's config.yaml is data: only `_target_`s under the trusted prefixes (uvb_lab.) are built.
+    """
     run_dir = Path(run_dir)
     cfg = run_config(run_dir)
+    if untrusted := untrusted_targets(cfg, trusted):
+        raise FiguresError(
+            f"{run_dir / run_files.CONFIG} names code outside uvb_lab ({', '.join(untrusted)}); nothing was built. "
+            "If these are your own classes, pass --trust-target PREFIX for each"
+        )
     if not checkpoint.exists(run_dir):
         raise FiguresError(f"{run_dir / checkpoint.LAST} is missing: the run has not saved a checkpoint yet (one at each epoch end)")
     try:
@@ -240,26 +249,33 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--images", type=positive(int), help="test images per row")
     parser.add_argument("--seed", type=int, help="noise, z draws and chains")
     parser.add_argument("--no-mixing", dest="mixing", action="store_const", const=False, help="skip the classifier and the mixing numbers")
+    parser.add_argument(
+        "--trust-target", action="append", default=[], metavar="PREFIX",
+        help="also build _target_s starting with PREFIX from the run's config.yaml (your own classes); by default only uvb_lab.*",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
-    auto = "cuda" if torch.cuda.is_available() else "cpu"
-    device = torch.device(auto if args.device == "auto" else args.device)
     try:
-        run = load_run(args.run_dir, device)
+        try:
+            device = devices.resolve_device(args.device)
+        except devices.DeviceError as error:
+            raise FiguresError(str(error).replace("trainer.device", "--device")) from error
+        trusted = (*TRUSTED_TARGETS, *args.trust_target)
+        run = load_run(args.run_dir, device, trusted)
         compare = None
         if args.compare is not None:
-            other = load_run(args.compare, device)
+            other = load_run(args.compare, device, trusted)
             if other.data.shape != run.data.shape or other.model.sigma != run.model.sigma:
                 raise FiguresError(
                     f"--compare needs a run on the same data and sigma: {run.name} has images {run.data.shape} at sigma "
                     f"{run.model.sigma}, {other.name} has {other.data.shape} at sigma {other.model.sigma}"
                 )
             compare = (other.name, other.model)
-        options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in ("run_dir", "compare", "device") and v is not None}}
+        options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in ("run_dir", "compare", "device", "trust_target") and v is not None}}
         pngs, _ = make_figures(args.run_dir, run.model, run.data, name=run.name, compare=compare, **options)
     except FiguresError as error:
         print(f"uvb-figures: error: {error}", file=sys.stderr)

@@ -12,16 +12,38 @@ TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
 
 
+class BatchUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR-10 python batches and nothing else: a dict of numpy arrays, lists and strings.
+
+    A pickle can name any function to call; the real batches name only numpy's array reconstruction (and,
+    when written by Python 3 at protocol 2, the codec that rebuilds bytes). Anything else is refused, so a
+    crafted data_batch_* file cannot run code.
+    """
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name}: a CIFAR-10 batch holds only arrays, lists and strings")
+        return super().find_class(module, name)
+
+
 def read_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     images, labels = [], []
     for name in names:
         try:
             with open(folder / name, "rb") as f:
-                batch = pickle.load(f, encoding="bytes")
+                batch = BatchUnpickler(f, encoding="bytes").load()
             data = np.asarray(batch[b"data"], dtype=np.uint8)
             images.append(data.reshape(-1, 3, 32, 32))
             labels.append(np.asarray(batch[b"labels"], dtype=np.int64))
-        except (pickle.UnpicklingError, KeyError, ValueError, EOFError) as error:
+        except (pickle.UnpicklingError, KeyError, ValueError, EOFError, TypeError) as error:
             raise DataError(f"{folder / name} is not a CIFAR-10 python batch ({error})") from error
     return uint8_to_unit(torch.from_numpy(np.concatenate(images))), torch.from_numpy(np.concatenate(labels))
 

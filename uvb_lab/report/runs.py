@@ -17,6 +17,40 @@ from uvb_lab import paper
 from uvb_lab.run_files import SUMMARY
 
 
+# The summary.json fields a report reads, and the JSON types each may have (None: not measured).
+NUMBER = (int, float)
+FIELDS: dict[str, tuple[type, ...]] = {
+    "model": (str,),
+    "dataset": (str,),
+    "sigma": NUMBER,
+    "status": (str,),
+    "epochs": (int, type(None)),
+    "epochs_done": (int, type(None)),
+    "steps_done": (int, type(None)),
+    "num_params": (int, type(None)),
+    "train_loss": (*NUMBER, type(None)),
+    "test_loss": (*NUMBER, type(None)),
+    "test_kl_on_y": (*NUMBER, type(None)),
+    "test_kl_on_x": (*NUMBER, type(None)),
+    "test_recon_on_y": (*NUMBER, type(None)),
+    "test_recon_on_x": (*NUMBER, type(None)),
+}
+REQUIRED = ("model", "dataset", "sigma")
+
+
+def check_summary(summary: Any) -> None:
+    """TypeError naming the first field of a summary.json that a report cannot read."""
+    if not isinstance(summary, dict):
+        raise TypeError("not a JSON object")
+    for key in REQUIRED:
+        if key not in summary:
+            raise TypeError(f"no {key!r}")
+    for key, types in FIELDS.items():
+        value = summary.get(key)
+        if key in summary and (not isinstance(value, types) or isinstance(value, bool)):
+            raise TypeError(f"{key!r} is {value!r}, not a {' or '.join(t.__name__ for t in types)}")
+
+
 @dataclass(frozen=True)
 class Run:
     folder: Path
@@ -74,8 +108,9 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
         files = [path] if path.name == SUMMARY else sorted(path.rglob(SUMMARY))
         for file in files:
             try:
-                run = Run(file.parent, json.loads(file.read_text()), file.stat().st_mtime)
-                run.key  # a summary without model, dataset or sigma is not one of our runs
+                summary = json.loads(file.read_text())
+                check_summary(summary)
+                run = Run(file.parent, summary, file.stat().st_mtime)
             except (OSError, ValueError, KeyError, TypeError) as error:
                 warnings.warn(f"skipping {file}: not a readable run summary ({error!r})", stacklevel=2)
                 continue

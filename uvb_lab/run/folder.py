@@ -15,6 +15,7 @@ launch) or .hydra/resumes/<time>/ (each later one).
 
 import json
 import logging
+import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -165,7 +166,8 @@ def record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None) -> None
     write_config(run_dir, cfg)
     if hydra_cfg is not None:
         first = not (run_dir / ".hydra" / "config.yaml").exists()
-        where = run_dir / ".hydra" if first else run_dir / ".hydra" / "resumes" / time.strftime("%Y-%m-%d_%H-%M-%S")
+        later = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{os.getpid()}"  # two launches in one second stay apart
+        where = run_dir / ".hydra" if first else run_dir / ".hydra" / "resumes" / later
         where.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, where / "config.yaml")
         OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), where / "hydra.yaml")

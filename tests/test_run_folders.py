@@ -1,0 +1,202 @@
+"""Sweeps that never lose a run: a folder per identity, resume that checks it, one job per folder, nothing
+deleted or rewritten that the command did not make, and a plan before anything is written."""
+
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import QUICK, REPO, TINY, run_uvb_train, run_uvb_train_in_process
+from uvb_lab import checkpoint, run_files
+
+FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
+# The overrides the fixture was made with (its .hydra/overrides.yaml), less its max_steps cap.
+FIXTURE_ARGS = [
+    "model=uvb", "data=synthetic", "data.n_train=128", "data.n_test=32", "model.conv_channels=[4,8]", "model.hidden=16",
+    "model.latent_dim=8", "model.decoder_hidden=32", "trainer.epochs=2", "trainer.batch_size=64", "trainer.device=cpu",
+    "trainer.progress=false", "figures.after_training=false", "logger=none",
+]
+TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
+SMOKE = ["-m", "+experiment=smoke", "model=deen", "sigma=0.5", "logger=none", "figures.after_training=false"]
+
+
+def tree(path: Path) -> dict[str, str]:
+    """Every file and folder under path (hidden ones too) with a hash of its bytes: equal trees, equal dicts."""
+    return {
+        str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(path.rglob("*"))
+    }
+
+
+def without_timings(rows):
+    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
+
+
+def quick_run(folder: Path, *extra: str) -> list[str]:
+    return [*QUICK, *TINY["deen"], "model=deen", "logger=none", f"hydra.run.dir={folder}", *extra]
+
+
+def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path):
+    sweep = tmp_path / "smoke"
+    first = run_uvb_train([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    folders = {p.name for p in sweep.iterdir() if p.is_dir()}
+    assert folders == {"deen-synthetic-sigma0.5", "deen-synthetic-sigma0.5-trainer.seed1", "deen-synthetic-sigma0.5-trainer.seed2"}
+    seeds = {json.loads((sweep / f / "identity.json").read_text())["identity"]["trainer.seed"] for f in folders}
+    assert seeds == {0, 1, 2}
+    assert "3 finished, 0 continued, 0 skipped, 0 failed" in first.stderr
+    before = tree(sweep)
+
+    # Another lr is another run: new folders, the old ones untouched; the same command again trains nothing.
+    lr = run_uvb_train([*SMOKE, "trainer.seed=0,1", "trainer.lr=1e-3", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert lr.returncode == 0, lr.stderr[-3000:]
+    assert {k: v for k, v in tree(sweep).items() if k in before and k != "multirun.yaml"} == {k: v for k, v in before.items() if k != "multirun.yaml"}
+    assert (sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1" / "summary.json").is_file()
+    again = run_uvb_train([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
+    assert "0 finished, 0 continued, 3 skipped, 0 failed" in again.stderr
+
+
+def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    sweep = tmp_path / "smoke"
+    args = [*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
+    result = run_uvb_train(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for folder in sweep.glob("deen-*"):
+        summary = run_files.read_summary(folder)
+        assert summary["status"] == "finished"
+        assert [row["epoch"] for row in run_files.read_metrics(folder)] == [1, 2]  # one writer per folder
+    assert len(list(sweep.glob("deen-*"))) == 3
+
+
+def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):
+    sweep = tmp_path / "smoke"
+    assert run_uvb_train_in_process([*SMOKE, f"hydra.sweep.dir={sweep}"], capsys)[0] == 0
+    before, out = tree(tmp_path), []
+    code, _ = run_uvb_train_in_process([*SMOKE, "sigma=0.5,1.0", "trainer.epochs=3", f"hydra.sweep.dir={sweep}", "--dry-run"], capsys, out)
+    (plan,) = out
+    assert code == 0
+    assert tree(tmp_path) == before
+    assert "2 jobs in" in plan and "1 start, 1 continue" in plan
+    assert "continue  deen-synthetic-sigma0.5  (from its checkpoint" in plan
+    assert "start     deen-synthetic-sigma1.0" in plan
+
+
+def test_resume_refuses_a_changed_identity_and_leaves_the_folder_byte_identical(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_uvb_train_in_process(quick_run(run_dir), capsys)[0] == 0
+    before = tree(run_dir)
+    for change, key in [("trainer.lr=1e-3", "trainer.lr"), ("sigma=0.5", "sigma"), ("trainer.batch_size=8", "trainer.batch_size"),
+                        ("data.n_train=64", "data.n_train"), ("model=uvb", "run.model")]:
+        extra = [*TINY["uvb"]] if change == "model=uvb" else []
+        code, err = run_uvb_train_in_process([*quick_run(run_dir, change, "trainer.max_steps=6"), *extra], capsys)
+        assert code == 2, (change, err)
+        assert f"{key}:" in err and "holds another run" in err, err
+        assert tree(run_dir) == before, change
+
+
+def test_a_folder_that_is_not_ours_survives_every_failing_command(tmp_path, capsys, monkeypatch):
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "NOTES.txt").write_text("keep me")
+    finished = tmp_path / "finished"
+    assert run_uvb_train_in_process(quick_run(finished), capsys)[0] == 0
+    before = {"work": tree(work), "finished": tree(finished)}
+    failing = [
+        ["model=deen", "data=mnist", f"data.root={tmp_path / 'nowhere'}", "logger=none", "hydra.run.dir=."],
+        [*quick_run(work), "sigma=-1"],
+        [*quick_run(work), "model=foo"],
+        [*quick_run(finished), "trainer.resume=null"],
+        [*quick_run(finished), "trainer.resume=null", "logger=wandb", "logger.mode=weird"],
+        [*quick_run(work), f"trainer.resume={finished}"],
+        [*quick_run(finished), "trainer.lr=1e-3"],
+        [*quick_run(work), f"trainer.resume={work}"],
+    ]
+    monkeypatch.chdir(work)
+    for args in failing:
+        code, err = run_uvb_train_in_process(args, capsys)
+        assert code == 2, (args, err)
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+        assert {"work": tree(work), "finished": tree(finished)} == before, args
+
+
+def test_a_second_job_on_a_folder_in_use_exits_at_once_having_written_nothing(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "WANDB_MODE": "disabled"}
+    # A run long enough to be caught running: 200 epochs of 4 steps, a checkpoint at every epoch end.
+    long_run = quick_run(run_dir, "trainer.epochs=200", "trainer.max_steps=null", "data.n_train=64", "trainer.batch_size=16")
+    first = subprocess.Popen([sys.executable, "-m", "uvb_lab.launch", *long_run], cwd=tmp_path, env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.time() + 60
+        while not (run_dir / checkpoint.LAST).is_file():
+            assert first.poll() is None and time.time() < deadline, first.communicate()
+            time.sleep(0.2)
+        code, err = run_uvb_train_in_process(long_run, capsys)
+        assert code == 2 and "in use by another uvb-train job" in err, err
+    finally:
+        first.send_signal(signal.SIGTERM)
+        out, err = first.communicate(timeout=60)
+    assert first.returncode == 3, err[-2000:]  # preempted by our SIGTERM, with a checkpoint: continued later
+    rows = run_files.read_metrics(run_dir)
+    assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
+
+
+def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):
+    old = tmp_path / "old"
+    shutil.copytree(FIXTURE, old)
+    assert not (old / "identity.json").exists()
+    code, err = run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={old}"], capsys)
+    assert code == 0, err
+    fresh = tmp_path / "fresh"
+    assert run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
+    assert run_files.read_summary(old)["steps_done"] == 4
+    assert without_timings(run_files.read_metrics(old)) == without_timings(run_files.read_metrics(fresh))
+    assert (old / ".hydra" / "overrides.yaml").read_bytes() == (FIXTURE / ".hydra" / "overrides.yaml").read_bytes()
+
+
+def test_damaged_files_are_worked_around_never_spread(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = quick_run(run_dir, "trainer.max_steps=2", "trainer.checkpoint_every_steps=1", "trainer.keep_checkpoints=both")
+    assert run_uvb_train_in_process(args, capsys)[0] == 0
+    good_previous = (run_dir / checkpoint.PREVIOUS).read_bytes()
+    # A damaged summary.json: the checkpoint holds the summary, the run continues.
+    (run_dir / run_files.SUMMARY).write_text('{"status": "fini')
+    # A damaged last.pt: the run continues from previous.pt, and the damaged file is overwritten, not rotated.
+    (run_dir / checkpoint.LAST).write_bytes(b"not a checkpoint")
+    code, err = run_uvb_train_in_process([*args[:-3], "trainer.max_steps=2", "trainer.checkpoint_every_steps=null", "trainer.keep_checkpoints=both"], capsys)
+    assert code == 0, err
+    assert (run_dir / checkpoint.PREVIOUS).read_bytes() == good_previous
+    assert checkpoint.read(run_dir / checkpoint.LAST)["step"] == 2
+    assert run_files.read_summary(run_dir)["status"] == "finished"
+
+
+def test_a_finished_run_whose_checkpoints_are_gone_is_skipped_but_not_restarted(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    assert run_uvb_train_in_process(quick_run(run_dir, "trainer.keep_checkpoints=none"), capsys)[0] == 0
+    assert not (run_dir / checkpoint.FOLDER).exists()
+    before = tree(run_dir)
+    assert run_uvb_train_in_process(quick_run(run_dir), capsys)[0] == 0  # already finished: nothing to do
+    code, err = run_uvb_train_in_process(quick_run(run_dir, "trainer.max_steps=6"), capsys)
+    assert code == 2 and "checkpoints are gone" in err
+    assert tree(run_dir) == before
+
+
+@pytest.mark.parametrize(("keep", "left"), [("both", {"last.pt", "previous.pt"}), ("last", {"last.pt"})])
+def test_keep_checkpoints_decides_what_a_finished_run_keeps(tmp_path, capsys, keep, left):
+    run_dir = tmp_path / "run"
+    assert run_uvb_train_in_process(quick_run(run_dir, "trainer.checkpoint_every_steps=1", f"trainer.keep_checkpoints={keep}"), capsys)[0] == 0
+    assert {p.name for p in (run_dir / checkpoint.FOLDER).iterdir()} == left
+
+
+def test_the_entry_module_loads_no_heavy_library():
+    code = "import sys, uvb_lab.launch; print(sorted({'torch', 'matplotlib', 'wandb', 'tensorboard'} & set(sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    assert result.stdout.strip() == "[]", result.stderr

@@ -1,0 +1,61 @@
+"""Which run is this: the identity of a command's config and the folder name it gives."""
+
+import pytest
+
+from conftest import compose_config
+from uvb_lab.run import identity
+
+
+def name(overrides):
+    return compose_config(overrides).run.name
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        (["sigma=1"], ["sigma=1.0"], []),
+        (["trainer.lr=1e-4"], ["trainer.lr=0.0001"], []),
+        (["model.latent_dim=100"], ["trainer.epochs=3", "trainer.device=cpu", "logger=none", "figures.jumps=3"], []),
+        (["+experiment=smoke", "sigma=0.5"], ["+experiment=smoke", "sigma=0.50", "trainer.seed=0"]),
+    ],
+)
+def test_the_name_depends_only_on_the_resolved_identity(same):
+    assert len({name(overrides) for overrides in same}) == 1
+
+
+def test_the_name_reads_model_data_sigma_then_what_differs_from_the_defaults():
+    assert name([]) == "uvb-mnist-sigma1.0"
+    assert name(["model=deen", "sigma=0.5", "trainer.lr=1e-3"]) == "deen-mnist-sigma0.5-lr0.001"
+    assert name(["model=vae", "model.conv_channels=[16,32]"]) == "vae-mnist-sigma1.0-conv_channels16_32"
+    assert name(["loss=negative_elbo"]) == "uvb-mnist-sigma1.0-loss_negative_elbo"
+    # An experiment's own settings are its defaults; a key two sections share is named in full.
+    assert name(["+experiment=smoke", "sigma=0.5"]) == "uvb-synthetic-sigma0.5"
+    assert name(["+experiment=smoke", "trainer.seed=2"]) == "uvb-synthetic-sigma1.0-trainer.seed2"
+
+
+def test_a_long_name_becomes_a_hash_of_the_identity():
+    overrides = ["data=synthetic", "data.n_train=128", "data.n_test=32", "model.conv_channels=[4,8]", "model.hidden=16",
+                 "model.latent_dim=8", "model.decoder_hidden=32", "trainer.batch_size=64", "trainer.eval_batch_size=64"]
+    cfg = compose_config(overrides)
+    run_name = cfg.run.name
+    assert len(run_name) <= identity.MAX_NAME
+    assert run_name == "uvb-synthetic-sigma1.0-" + identity.digest(identity.identity(cfg))[: identity.HASH_CHARS]
+    assert name([*overrides, "trainer.seed=1"]) != run_name
+
+
+def test_every_key_but_the_listed_ones_is_identity():
+    cfg = compose_config(["model=deen"])
+    keys = identity.identity(cfg)
+    assert {"sigma", "trainer.lr", "trainer.seed", "trainer.batch_size", "trainer.precision", "model.hidden", "loss._target_"} <= set(keys)
+    assert not {"trainer.epochs", "trainer.device", "logger.mode", "figures.jumps", "data.root", "run.name"} & set(keys)
+
+
+def test_a_key_added_later_keeps_older_runs_while_it_has_its_default():
+    cfg = compose_config([])
+    current = identity.identity(cfg)
+    defaults, _ = identity.defaults(identity.choices())
+    older = {k: v for k, v in current.items() if k != "model.z_samples"}  # a folder made before z_samples existed
+    assert identity.differences(older, current, defaults) == []
+    changed = identity.identity(compose_config(["model.z_samples=4"]))
+    assert [key for key, *_ in identity.differences(older, changed, defaults)] == ["model.z_samples"]
+    assert [key for key, *_ in identity.differences(current, identity.identity(compose_config(["trainer.lr=3e-4"])), defaults)] == ["trainer.lr"]
