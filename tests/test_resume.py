@@ -17,7 +17,7 @@ import pytest
 
 from conftest import REPO, TINY
 from uvb_lab import checkpoint, run_files
-from uvb_lab.preemption import EXIT_CODE
+from uvb_lab.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 
 # 128 images at batch 32: 4 steps an epoch, 12 in all; a checkpoint every 2 steps besides the epoch ends.
 STEPS = 12
@@ -38,14 +38,15 @@ def after_step(optimizer, args, kwargs):
     global steps
     steps += 1
     if steps == at:
-        os.kill(os.getpid(), sig)
+        for _ in range(int(os.environ.get("SIGNAL_TIMES", "1"))):
+            os.kill(os.getpid(), sig)
 register_optimizer_step_post_hook(after_step)
 main()
 """
 
 
-def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = None) -> subprocess.CompletedProcess:
-    """uvb-train ARGS; with signal_at=(name, K), the process sends itself that signal right after step K."""
+def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = None, times: int = 1) -> subprocess.CompletedProcess:
+    """uvb-train ARGS; with signal_at=(name, K), the process sends itself that signal right after step K, `times` times."""
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO),
@@ -55,7 +56,7 @@ def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = No
     if signal_at is None:
         command = [sys.executable, "-m", "uvb_lab.launch", *args]
     else:
-        env.update(SIGNAL=signal_at[0], SIGNAL_AT_STEP=str(signal_at[1]))
+        env.update(SIGNAL=signal_at[0], SIGNAL_AT_STEP=str(signal_at[1]), SIGNAL_TIMES=str(times))
         command = [sys.executable, "-c", SIGNAL_AT_STEP, *args]
     return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
 
@@ -151,3 +152,27 @@ def test_a_finished_run_continued_with_more_epochs_reports_the_new_target(tmp_pa
     summary = run_files.read_summary(run_dir)
     assert (summary["status"], summary["epochs"], summary["epochs_done"], summary["steps_done"]) == ("finished", 2, 2, 8)
     assert [row["epoch"] for row in run_files.read_metrics(run_dir)] == [1, 2]
+
+
+def test_ctrl_c_saves_the_step_and_the_same_command_continues_exactly(tmp_path, uninterrupted):
+    run_dir = tmp_path / "run"
+    interrupted = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGINT", 5))
+    assert interrupted.returncode == INTERRUPTED_EXIT_CODE, interrupted.stdout + interrupted.stderr
+    assert "Traceback" not in interrupted.stderr
+    assert [line for line in interrupted.stderr.splitlines() if "interrupted" in line] == [
+        "uvb-train: interrupted: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)"
+    ]
+    assert run_files.read_summary(run_dir)["status"] == "interrupted"
+    assert checkpoint.load(run_dir)["step"] == 5  # nothing lost: the step it was in is saved
+
+    resumed = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert_same_run(run_dir, uninterrupted)
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path):
+    run_dir = tmp_path / "run"
+    stopped = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGINT", 5), times=2)
+    assert stopped.returncode == INTERRUPTED_EXIT_CODE, stopped.stdout + stopped.stderr
+    assert checkpoint.load(run_dir)["step"] == 4  # the last regular checkpoint; step 5 was not saved
+    assert run_files.read_summary(run_dir)["status"] == "interrupted"

@@ -4,6 +4,7 @@ deleted or rewritten that the command did not make, and a plan before anything i
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -43,37 +44,40 @@ def quick_run(folder: Path, *extra: str) -> list[str]:
     return [*QUICK, *TINY["deen"], "model=deen", "logger=none", f"hydra.run.dir={folder}", *extra]
 
 
-def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path):
+def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path, capsys):
     sweep = tmp_path / "smoke"
-    first = run_uvb_train([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert first.returncode == 0, first.stderr[-3000:]
+    code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], capsys)
+    assert code == 0, err
     folders = {p.name for p in sweep.iterdir() if p.is_dir()}
     assert folders == {"deen-synthetic-sigma0.5", "deen-synthetic-sigma0.5-trainer.seed1", "deen-synthetic-sigma0.5-trainer.seed2"}
     seeds = {json.loads((sweep / f / "identity.json").read_text())["identity"]["trainer.seed"] for f in folders}
     assert seeds == {0, 1, 2}
-    assert "3 finished, 0 continued, 0 skipped, 0 failed" in first.stderr
-    before = tree(sweep)
+    assert "3 finished, 0 continued, 0 skipped, 0 failed" in err
+    before = {k: v for k, v in tree(sweep).items() if k != "multirun.yaml"}  # Hydra's record of the last launch
 
     # Another lr is another run: new folders, the old ones untouched; the same command again trains nothing.
-    lr = run_uvb_train([*SMOKE, "trainer.seed=0,1", "trainer.lr=1e-3", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert lr.returncode == 0, lr.stderr[-3000:]
-    assert {k: v for k, v in tree(sweep).items() if k in before and k != "multirun.yaml"} == {k: v for k, v in before.items() if k != "multirun.yaml"}
-    assert (sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1" / "summary.json").is_file()
-    again = run_uvb_train([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], cwd=tmp_path)
-    assert "0 finished, 0 continued, 3 skipped, 0 failed" in again.stderr
+    code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1", "trainer.lr=1e-3", f"hydra.sweep.dir={sweep}"], capsys)
+    assert code == 0, err
+    assert {k: v for k, v in tree(sweep).items() if k in before} == before
+    assert run_files.read_summary(sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1")["status"] == "finished"
+    code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], capsys)
+    assert code == 0 and "0 finished, 0 continued, 3 skipped, 0 failed" in err
 
 
-def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path):
+def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path, capsys):
     pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     sweep = tmp_path / "smoke"
-    args = [*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"]
-    result = run_uvb_train(args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    for folder in sweep.glob("deen-*"):
-        summary = run_files.read_summary(folder)
-        assert summary["status"] == "finished"
+    args = [*SMOKE, "logger=wandb", "trainer.seed=0,1", f"hydra.sweep.dir={sweep}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
+    code, err = run_uvb_train_in_process(args, capsys)
+    assert code == 0, err
+    folders = list(sweep.glob("deen-*"))
+    assert len(folders) == 2
+    for folder in folders:
+        assert run_files.read_summary(folder)["status"] == "finished"
         assert [row["epoch"] for row in run_files.read_metrics(folder)] == [1, 2]  # one writer per folder
-    assert len(list(sweep.glob("deen-*"))) == 3
+    # Each job ran in its own process, yet both are in the experiment's W&B group.
+    groups = {m.decode() for f in sweep.glob("*/wandb/offline-run-*/*.wandb") for m in re.findall(rb"smoke[-\w]*", f.read_bytes())}
+    assert groups == {"smoke"}, groups
 
 
 def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """The smoke table end to end: `uvb-train -m +experiment=smoke` with each launcher, then `uvb-report` on it."""
 
 import json
-import re
 from pathlib import Path
 
 import pytest
@@ -38,31 +37,6 @@ def test_basic_launcher_runs_the_whole_table_and_the_report_matches_the_summarie
             expected = [f"{runs[f'{model}-synthetic-sigma{s}'][f'{split}_loss']:#.3g}".rstrip(".") for s in ("0.5", "1.0")]
             assert cells[f"{model.upper()} {split}"] == expected
     assert (sweep_dir / "report" / "loss_vs_sigma.png").is_file()
-
-
-def wandb_groups(sweep_dir: Path) -> set[str]:
-    """The W&B group names written into the offline runs' record files."""
-    return {
-        match.decode()
-        for file in sweep_dir.glob("*/wandb/offline-run-*/*.wandb")
-        for match in re.findall(rb"smoke[-\w]*", file.read_bytes())
-    }
-
-
-def test_joblib_launcher_runs_jobs_in_parallel_in_one_wandb_group(tmp_path, capsys):
-    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    sweep_dir = tmp_path / "smoke"
-    args = ["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "sigma=1.0",
-            "hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
-    result = run_uvb_train(args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-3000:]
-    runs = summaries(sweep_dir)
-    assert set(runs) == {"uvb-synthetic-sigma1.0", "deen-synthetic-sigma1.0"}  # sigma=1.0 replaced the sweep's
-    # Each job ran in its own process, yet both carry one group: the experiment's name and launch time.
-    assert len(wandb_groups(sweep_dir)) == 1, wandb_groups(sweep_dir)
-    cells = report_cells(sweep_dir, capsys)
-    assert cells["UVB test"] == [f"{runs['uvb-synthetic-sigma1.0']['test_loss']:#.3g}".rstrip(".")]
-    assert cells["DEEN train"] == [f"{runs['deen-synthetic-sigma1.0']['train_loss']:#.3g}".rstrip(".")]
 
 
 def test_submitit_local_launcher_runs_the_jobs(tmp_path):
