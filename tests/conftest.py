@@ -4,6 +4,8 @@ Tests never need a network or a GPU. The real MNIST files are looked for in UVB_
 ../shared/data beside the checkout; tests that need them are skipped where they are absent.
 """
 
+import contextlib
+import io
 import logging
 import os
 import subprocess
@@ -98,31 +100,37 @@ def _offline_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_SILENT", "true")
 
 
-def run_uvb_train_in_process(args: list[str], capsys, stdout: list[str] | None = None) -> tuple[int, str]:
-    """`uvb-train ARGS` inside this process: the same Hydra app, without the seconds of a fresh interpreter.
-
-    Returns (exit code, stderr); stdout, if given, receives what it printed. For the end-to-end checks use
-    run_uvb_train, a real subprocess.
+def uvb_train_here(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`uvb-train ARGS` inside this process, from cwd: the same code as the command without a fresh interpreter's
+    seconds of imports. Returns what run_uvb_train returns: exit code, stdout, stderr.
     """
     from uvb_lab.launch import main
 
     GlobalHydra.instance().clear()
-    argv, root_handlers = sys.argv, logging.root.handlers[:]
-    sys.argv = ["uvb-train", *args]
+    root_handlers, old_cwd = logging.root.handlers[:], os.getcwd()
+    out, err = io.StringIO(), io.StringIO()
     try:
-        main()
+        os.chdir(cwd or old_cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            main(list(args))
         code = 0
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
-        sys.argv = argv
+        os.chdir(old_cwd)
         GlobalHydra.instance().clear()
-        # Hydra pointed the root logger at the run's train.log; later tests must not write there.
+        # Hydra pointed the root logger at this run's console handler; later tests must not write there.
         for handler in logging.root.handlers[:]:
             if handler not in root_handlers:
                 logging.root.removeHandler(handler)
                 handler.close()
-    captured = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+def run_uvb_train_in_process(args: list[str], capsys, stdout: list[str] | None = None) -> tuple[int, str]:
+    """uvb_train_here, as (exit code, stderr); stdout, if given, receives what it printed."""
+    done = uvb_train_here(args)
+    capsys.readouterr()
     if stdout is not None:
-        stdout.append(captured.out)
-    return code, captured.err
+        stdout.append(done.stdout)
+    return done.returncode, done.stderr

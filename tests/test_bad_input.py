@@ -42,6 +42,15 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("model.decoder=cauchy", "model.decoder must be one of"),
         ("trainer.preemption_signals=[SIGKILL]", "trainer.preemption_signals"),
+        ("sigma=abc", "Value 'abc' of type 'str' could not be converted to Float"),
+        ("trainer.batch_size=abc", "Value 'abc' of type 'str' could not be converted to Integer"),
+        ("trainer.batch_size=2.5", "Value '2.5' of type 'float' could not be converted to Integer"),
+        ("model.latent_dim=0", "model.latent_dim must be a positive integer"),
+        ("model.hidden=0", "model.hidden must be a positive integer"),
+        ("trainer.device=meta", "trainer.device=meta: uvb-lab trains on auto, cpu, cuda or cuda:N"),
+        ("trainer.bach_size=3", "Key 'bach_size' not in 'TrainerSchema'"),
+        ("+model.dropout=0.1", "model.dropout is not a setting of uvb_lab.models.UVB"),
+        ("trainer.keep_checkpoints=some", "trainer.keep_checkpoints must be one of both, last, none"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):

@@ -1,19 +1,14 @@
 """Every experiment file and the SLURM launcher config compose, with the paper's settings and their sweep."""
 
 import pytest
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 
-from conftest import CONFIG_DIR
+from uvb_lab.config import compose_config
 
 
 def compose_with_hydra(overrides):
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # ${hydra:...} resolves as in a run
-    return cfg
+    return compose_config(overrides, with_hydra=True)
 
 
 @pytest.mark.parametrize(
@@ -31,7 +26,7 @@ def test_experiment_declares_its_table(experiment, dataset, sweep):
     assert dict(cfg.hydra.sweeper.params) == sweep
     assert cfg.hydra.sweep.dir == f"multirun/{experiment}"  # the same folders on every relaunch
     assert cfg.hydra.sweep.subdir == cfg.run.name == f"uvb-{dataset}-sigma1.0"
-    assert cfg.logger.group.startswith(f"{experiment}-20")  # experiment name + launch time
+    assert cfg.logger.group == experiment  # one W&B group per experiment, across relaunches
     assert cfg.logger.job_type == "train"
     if experiment != "smoke":
         assert cfg.trainer.epochs == 400 and cfg.trainer.batch_size == 128 and cfg.trainer.lr == 1e-4  # Sec. 3.1

@@ -8,7 +8,7 @@ import matplotlib.image
 import pytest
 import torch
 
-from conftest import QUICK, TINY, run_uvb_train
+from conftest import QUICK, TINY, uvb_train_here
 from uvb_lab import figures
 from uvb_lab.data.synthetic import shapes
 from uvb_lab.models import DEEN
@@ -30,7 +30,7 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     args = ["-m", "model=uvb,vae", *QUICK, *TINY["uvb"], "data.n_train=128", "data.n_test=32", "trainer.max_steps=null", "logger=none"]
     args += ["figures.after_training=true", *SMALL, f"hydra.sweep.dir={sweep}"]
-    result = run_uvb_train(args, cwd=tmp_path, env={"UVB_CACHE": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"})
+    result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     (uvb_dir,), (vae_dir,) = sweep.glob("uvb-synthetic-sigma1.0-*"), sweep.glob("vae-synthetic-sigma1.0-*")
     for run_dir in (uvb_dir, vae_dir):

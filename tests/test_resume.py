@@ -1,8 +1,9 @@
 """Runs that survive: preempted with SIGTERM, killed with SIGKILL at a random step, and continued, a run ends
 with the same numbers as one that was never stopped; a relaunched sweep skips its finished runs.
 
-The run is a subprocess. A global optimizer-step hook sends the signal right after step K, an arbitrary
-point of the loop: no checkpoint or evaluation is aligned with it.
+A global optimizer-step hook sends the signal right after step K, an arbitrary point of the loop: no
+checkpoint or evaluation is aligned with it. SIGKILL ends a subprocess; the other signals reach the run in
+this process, through the same handlers as in a command of its own.
 """
 
 import json
@@ -15,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from conftest import REPO, TINY, uvb_train_here
 from uvb_lab import checkpoint, run_files
 from uvb_lab.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 
@@ -23,42 +26,50 @@ from uvb_lab.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 STEPS = 12
 ARGS = [
     "data=synthetic", "data.n_train=128", "data.n_test=32", "logger=none", "trainer.device=cpu", "trainer.progress=false",
-    "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", *TINY["uvb"],
+    "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", "figures.after_training=false", *TINY["uvb"],
 ]
 # Differ between any two runs, stopped or not.
 TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 
-SIGNAL_AT_STEP = """
+KILL_AT_STEP = """
 import os, signal, sys
 from torch.optim.optimizer import register_optimizer_step_post_hook
 from uvb_lab.launch import main
-at, sig = int(os.environ["SIGNAL_AT_STEP"]), signal.Signals[os.environ["SIGNAL"]]
-steps = 0
+at, steps = int(os.environ["KILL_AT_STEP"]), 0
 def after_step(optimizer, args, kwargs):
     global steps
     steps += 1
     if steps == at:
-        for _ in range(int(os.environ.get("SIGNAL_TIMES", "1"))):
-            os.kill(os.getpid(), sig)
+        os.kill(os.getpid(), signal.SIGKILL)
 register_optimizer_step_post_hook(after_step)
 main()
 """
 
 
+def killed_at(args: list[str], cwd: Path, step: int) -> subprocess.CompletedProcess:
+    """uvb-train ARGS in a subprocess that SIGKILLs itself right after optimizer step `step`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "KILL_AT_STEP": str(step)}
+    return subprocess.run([sys.executable, "-c", KILL_AT_STEP, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+
+
 def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = None, times: int = 1) -> subprocess.CompletedProcess:
-    """uvb-train ARGS; with signal_at=(name, K), the process sends itself that signal right after step K, `times` times."""
-    env = {
-        **os.environ,
-        "PYTHONPATH": str(REPO),
-        "PYTHONUNBUFFERED": "1",
-        "OMP_NUM_THREADS": "1",  # the machine is shared: no oversubscribed cores
-    }
+    """uvb-train ARGS (in this process); with signal_at=(name, K), the process gets that signal `times` times
+    right after optimizer step K, an arbitrary point of the loop."""
     if signal_at is None:
-        command = [sys.executable, "-m", "uvb_lab.launch", *args]
-    else:
-        env.update(SIGNAL=signal_at[0], SIGNAL_AT_STEP=str(signal_at[1]), SIGNAL_TIMES=str(times))
-        command = [sys.executable, "-c", SIGNAL_AT_STEP, *args]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+        return uvb_train_here(args, cwd)
+    sig, at, steps = signal.Signals[signal_at[0]], signal_at[1], []
+
+    def after_step(optimizer, *_):
+        steps.append(1)
+        if len(steps) == at:
+            for _ in range(times):
+                os.kill(os.getpid(), sig)
+
+    hook = register_optimizer_step_post_hook(after_step)
+    try:
+        return uvb_train_here(args, cwd)
+    finally:
+        hook.remove()
 
 
 def without_timings(rows):
@@ -101,9 +112,11 @@ def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(t
 
     # Continued by folder name from a fresh command (whose new Hydra folder is not left behind), then
     # SIGKILLed right after a random later step, where no checkpoint was written for that moment.
-    kill_at = random.randint(4, STEPS - 1)
+    # From step 5 on: the hook fires inside step K, before that step's own checkpoint, so a kill right after
+    # step 4 would leave only the preemption's step-3 checkpoint (a flaky bound before, 1 run in 8).
+    kill_at = random.randint(5, STEPS - 1)
     note = f"killed after step {kill_at}"
-    killed = uvb_train([*ARGS, f"trainer.resume={run_dir}"], cwd=tmp_path, signal_at=("SIGKILL", kill_at - 3))
+    killed = killed_at([*ARGS, f"trainer.resume={run_dir}"], cwd=tmp_path, step=kill_at - 3)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     assert 3 < checkpoint.load(run_dir)["step"] <= kill_at, note
     assert not list((tmp_path / "outputs").rglob("*.yaml")), "a stray Hydra folder was left in outputs/"

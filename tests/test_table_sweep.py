@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_uvb_train
+from conftest import run_uvb_train, uvb_train_here
 from uvb_lab.report import main as report
 
 RUNS = {"uvb-synthetic-sigma0.5", "uvb-synthetic-sigma1.0", "deen-synthetic-sigma0.5", "deen-synthetic-sigma1.0"}
@@ -24,7 +24,7 @@ def report_cells(sweep_dir: Path, capsys) -> dict[str, list[str]]:
 
 def test_basic_launcher_runs_the_whole_table_and_the_report_matches_the_summaries(tmp_path, capsys):
     sweep_dir = tmp_path / "smoke"
-    result = run_uvb_train(["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "logger=none"], cwd=tmp_path)
+    result = uvb_train_here(["-m", "+experiment=smoke", f"hydra.sweep.dir={sweep_dir}", "logger=none"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = summaries(sweep_dir)
     assert set(runs) == RUNS and {s["status"] for s in runs.values()} == {"finished"}

@@ -5,7 +5,7 @@ import math
 
 import pytest
 import yaml
-from conftest import MODELS, QUICK, TINY, run_uvb_train
+from conftest import MODELS, QUICK, TINY, uvb_train_here
 
 from uvb_lab import checkpoint, run_files
 
@@ -17,7 +17,7 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
     run_dir = tmp_path / "run"
     args = [f"model={model}", *QUICK, *TINY[model], "trainer.max_steps=null", "trainer.epochs=2", "sigma=0.8",
             f"hydra.run.dir={run_dir}"]
-    result = run_uvb_train(args, cwd=tmp_path)
+    result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
 
     summary = json.loads((run_dir / "summary.json").read_text())
@@ -49,7 +49,7 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
 
 def test_epochs_zero_evaluates_the_untrained_model_and_writes_the_summary(tmp_path):
     run_dir = tmp_path / "run"
-    result = run_uvb_train(["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=0", "logger=none", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    result = uvb_train_here(["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=0", "logger=none", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     summary = run_files.read_summary(run_dir)
     assert (summary["epochs_done"], summary["steps_done"], summary["train_loss"]) == (0, 0, None)
@@ -61,7 +61,7 @@ def test_epochs_zero_evaluates_the_untrained_model_and_writes_the_summary(tmp_pa
 def test_max_steps_caps_the_run_mid_epoch(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=5", "trainer.max_steps=6", "logger=none", f"hydra.run.dir={run_dir}"]
-    assert run_uvb_train(args, cwd=tmp_path).returncode == 0
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
     summary = run_files.read_summary(run_dir)
     # 4 steps per epoch: one full epoch, then 2 steps of the second.
     assert (summary["steps_done"], summary["epochs_done"], summary["epochs"]) == (6, 1, 5)
@@ -73,6 +73,6 @@ def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
     for name in ("a", "b"):
         run_dir = tmp_path / name
         args = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none", "trainer.epochs=0", f"hydra.run.dir={run_dir}"]
-        assert run_uvb_train(args, cwd=tmp_path).returncode == 0
+        assert uvb_train_here(args, cwd=tmp_path).returncode == 0
         losses.append(run_files.read_summary(run_dir)["test_loss"])
     assert losses[0] == losses[1]
