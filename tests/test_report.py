@@ -123,3 +123,17 @@ def test_a_short_or_small_run_is_flagged_as_not_the_papers_settings(tmp_path, ca
     assert rows["UVB test"][-1] == "23.6 / 15.0 (+57.3%)[1]"
     assert rows["DEEN test"][-1] == "19.9 / 19.9 (+0.0%)"  # the paper's epochs and size: no note
     assert "[1] not the paper's settings: 2 epochs (the paper: 400), 2,583,120 parameters (the paper's size: 26,777,528)" in markdown
+
+
+def test_a_summary_with_wrong_typed_fields_is_skipped_with_a_warning(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "good", 100, model="uvb", sigma=0.3, train_loss=2.7, test_loss=3.01)
+    write_run(root, "bad", 100, model="deen", sigma=0.3, train_loss="2.7", test_loss=3.0)
+    write_run(root, "worse", 100, model="deen", sigma="high", test_loss=3.0)
+    with pytest.warns(UserWarning) as warned:
+        assert main([str(root), "--out", str(tmp_path / "report")]) == 0
+    messages = " ".join(str(w.message) for w in warned)
+    assert "bad/summary.json" in messages and "'train_loss' is '2.7'" in messages
+    assert "worse/summary.json" in messages and "'sigma' is 'high'" in messages
+    deen = table(capsys.readouterr().out, "Table 2")["DEEN test"]
+    assert deen[0] == "— / 2.89"  # no number of ours: the skipped runs fill no cell
