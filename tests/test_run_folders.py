@@ -89,7 +89,7 @@ def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_
     assert code == 0
     assert tree(tmp_path) == before
     assert "2 jobs in" in plan and "1 start, 1 continue" in plan
-    assert "continue  deen-synthetic-sigma0.5  (from its checkpoint" in plan
+    assert "continue  deen-synthetic-sigma0.5: from its checkpoint at step 4" in plan
     assert "start     deen-synthetic-sigma1.0" in plan
 
 

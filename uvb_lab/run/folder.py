@@ -140,7 +140,7 @@ def decide(run_dir: Path, cfg: DictConfig) -> Decision:
         done = f"{summary.get('epochs_done')} epochs, {summary.get('steps_done')} steps"
         return Decision("skip", f"already finished ({done})", summary)
     if checkpoint.exists(run_dir):
-        at = f" (at step {summary.get('steps_done')}, {summary.get('epochs_done')} epochs done)" if summary else ""
+        at = f" at step {summary.get('steps_done')}, {summary.get('epochs_done')} epochs done" if summary else ""
         return Decision("continue", f"from its checkpoint{at}", summary)
     if has_metrics(run_dir) or (summary and (summary.get("steps_done") or 0) > 0):
         return Decision(

@@ -200,7 +200,7 @@ def describe(launch: Launch) -> str:
     lines = [head]
     for job in launch.jobs:
         where = job.folder.name if launch.sweep_dir and job.folder and job.folder.parent == launch.sweep_dir else job.folder
-        lines.append(f"  {job.decision.action:<9} {where}  ({job.decision.reason})")
+        lines.append(f"  {job.decision.action:<9} {where}: {job.decision.reason}")
     return "\n".join(lines)
 
 
