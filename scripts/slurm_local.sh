@@ -12,6 +12,7 @@
 # it is slurm.conf at /etc/slurm/slurm.conf, where sbatch, squeue and sinfo look for it by default; an existing
 # slurm.conf that this script did not write is never overwritten.
 set -euo pipefail
+export PATH=$PATH:/usr/sbin:/sbin   # the daemons live there, and a non-login shell may not have it
 
 # ---- The whole configuration: this block and the slurm.conf written by write_conf below ------------------------
 UVB_SLURM_DIR=${UVB_SLURM_DIR:-/tmp/uvb-slurm}
