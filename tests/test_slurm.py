@@ -36,8 +36,8 @@ JOB_PREFIX = "uvbt-"
 SLURM = ["hydra/launcher=slurm_cpu", "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=1"]
 QUIET = ["logger=none", "figures.after_training=false", "trainer.progress=false"]
 # A run long enough to be caught running, even by a 1-minute time limit: 2048 generated images at batch 16,
-# 128 steps an epoch, 24 epochs (3072 steps, about 60 s on one core here), a checkpoint every 32 steps besides
-# the epoch ends.
+# 128 steps an epoch, 24 epochs (3072 steps; 54 s for the whole local launch here, one thread), a checkpoint
+# every 32 steps besides the epoch ends.
 LONG = [
     "model=uvb", "sigma=1.0", "data=synthetic", "data.n_train=2048", "data.n_test=64", "trainer.batch_size=16",
     "trainer.eval_batch_size=64", "trainer.epochs=24", "trainer.checkpoint_every_steps=32", *TINY["uvb"], *QUIET,
