@@ -28,7 +28,7 @@ from conftest import REPO, TINY
 pytestmark = pytest.mark.slurm
 
 # The command every test runs, `python -m TRAIN_MODULE ARGS`: the one line to change if the entry point moves.
-TRAIN_MODULE = "uvb_lab.train"
+TRAIN_MODULE = "uvb_lab.launch"
 
 # Every test job is named with this prefix, so that a test cleans up after itself and nothing else.
 JOB_PREFIX = "uvbt-"
