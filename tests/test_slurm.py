@@ -214,7 +214,7 @@ def uninterrupted(tmp_path_factory) -> Path:
     sweep_dir = folder / "sweep"
     code = run(["-m", *LONG, f"hydra.sweep.dir={sweep_dir}"], folder, folder / "launch.log")
     assert code == 0, tail(folder / "launch.log")
-    (run_dir,) = sweep_dir.glob("*-uvb-synthetic-sigma1.0")
+    (run_dir,) = sweep_dir.glob("uvb-synthetic-sigma1.0*")  # its name then lists the LONG settings, or their hash
     assert summary(run_dir)["steps_done"] == LONG_STEPS
     return run_dir
 

@@ -10,7 +10,7 @@ the jobs' folders again and says how each one ended.
 """
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ class Job:
     overrides: list[str]  # this job's task overrides, as the launcher hands them to it
     folder: Path | None
     decision: run_folder.Decision
-    cfg: DictConfig | None = field(default=None, repr=False)
 
 
 @dataclass
@@ -123,8 +122,8 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
 
 
 def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
+    from uvb_lab.checkpoint import CheckpointError
     from uvb_lab.data import DataError
-    from uvb_lab.train import CheckpointError
 
     if job_folder in seen:
         return run_folder.Decision(
@@ -154,11 +153,14 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
         given = {o.get_key_element() for o in parsed}
         hydra_overrides = []
         resume = base.trainer.resume
+        sweep_dir = None
         if multirun:
             if resume not in (None, run_folder.AUTO):
                 raise PlanError(f"trainer.resume={resume} continues one run; a sweep finds its runs' folders itself (trainer.resume=auto)")
+            sweep_dir = Path(base.hydra.sweep.dir)
             if "hydra.sweep.dir" not in given and not base.hydra.runtime.choices.get("experiment"):
-                hydra_overrides.append(f"hydra.sweep.dir=multirun/{adhoc_sweep_name(sweeps)}")
+                sweep_dir = Path("multirun", adhoc_sweep_name(sweeps))
+                hydra_overrides.append(f"hydra.sweep.dir={sweep_dir}")
             try:
                 jobs_overrides = _job_overrides(base, parser, overrides)
             except (HydraException, OmegaConfBaseException) as error:
@@ -168,7 +170,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 target = Path(resume).expanduser().resolve()
                 if "hydra.run.dir" in given and Path(base.hydra.run.dir).resolve() != target:
                     raise PlanError(f"hydra.run.dir={base.hydra.run.dir} and trainer.resume={resume} name two folders: give one")
-                hydra_overrides.append(f"hydra.run.dir={target}")
+                hydra_overrides.append(f"hydra.run.dir='{target}'")  # quoted: a path may hold , = or spaces
             jobs_overrides = [list(overrides)]
 
         jobs: list[Job] = []
@@ -187,9 +189,8 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             with open_dict(task_cfg):
                 del task_cfg["hydra"]
             decision = _decide(job_folder, task_cfg, index if multirun else None, seen, index)
-            jobs.append(Job(job_overrides, job_folder, decision, task_cfg))
-        sweep_dir = Path(cfg.hydra.sweep.dir).absolute() if multirun and jobs_overrides else None
-        return Launch(multirun, jobs, hydra_overrides, sweep_dir)
+            jobs.append(Job(job_overrides, job_folder, decision))
+        return Launch(multirun, jobs, hydra_overrides, sweep_dir.absolute() if sweep_dir else None)
 
 
 def describe(launch: Launch) -> str:
