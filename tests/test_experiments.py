@@ -26,8 +26,9 @@ def test_experiment_declares_its_table(experiment, dataset, sweep):
     assert dict(cfg.hydra.sweeper.params) == sweep
     assert cfg.hydra.sweep.dir == f"multirun/{experiment}"  # the same folders on every relaunch
     assert cfg.hydra.sweep.subdir == cfg.run.name == f"uvb-{dataset}-sigma1.0"
-    assert cfg.logger.group == experiment  # one W&B group per experiment, across relaunches
-    assert cfg.logger.job_type == "train"
+    # One W&B group per sweep folder (${uvb_sweep_group:}), so per experiment, across relaunches.
+    assert compose_with_hydra([f"+experiment={experiment}", "hydra.mode=MULTIRUN"]).logger.wandb.group == experiment
+    assert cfg.logger.wandb.job_type == "train"
     if experiment != "smoke":
         assert cfg.trainer.epochs == 400 and cfg.trainer.batch_size == 128 and cfg.trainer.lr == 1e-4  # Sec. 3.1
 

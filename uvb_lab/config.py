@@ -4,7 +4,8 @@ conf/config.yaml extends the schema below (its first default), so Hydra checks e
 composing: `trainer.batch_size=2.5` or `sigma=abc` fail there, an unknown key too. The schema holds types
 only; every value and its meaning lives in the YAML files. What a type cannot say (sigma > 0, a known
 precision) is `check_values`; the keys of the groups built by `_target_` (model, data, loss, logger) are
-checked against the signature of what they build (`check_arguments`).
+checked against the signature of what they build (`check_arguments`), nested `_target_` nodes too
+(logger=default's logger.wandb and logger.tensorboard).
 
 Importing this module loads no torch: `uvb-train --help` and TAB completion stay fast.
 """
@@ -13,12 +14,14 @@ import inspect
 import signal
 import typing
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Optional
 
 from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from hydra.utils import get_method
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
@@ -156,11 +159,13 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
             continue
         if key not in parameters and not takes_any:
             known = ", ".join(p for p in parameters if p not in ("self", "run_dir", "name", "config", "run_id"))
-            problems.append(f"{group}.{key} is not a setting of {target} (it takes: {known})")
+            problems.append(f"{group}.{key} is not a setting of {target} ({f'it takes: {known}' if known else 'it takes none'})")
             continue
         allowed = typing.get_args(hints[key]) if typing.get_origin(hints.get(key)) is typing.Literal else None
         if allowed and value not in allowed:
             problems.append(f"{group}.{key} must be one of {', '.join(map(str, allowed))}, got {value}")
+        if isinstance(value, DictConfig) and "_target_" in value:  # a node built inside this one (logger=default's trackers)
+            problems += check_arguments(f"{group}.{key}", value)
     return problems
 
 
@@ -204,4 +209,19 @@ def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig
     return cfg
 
 
+def sweep_group() -> str | None:
+    """`${uvb_sweep_group:}`: in a job of a `-m` sweep, the sweep folder's name (multirun/table2_mnist: table2_mnist);
+    None for a single run. The W&B group of conf/logger/wandb.yaml: a sweep's runs, relaunched too, share one.
+    """
+    if not HydraConfig.initialized():
+        return None
+    hydra_config = HydraConfig.get()
+    if hydra_config.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hydra_config.sweep.dir)
+    return sweep_dir.name or sweep_dir.resolve().name or None
+
+
 register_resolver()  # ${uvb_run_name:} in conf/config.yaml
+if not OmegaConf.has_resolver("uvb_sweep_group"):
+    OmegaConf.register_new_resolver("uvb_sweep_group", sweep_group)  # conf/logger/wandb.yaml's group
