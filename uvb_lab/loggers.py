@@ -52,16 +52,23 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# Identity keys left out of the hyperparameters: Hydra's build flags, and the classes that run.model and run.data
+# already name (more precisely: uvb and uvb_laplace are both uvb_lab.models.UVB).
+NOT_HPARAMS = ("model._target_", "data._target_")
+
+
 def identity_hparams(config: Mapping[str, Any]) -> dict[str, str | int | float]:
-    """The run's identity keys as TensorBoard hyperparameters: numbers stay numbers, the rest becomes text.
+    """The run's identity keys (uvb_lab/run/identity.py) as TensorBoard hyperparameters, by flat dotted key.
 
     TensorBoard's hparams take numbers, strings and booleans only (a list is refused, None is dropped), so
-    lists are written as JSON ("[4, 8]"), None as "null" and booleans as "true"/"false" (torch would make
-    them 1.0 and 0.0).
+    numbers stay numbers and the rest is written as JSON text: "[4, 8]", "null", "true" (torch would make a
+    boolean 1.0). The config may be nested (as the loop passes it) or already flat.
     """
     hparams: dict[str, str | int | float] = {}
     for key, value in flatten(config).items():
-        if key == "hydra" or key.startswith("hydra.") or not (is_identity_key(key) or key in ("run.model", "run.data")):
+        if key.split(".")[0] == "hydra" or key in NOT_HPARAMS or key.endswith("._partial_"):
+            continue
+        if not (is_identity_key(key) or key in ("run.model", "run.data")):
             continue
         if _is_number(value) or isinstance(value, str):
             hparams[key] = value
