@@ -236,7 +236,9 @@ class TensorBoardLogger(_Tracker):
     The hyperparameters are written when the run starts, so a run killed before its end still has its row;
     metric values fill in as they are logged. No experiment summary is written: TensorBoard would take the
     first run's for every run; without one it gathers the hyperparameters and metrics of all runs. A resumed
-    run appends a new event file to the same folder; a step logged again replaces the old points from there on.
+    run appends a new event file to the same folder, and its first logged step hides what the stopped process
+    had logged from that step on (a SessionLog START, as SummaryWriter's purge_step writes): the steps done
+    again after the checkpoint are not drawn twice.
     """
 
     label = "TensorBoard"
@@ -245,7 +247,9 @@ class TensorBoardLogger(_Tracker):
         self.writer = None
         self.folder = Path(run_dir) / TENSORBOARD_FOLDER
         self._step = 0
+        self._resumed = False  # True until the first log() of a run that continues this folder's events
         try:
+            self._resumed = any(self.folder.glob("events.out.tfevents.*"))
             from torch.utils.tensorboard import SummaryWriter
             from torch.utils.tensorboard.summary import hparams
 
@@ -278,6 +282,11 @@ class TensorBoardLogger(_Tracker):
         if self.writer is None:
             return
         try:
+            if self._resumed:
+                from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+                self.writer.file_writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+                self._resumed = False
             self._step = max(self._step, step)
             self._scalars(metrics, step)
         except Exception as error:  # noqa: BLE001
