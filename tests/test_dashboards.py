@@ -150,6 +150,17 @@ def test_a_resumed_run_appends_to_its_folder_and_the_steps_logged_again_replace_
     assert hparams_of(events)[1] == api_pb2.STATUS_SUCCESS
 
 
+def test_figures_go_to_tensorboards_images(tmp_path):
+    from PIL import Image
+
+    Image.new("RGBA", (12, 8), (255, 0, 0, 255)).save(tmp_path / "fig2.png")
+    logger = TensorBoardLogger(run_dir=tmp_path, name="run", config=nested_config())
+    logger.log_images({"figures/fig2_denoising": tmp_path / "fig2.png"}, step=4)
+    logger.finish()
+    (image,) = read_events(tmp_path / "tensorboard").Images("figures/fig2_denoising")
+    assert (image.step, image.width, image.height) == (4, 12, 8)
+
+
 def test_hparams_are_the_identity_keys_of_a_nested_or_flat_config():
     nested = nested_config()
     flat = {"run.model": "uvb", "run.data": "synthetic", "sigma": 1.0, "trainer.epochs": 3, "model.flag": True, "logger.wandb.mode": "offline",
