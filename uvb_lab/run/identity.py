@@ -33,6 +33,8 @@ NOT_IDENTITY = (
     "trainer.max_steps",
     "trainer.device",  # where it trains; the numbers agree up to the device's arithmetic
     "trainer.progress",
+    "trainer.log_every_steps",  # how often the curves are sampled, not what is trained
+    "trainer.eval_every_steps",  # evaluation draws from its own fixed seed and leaves the training RNG untouched
     "trainer.resume",
     "trainer.checkpoint_every_steps",
     "trainer.keep_checkpoints",
