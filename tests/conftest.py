@@ -95,6 +95,18 @@ def _private_cache(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
+def _root_logger_restored():
+    # A command's main() run in this process (uvb-figures calls logging.basicConfig) leaves handlers on the root
+    # logger that write to this test's captured streams; later tests must not write there.
+    handlers, level = logging.root.handlers[:], logging.root.level
+    yield
+    for handler in logging.root.handlers[:]:
+        if handler not in handlers:
+            logging.root.removeHandler(handler)
+    logging.root.setLevel(level)
+
+
+@pytest.fixture(autouse=True)
 def _offline_wandb(monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")

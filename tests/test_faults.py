@@ -56,6 +56,7 @@ class FakeRun:
 
     def __init__(self):
         self.logged = 0
+        self.summary = {}
 
     def log(self, metrics, step):
         self.logged += 1
@@ -89,12 +90,12 @@ def test_a_tracker_that_fails_mid_run_does_not_stop_training_and_the_run_continu
     with pytest.warns(UserWarning, match="W&B logging is off.*wandb service gone"):
         summary = train(compose_config(run), tmp_path)
     assert (summary["status"], summary["epochs_done"]) == ("finished", 2)
-    assert [row["epoch"] for row in run_files.read_metrics(tmp_path)] == [1, 2]  # local files complete
+    assert [row["epoch"] for row in run_files.evaluations(run_files.read_metrics(tmp_path), "epoch_end")] == [1, 2]  # local files complete
     assert checkpoint.load(tmp_path)["wandb_run_id"] == "run-abc"
 
     train(compose_config([*run, "trainer.epochs=3"]), tmp_path)  # continue the same run for one more epoch
     assert (fake_wandb.inits[-1]["id"], fake_wandb.inits[-1]["resume"]) == ("run-abc", "allow")
-    assert [row["epoch"] for row in run_files.read_metrics(tmp_path)] == [1, 2, 3]
+    assert [row["epoch"] for row in run_files.evaluations(run_files.read_metrics(tmp_path), "epoch_end")] == [1, 2, 3]
 
     fake_wandb.broken_init = True
     (tmp_path / "again").mkdir()

@@ -10,6 +10,7 @@ import torch
 
 from conftest import QUICK, TINY, uvb_train_here
 from uvb_lab import figures
+from uvb_lab.data.images import ImageData
 from uvb_lab.data.synthetic import shapes
 from uvb_lab.models import DEEN
 
@@ -36,28 +37,32 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
     for run_dir in (uvb_dir, vae_dir):
         for name in ("fig2_denoising", "fig3_walk_jump", "fig4_decoder", "vae_failure"):
             assert_valid_png(run_dir / "figures" / f"{name}.png")
-    assert "walk-jump chain 0 visited" in result.stdout
+    # Two classes of rectangles: nothing to count mixing with, and the run says so in a line.
+    assert "no mixing numbers: synthetic has 2 classes, fewer than 10" in result.stdout
 
     # The command on a finished run's folder, with the other run's x_hat(y) as Fig. 2's last row.
     (uvb_dir / "figures" / "fig2_denoising.png").unlink()
-    assert figures.main([str(uvb_dir), "--compare", str(vae_dir), "--device", "cpu", "--jumps", "3"]) == 0
+    assert figures.main([str(uvb_dir), "--compare", str(vae_dir), "--device", "cpu", "--images", "3"]) == 0
     out = capsys.readouterr().out
-    assert "max |x_hat(y) with 1 z draw - with K=20|" in out
+    assert "max |x_hat(y) with 1 z draw - with K=20| over 3 test images" in out  # the run's K, the command's images
     assert_valid_png(uvb_dir / "figures" / "fig2_denoising.png")
     numbers = json.loads((uvb_dir / "figures" / "numbers.json").read_text())
-    assert numbers["run"] == uvb_dir.name and numbers["K"] == 20  # the run's own settings...
-    assert numbers["mixing"]["chains"][0]["jumps"] == 3  # ...with the command line's on top
+    assert numbers["run"] == uvb_dir.name and numbers["K"] == 20
+    assert numbers["mixing_skipped"] == "synthetic has 2 classes, fewer than 10" and "mixing" not in numbers
     assert 0 <= numbers["x_hat_max_abs_diff_1_vs_K"] < 1
-    assert 1 <= numbers["mixing"]["mean_num_classes_visited"] <= 2
+
+    # --out: the figures go elsewhere and the run's own are left as they are.
+    own = {p.name: p.read_bytes() for p in (uvb_dir / "figures").iterdir()}
+    assert figures.main([str(uvb_dir), "--device", "cpu", "--seed", "1", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert {p.name: p.read_bytes() for p in (uvb_dir / "figures").iterdir()} == own
+    assert_valid_png(tmp_path / "elsewhere" / "fig3_walk_jump.png")
 
     assert figures.main([str(tmp_path), "--device", "cpu"]) == 2
     assert "not a uvb-train run folder" in capsys.readouterr().err
 
 
 def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_path, caplog):
-    torch.manual_seed(0)
-    data = shapes(n_train=64, n_test=16, image_size=8)
-    model = DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    data, model = ten_classes(), tiny_deen()
     pngs, numbers = figures.make_figures(tmp_path, model, data, name="deen", jumps=3, chains=2, images=3, mixing=False)
     assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]  # no decoder: no Fig. 4, no K draws
     for path in pngs.values():
@@ -75,7 +80,8 @@ def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_pat
             self.metrics.update(metrics)
 
     logger = Recorder()
-    settings = {"after_training": True, "jumps": 2, "chains": 1, "images": 2, "mixing": True, "cache_dir": str(tmp_path)}
+    settings = {"after_training": True, "jumps": 2, "chains": 1, "images": 2, "mixing": True, "cache_dir": str(tmp_path),
+                "classifier_epochs": 4}
     figures.figures_after_training(tmp_path / "run", model, data, "deen", settings, logger, step=1)
     assert sorted(logger.images) == ["figures/fig2_denoising", "figures/fig3_walk_jump"]
     assert "figures/mean_num_classes_visited" in logger.metrics
@@ -88,15 +94,47 @@ def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_pat
     assert caplog.text == ""  # a good call warns about nothing
 
 
-def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog):
+def ten_classes(shuffled_labels: bool = False) -> ImageData:
+    """8x8 images of ten classes a classifier tells apart in a few epochs (class k: a bright 2x2 block at the
+    k-th of 16 places, a little noise); with shuffled_labels, the labels say nothing about the images."""
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(10).repeat(100)
+    images = 0.1 + 0.05 * torch.rand(len(labels), 1, 8, 8, generator=generator)
+    for i, k in enumerate(labels.tolist()):
+        row, column = divmod(k, 4)
+        images[i, 0, 2 * row : 2 * row + 2, 2 * column : 2 * column + 2] = 0.9
+    if shuffled_labels:
+        labels = labels[torch.randperm(len(labels), generator=generator)]
+    name = "ten-shuffled" if shuffled_labels else "ten"  # the classifier cache is per dataset name
+    return ImageData(name, images[:800], images[800:], labels[:800], labels[800:])
+
+
+def tiny_deen() -> DEEN:
     torch.manual_seed(0)
-    data = dataclasses.replace(shapes(n_train=64, n_test=16, image_size=8), test_labels=None)  # cannot be scored
-    model = DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    return DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+
+
+def test_mixing_numbers_come_from_a_classifier_that_tells_the_classes_apart(tmp_path, capsys):
+    _, numbers = figures.make_figures(tmp_path, tiny_deen(), ten_classes(), name="deen", jumps=5, chains=2, images=3,
+                                      cache_dir=str(tmp_path), classifier_epochs=4)
+    mixing = numbers["mixing"]
+    assert mixing["classifier_test_accuracy"] >= figures.MIN_ACCURACY and mixing["num_classes"] == 10
+    assert [chain["jumps"] for chain in mixing["chains"]] == [5, 5]
+    assert "not all 10 seen in 5 jumps" in capsys.readouterr().out  # a sentence, not "by jump None"
+
+    # Labels that say nothing: the classifier cannot reach 90%, and its counts are not written.
+    _, numbers = figures.make_figures(tmp_path / "b", tiny_deen(), ten_classes(shuffled_labels=True), name="deen", jumps=5,
+                                      chains=2, images=3, cache_dir=str(tmp_path / "b"), classifier_epochs=4)
+    assert "mixing" not in numbers and numbers["mixing_skipped"].startswith("the classifier reached")
+
+
+def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog):
+    data = dataclasses.replace(ten_classes(), test_labels=None)  # cannot be scored
     with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
-        pngs, numbers = figures.make_figures(tmp_path, model, data, name="deen", jumps=3, chains=2, images=3, cache_dir=str(tmp_path))
+        pngs, numbers = figures.make_figures(tmp_path, tiny_deen(), data, name="deen", jumps=3, chains=2, images=3, cache_dir=str(tmp_path))
     assert "no mixing numbers" in caplog.text and "mixing" not in numbers
     assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]
-    assert json.loads((tmp_path / "figures" / "numbers.json").read_text())["run"] == "deen"
+    assert json.loads((tmp_path / "numbers.json").read_text())["run"] == "deen"
 
 
 @pytest.mark.parametrize("option", [["--jumps", "0"], ["--delta", "-0.2"], ["--z-samples", "0"]])

@@ -1,24 +1,15 @@
 """uvb-report on hand-made run folders: paper layout, deltas, and runs that are missing, failed,
 running, stopped early or duplicated shown as such; Table 1 from the configs equals SPEC's exact counts."""
 
-import json
-import os
+import csv
 from pathlib import Path
 
 import pytest
 
 from conftest import CONFIG_DIR
+from hand_made_runs import table_identity, write_run
 from uvb_lab.report import main
 from uvb_lab.report.table1 import count_parameters
-
-
-def write_run(root: Path, name: str, mtime: float, **summary) -> Path:
-    folder = root / name
-    folder.mkdir(parents=True)
-    defaults = {"status": "finished", "dataset": "mnist", "epochs": 400, "epochs_done": 400}
-    (folder / "summary.json").write_text(json.dumps({**defaults, **summary}))
-    os.utime(folder / "summary.json", (mtime, mtime))
-    return folder
 
 
 @pytest.fixture
@@ -60,16 +51,20 @@ def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsy
     assert t2["UVB test"][0] == "3.01 / 3.01 (+0.0%)"
     assert t2["DEEN train"][3] == "— / 8.87"  # missing
     notes = markdown.split("### Table 2", 1)[1].split("###", 1)[0]
+    # Unfinished runs are footnoted, never averaged into the cell: it shows no number of theirs.
     for cell, words in (
-        (t2["DEEN train"][0], "failed (3 of 400 epochs done)"),
-        (t2["UVB train"][1], "still running or killed (12 of 400 epochs done)"),
-        (t2["DEEN test"][1], "stopped early (1 of 400 epochs done"),
-        (t2["UVB test"][2], "2 runs for this cell; the newest is shown"),
+        (t2["DEEN train"][0], "not counted: failed (3 of 400 epochs done)"),
+        (t2["UVB train"][1], "not counted: still running or killed (12 of 400 epochs done)"),
+        (t2["DEEN test"][1], "not counted: stopped early (1 of 400 epochs done"),
+        (t2["UVB test"][2], "one run (same settings and seed) in 2 folders, counted once"),
     ):
         marker = cell[cell.index("[") :]
         assert f"{marker} {words}" in notes
-    assert t2["UVB train"][2].startswith("5.20 / 5.09")  # the newer of the two sigma = 0.5 runs
-    assert str(runs / "new" / "uvb-0.5") in notes
+    assert t2["DEEN train"][0].startswith("— / 2.77[")
+    assert t2["UVB train"][1].startswith("— / 3.84[")
+    assert t2["UVB train"][2].startswith("5.20 / 5.09")  # the newer of the two folders of one sigma = 0.5 run
+    assert f"counted once: {runs / 'new' / 'uvb-0.5'} (shown); also {runs / 'old' / 'uvb-0.5'}" in notes
+    assert t2["UVB - DEEN test"][0] == "— / 0.12"  # DEEN at 0.3 failed: no difference of ours
 
     assert table(markdown, "Table 4")["VAE"][:2] == ["3.70 / 3.70 (+0.0%)", "4.00"]
     assert table(markdown, "Table 5")["VAE"][:2] == ["51.5 / 51.5 (+0.0%)", "380"]
@@ -77,8 +72,9 @@ def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsy
     assert table(markdown, "Remark 4")["UVB (Laplace decoder)"] == ["58.4 / 58.4 (+0.0%)"]
     assert "Not in these runs: Table 3 (CIFAR-10)" in markdown
 
-    assert sorted(p.name for p in out.iterdir()) == [
-        "loss_vs_sigma.png", "remark4.csv", "report.md", "report.tex", "table2_mnist.csv", "table4.csv", "table5.csv",
+    assert sorted(p.name for p in out.iterdir()) == [  # no learning_curves.png: these runs have no metrics.jsonl
+        "loss_vs_sigma.png", "notes.csv", "remark4.csv", "report.md", "report.tex", "runs.csv", "runs.jsonl",
+        "table2_mnist.csv", "table4.csv", "table5.csv",
     ]
     assert (out / "loss_vs_sigma.png").read_bytes()[:4] == b"\x89PNG"
     latex = (out / "report.tex").read_text()
@@ -86,9 +82,22 @@ def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsy
     # Everything TeX reads (comments aside) is ASCII, with the characters special to TeX escaped.
     body = [line for line in latex.splitlines() if not line.startswith("%")]
     assert all(line.isascii() for line in body), [line for line in body if not line.isascii()]
-    assert r"$\sigma$" in latex and r"$\Delta$" in latex and r"\textbar{}" in latex
+    assert r"$\sigma$" in latex and r"$\Delta$" in latex and r"\textbar{}" in latex and r"$\pm$" in latex
     assert not any(ch in line.replace(r"\^{}", "").replace(r"\~{}", "") for line in body for ch in "^~")
-    assert (out / "table2_mnist.csv").read_text().splitlines()[1].startswith("UVB train,2.70 / 2.60 (+3.8%),")
+
+    # The CSVs are tidy: a row per cell, numbers in columns of their own, the footnotes in notes.csv.
+    rows = list(csv.DictReader((out / "table2_mnist.csv").open()))
+    uvb_train = next(r for r in rows if r["row"] == "UVB train" and r["sigma"] == "0.3")
+    assert uvb_train == {
+        "table": "table2_mnist", "row": "UVB train", "model": "uvb", "split": "train", "dataset": "mnist", "sigma": "0.3",
+        "metric": "train_loss", "value": "2.7", "std": "", "se": "", "n": "1", "paper": "2.6",
+        "delta_percent": uvb_train["delta_percent"], "note_ids": "",
+    }
+    assert float(uvb_train["delta_percent"]) == pytest.approx(100 * (2.7 - 2.6) / 2.6)
+    failed = next(r for r in rows if r["row"] == "DEEN train" and r["sigma"] == "0.3")
+    assert failed["value"] == "" and failed["n"] == "" and failed["paper"] == "2.77"
+    notes_rows = {(r["table"], r["note_id"]): r["note"] for r in csv.DictReader((out / "notes.csv").open())}
+    assert notes_rows[("table2_mnist", failed["note_ids"])].startswith("not counted: failed (3 of 400 epochs done)")
 
 
 def test_report_refuses_paths_without_runs(tmp_path, capsys):
@@ -113,27 +122,34 @@ def test_table1_from_the_configs_equals_spec_exact_counts(capsys):
     assert t1["DEEN"] == ["26,257,609 / 2.6e7 (+1.0%)", "36,090,313 / 3.6e7 (+0.3%)"]
 
 
-def test_a_short_or_small_run_is_flagged_as_not_the_papers_settings(tmp_path, capsys):
+def test_a_short_or_small_run_is_not_in_the_papers_cell(tmp_path, capsys):
     root = tmp_path / "runs"
-    write_run(root, "uvb", 100, model="uvb", sigma=1.0, epochs=2, epochs_done=2, num_params=2_583_120, train_loss=24.8, test_loss=23.6)
+    small = table_identity("uvb", "mnist", 1.0, **{"model.conv_channels": [4, 8], "model.hidden": 16})
+    write_run(root, "uvb", 100, identity=small, model="uvb", sigma=1.0, epochs=2, epochs_done=2, num_params=2_583_120,
+              train_loss=24.8, test_loss=23.6)
     write_run(root, "deen", 100, model="deen", sigma=1.0, num_params=26_257_609, train_loss=20.0, test_loss=19.9)
     assert main([str(root), "--out", str(tmp_path / "out")]) == 0
     markdown = capsys.readouterr().out
     rows = table(markdown, "Table 2")
-    assert rows["UVB test"][-1] == "23.6 / 15.0 (+57.3%)[1]"
-    assert rows["DEEN test"][-1] == "19.9 / 19.9 (+0.0%)"  # the paper's epochs and size: no note
-    assert "[1] not the paper's settings: 2 epochs (the paper: 400), 2,583,120 parameters (the paper's size: 26,777,528)" in markdown
+    assert rows["UVB test"][-1] == "— / 15.0[1]"
+    assert rows["DEEN test"][-1] == "19.9 / 19.9 (+0.0%)"  # the paper's settings and epochs: no note
+    assert (f"[1] 1 run with other settings is in runs.csv, not in this cell: {root / 'uvb'} "
+            "(model.conv_channels=[4, 8], the cell's [32, 64, 128]; model.hidden=16, the cell's 200; 2 epochs, the cell's 400)") in markdown
 
 
 def test_a_summary_with_wrong_typed_fields_is_skipped_with_a_warning(tmp_path, capsys):
     root = tmp_path / "runs"
     write_run(root, "good", 100, model="uvb", sigma=0.3, train_loss=2.7, test_loss=3.01)
     write_run(root, "bad", 100, model="deen", sigma=0.3, train_loss="2.7", test_loss=3.0)
-    write_run(root, "worse", 100, model="deen", sigma="high", test_loss=3.0)
+    write_run(root, "worse", 100, identity=None, model="deen", sigma="high", test_loss=3.0)
+    write_run(root, "odd", 100, model="deen", sigma=0.3, test_loss=3.0, threads="16")
+    write_run(root, "odder", 100, model="deen", sigma=0.3, test_loss=3.0, package_versions={"torch": 2.13})
     with pytest.warns(UserWarning) as warned:
         assert main([str(root), "--out", str(tmp_path / "report")]) == 0
     messages = " ".join(str(w.message) for w in warned)
     assert "bad/summary.json" in messages and "'train_loss' is '2.7'" in messages
     assert "worse/summary.json" in messages and "'sigma' is 'high'" in messages
+    assert "odd/summary.json" in messages and "'threads' is '16'" in messages
+    assert "odder/summary.json" in messages and "gives 'torch' as 2.13" in messages
     deen = table(capsys.readouterr().out, "Table 2")["DEEN test"]
     assert deen[0] == "— / 2.89"  # no number of ours: the skipped runs fill no cell

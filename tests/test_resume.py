@@ -26,7 +26,8 @@ from uvb_lab.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 STEPS = 12
 ARGS = [
     "data=synthetic", "data.n_train=128", "data.n_test=32", "logger=none", "trainer.device=cpu", "trainer.progress=false",
-    "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", "figures.after_training=false", *TINY["uvb"],
+    "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", "trainer.log_every_steps=3",
+    "figures.after_training=false", *TINY["uvb"],
 ]
 # Differ between any two runs, stopped or not.
 TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
@@ -97,7 +98,8 @@ def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
     summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
     assert summary["status"] == "finished", note
     assert without_timings([summary]) == without_timings([expected]), note  # every number to the last digit
-    assert without_timings(run_files.read_metrics(run_dir)) == without_timings(run_files.read_metrics(reference)), note
+    rows, expected = run_files.without_stops(run_files.read_metrics(run_dir)), run_files.read_metrics(reference)
+    assert without_timings(rows) == without_timings(expected), note
 
 
 def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(tmp_path, uninterrupted):
@@ -106,7 +108,8 @@ def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(t
     preempted = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGTERM", 3))
     assert preempted.returncode == EXIT_CODE, preempted.stdout + preempted.stderr
     assert "SIGTERM received" in preempted.stdout
-    assert (run_files.read_summary(run_dir)["status"], run_files.read_metrics(run_dir)) == ("preempted", [])
+    assert run_files.read_summary(run_dir)["status"] == "preempted"
+    assert [(row["step"], row["eval"]) for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [(3, "preempted")]  # evaluated as it stopped
     state = checkpoint.load(run_dir)
     assert (state["step"], state["epochs_done"], state["batches_done"]) == (3, 0, 3)
 
@@ -164,7 +167,7 @@ def test_a_finished_run_continued_with_more_epochs_reports_the_new_target(tmp_pa
     assert more.returncode == 0, more.stdout + more.stderr
     summary = run_files.read_summary(run_dir)
     assert (summary["status"], summary["epochs"], summary["epochs_done"], summary["steps_done"]) == ("finished", 2, 2, 8)
-    assert [row["epoch"] for row in run_files.read_metrics(run_dir)] == [1, 2]
+    assert [row["epoch"] for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [1, 2]
 
 
 def test_ctrl_c_saves_the_step_and_the_same_command_continues_exactly(tmp_path, uninterrupted):

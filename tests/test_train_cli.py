@@ -29,7 +29,7 @@ def test_uvb_train_writes_a_complete_run_folder(model, tmp_path):
     if model in ("uvb", "vae"):
         assert all(summary[f"test_{term}_on_{v}"] >= 0 for term in ("kl", "recon") for v in ("x", "y"))
 
-    rows = run_files.read_metrics(run_dir)
+    rows = run_files.evaluations(run_files.read_metrics(run_dir))
     assert [row["epoch"] for row in rows] == [1, 2]
     assert rows[-1]["test_loss"] == summary["test_loss"]
     assert all(row["samples_per_s"] > 0 for row in rows)
@@ -55,7 +55,7 @@ def test_epochs_zero_evaluates_the_untrained_model_and_writes_the_summary(tmp_pa
     assert (summary["epochs_done"], summary["steps_done"], summary["train_loss"]) == (0, 0, None)
     assert summary["test_loss"] > 0 and summary["status"] == "finished"
     assert (run_dir / "checkpoints" / "last.pt").is_file()
-    assert not (run_dir / "metrics.jsonl").exists()
+    assert [(row["step"], row["eval"]) for row in run_files.read_metrics(run_dir)] == [(0, "untrained")]
 
 
 def test_max_steps_caps_the_run_mid_epoch(tmp_path):
@@ -65,7 +65,7 @@ def test_max_steps_caps_the_run_mid_epoch(tmp_path):
     summary = run_files.read_summary(run_dir)
     # 4 steps per epoch: one full epoch, then 2 steps of the second.
     assert (summary["steps_done"], summary["epochs_done"], summary["epochs"]) == (6, 1, 5)
-    assert [row["epoch"] for row in run_files.read_metrics(run_dir)] == [1]
+    assert [(row["epoch"], row["eval"]) for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [(1, "epoch_end"), (1.5, "max_steps")]
 
 
 def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
@@ -76,3 +76,21 @@ def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
         assert uvb_train_here(args, cwd=tmp_path).returncode == 0
         losses.append(run_files.read_summary(run_dir)["test_loss"])
     assert losses[0] == losses[1]
+
+
+def test_curves_have_a_training_row_every_log_every_steps_and_an_evaluation_every_eval_every_steps(tmp_path):
+    run_dir = tmp_path / "run"
+    args = ["model=deen", *QUICK, *TINY["deen"], "trainer.max_steps=null", "trainer.epochs=2", "logger=none",
+            "trainer.log_every_steps=2", "trainer.eval_every_steps=3", f"hydra.run.dir={run_dir}"]
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
+    rows = run_files.read_metrics(run_dir)
+    # 512 images at batch 128: 4 steps an epoch, 8 in all.
+    assert [(row["step"], row["epoch"]) for row in rows if "test_loss" not in row] == [(2, 0.5), (4, 1.0), (6, 1.5), (8, 2.0)]
+    assert all(math.isfinite(row["train_loss"]) and row["samples_per_s"] > 0 for row in rows if "test_loss" not in row)
+    evaluations = run_files.evaluations(rows)
+    assert [(row["step"], row["eval"]) for row in evaluations] == [(3, "eval_every_steps"), (4, "epoch_end"), (6, "eval_every_steps"), (8, "epoch_end")]
+    summary = run_files.read_summary(run_dir)
+    assert summary["test_loss"] == evaluations[-1]["test_loss"]
+    assert summary["best_test_loss"] == min(row["test_loss"] for row in evaluations)
+    assert summary["precision"] == "fp32" and summary["device"] == "cpu" and summary["threads"] >= 1
+    assert summary["package_versions"]["torch"].startswith("2.")

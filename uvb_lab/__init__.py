@@ -6,3 +6,15 @@ from pathlib import Path as _Path
 
 # conf/ sits beside the package (an editable install, as the README installs it).
 CONFIG_DIR = str(_Path(__file__).resolve().parent.parent / "conf")
+
+__all__ = ["CONFIG_DIR", "load_run", "load_runs"]
+
+
+def __getattr__(name: str):
+    # uvb_lab.load_run / load_runs (uvb_lab/notebook.py), imported on first use: `import uvb_lab` (and with it
+    # uvb-train --help and TAB completion) loads no torch, matplotlib or wandb.
+    if name in ("load_run", "load_runs"):
+        from uvb_lab import notebook
+
+        return getattr(notebook, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -55,6 +55,8 @@ class TrainerSchema:
     eval_batch_size: int = MISSING
     device: str = MISSING
     progress: bool = MISSING
+    log_every_steps: Optional[int] = MISSING
+    eval_every_steps: Optional[int] = MISSING
     resume: Optional[str] = MISSING
     checkpoint_every_steps: Optional[int] = MISSING
     keep_checkpoints: str = MISSING
@@ -109,6 +111,8 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("trainer.eval_batch_size", lambda v: v > 0, "> 0"),
     ("trainer.lr", lambda v: v > 0, "> 0"),
     ("trainer.checkpoint_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
+    ("trainer.log_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
+    ("trainer.eval_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.keep_checkpoints", lambda v: v in KEEP_CHECKPOINTS, f"one of {', '.join(KEEP_CHECKPOINTS)}"),
     ("trainer.precision", lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
     ("trainer.preemption_signals", lambda v: all(_catchable(s) for s in v), "signal names a process can catch (SIGTERM, SIGUSR1, ...)"),

@@ -1,6 +1,6 @@
 """The paper's figures from a trained run: `uvb-figures RUN_DIR [--compare OTHER_RUN_DIR]` (= `python -m uvb_lab.figures`).
 
-Writes into RUN_DIR/figures/:
+Writes into RUN_DIR/figures/ (or --out DIR):
     fig2_denoising.png   x, y (noise fixed), x_hat(y), NEBULA x_hat(x_hat(y)), [the other run's x_hat(y)]   (Fig. 2)
     fig3_walk_jump.png   one walk-jump chain, a jump after every k Langevin steps, left to right, top to bottom (Fig. 3)
     fig4_decoder.png     decoder samples mu_y(z), z ~ N(0, I)  (models with a decoder: UVB, VAE; Fig. 4)
@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 FIGURES = "figures"
 NUMBERS = "numbers.json"
+# Mixing numbers count digit classes: they need labelled data with at least this many classes, and a classifier
+# that tells them apart (test accuracy at least MIN_ACCURACY), else they would count the classifier's mistakes.
+MIN_CLASSES = 10
+MIN_ACCURACY = 0.9
 
 
 class FiguresError(ValueError):
@@ -53,7 +57,7 @@ class Run(NamedTuple):
 
 
 def make_figures(
-    run_dir: Path,
+    out: Path,
     model: EnergyModel,
     data: ImageData,
     name: str = "",
@@ -71,14 +75,14 @@ def make_figures(
     classifier_epochs: int = 2,
     cache_dir: str = "~/.cache/uvb-lab",
 ) -> tuple[dict[str, Path], dict[str, Any]]:
-    """Write the figures of `model` into run_dir/figures/; returns {figure name: PNG path} and the numbers.
+    """Write the figures of `model` into the folder out; returns {figure name: PNG path} and the numbers.
 
     compare: (name, model) of another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row.
     Keyword meanings and units are those of conf/config.yaml's `figures:` section.
     """
     if images < 1 or prior_samples < 1 or chains < 1:
         raise FiguresError(f"images, prior_samples and chains must be >= 1, got {images}, {prior_samples}, {chains}")
-    out = Path(run_dir) / FIGURES
+    out = Path(out)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -120,16 +124,31 @@ def make_figures(
     pngs["fig3_walk_jump"] = save_grid(out / "fig3_walk_jump.png", rows, walk_title)
 
     # -- Beyond the paper: label every jump sample with a classifier and count the classes each chain visits.
-    # (Data without labels, e.g. data=synthetic's gaussian, has no classes to count; one jump has no changes.)
-    if mixing and data.train_labels is not None and jumps >= 2:
-        try:
-            numbers["mixing"] = chain_mixing(chain.jumps, data, name, delta, steps_per_jump, classifier_epochs, cache_dir, device)
-        except Exception as error:  # noqa: BLE001 - the figures and the other numbers are still worth keeping
-            log.warning("%s: no mixing numbers (%r)", name, error, exc_info=True)
+    if mixing:
+        if why_not := no_mixing_reason(data, jumps):
+            numbers["mixing_skipped"] = why_not
+            log.info("%s: no mixing numbers: %s", name, why_not)
+        else:
+            try:
+                numbers.update(chain_mixing(chain.jumps, data, name, delta, steps_per_jump, classifier_epochs, cache_dir, device))
+            except Exception as error:  # noqa: BLE001 - the figures and the other numbers are still worth keeping
+                log.warning("%s: no mixing numbers (%r)", name, error, exc_info=True)
 
     run_files.write_atomic(out / NUMBERS, lambda tmp: tmp.write_text(json.dumps(numbers, indent=2) + "\n"))
     model.train(was_training)
     return pngs, numbers
+
+
+def no_mixing_reason(data: ImageData, jumps: int) -> str | None:
+    """Why mixing numbers would mean nothing for this data, or None where they mean something."""
+    if data.train_labels is None:
+        return f"{data.name} has no labels, so no classes to count"
+    num_classes = int(data.train_labels.max()) + 1
+    if num_classes < MIN_CLASSES:
+        return f"{data.name} has {num_classes} classes, fewer than {MIN_CLASSES}"
+    if jumps < 2:
+        return "one jump has no class changes to count"
+    return None
 
 
 def chain_mixing(
@@ -142,9 +161,14 @@ def chain_mixing(
     cache_dir: str,
     device: torch.device,
 ) -> dict[str, Any]:
-    """Mixing numbers of walk-jump chains, jumps of shape (J, chains, C, H, W), from a classifier's labels."""
+    """{"mixing": numbers} of walk-jump chains, jumps of shape (J, chains, C, H, W), from a classifier's labels;
+    {"mixing_skipped": why} where the classifier is not good enough to count classes with."""
     num_jumps, chains = jumps.shape[:2]
     judge = load_or_train_classifier(data, cache_dir, classifier_epochs, device)
+    if judge.test_accuracy < MIN_ACCURACY:
+        why = f"the classifier reached {100 * judge.test_accuracy:.1f}% test accuracy, below {100 * MIN_ACCURACY:.0f}%"
+        log.info("%s: no mixing numbers: %s", name, why)
+        return {"mixing_skipped": why}
     # The classifier saw images in [0, 1]; a jump can overshoot slightly, so it is shown the clipped image.
     labels = classify(judge.model, jumps.flatten(0, 1).clamp(0, 1)).view(num_jumps, chains).cpu()
     per_chain = [mixing_numbers(labels[:, c].tolist(), judge.num_classes) for c in range(chains)]
@@ -159,21 +183,22 @@ def chain_mixing(
         "chains": per_chain,
     }
     first = per_chain[0]
+    all_seen = first["jump_all_classes_seen"]
+    when = f"all {judge.num_classes} seen by jump {all_seen}" if all_seen is not None else f"not all {judge.num_classes} seen in {num_jumps} jumps"
     print(
-        f"{name}: walk-jump chain 0 visited {first['num_classes_visited']}/{judge.num_classes} classes "
-        f"(all seen by jump {first['jump_all_classes_seen']}), {first['class_changes_per_100_jumps']:.1f} class "
-        f"changes per 100 jumps; over {chains} chains: {mixing['mean_num_classes_visited']:.2f} classes, "
-        f"{mixing['mean_class_changes_per_100_jumps']:.1f} changes per 100 jumps "
-        f"(classifier test accuracy {100 * judge.test_accuracy:.2f}%)"
+        f"{name}: walk-jump chain 0 visited {first['num_classes_visited']} of {judge.num_classes} classes "
+        f"({when}), {first['class_changes_per_100_jumps']:.1f} class changes per 100 jumps; over {chains} chains: "
+        f"{mixing['mean_num_classes_visited']:.2f} classes, {mixing['mean_class_changes_per_100_jumps']:.1f} changes "
+        f"per 100 jumps (classifier test accuracy {100 * judge.test_accuracy:.2f}%)"
     )
-    return mixing
+    return {"mixing": mixing}
 
 
 def figures_after_training(run_dir: Path, model: EnergyModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Any, step: int) -> None:
     """The end-of-training hook of uvb-train: figures into the run folder and to the tracker; a failure only warns."""
     try:
         options = {key: value for key, value in settings.items() if key != "after_training"}
-        pngs, numbers = make_figures(run_dir, model, data, name=name, **options)
+        pngs, numbers = make_figures(run_dir / FIGURES, model, data, name=name, **options)
         logger.log_images({f"figures/{key}": path for key, path in pngs.items()}, step=step)
         scalars = {f"figures/{key}": value for key, value in numbers.get("mixing", {}).items() if key.startswith("mean_")}
         if "x_hat_max_abs_diff_1_vs_K" in numbers:
@@ -241,6 +266,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("run_dir", type=Path, help="a uvb-train run folder (holding config.yaml and checkpoints/)")
     parser.add_argument("--compare", type=Path, help="another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row (UVB vs DEEN)")
     parser.add_argument("--device", default="auto", help="auto (cuda when available) | cpu | cuda | cuda:N")
+    parser.add_argument("--out", type=Path, help="write the figures here instead of RUN_DIR/figures/ (which is then left as it is)")
     parser.add_argument("--jumps", type=positive(int), help="jumps per walk-jump chain (Fig. 3: 100)")
     parser.add_argument("--chains", type=positive(int), help="walk-jump chains for the mixing numbers (chain 0 is drawn)")
     parser.add_argument("--steps-per-jump", type=positive(int), dest="steps_per_jump", help="Langevin steps between jumps (Fig. 3: 10)")
@@ -275,8 +301,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{run.model.sigma}, {other.name} has {other.data.shape} at sigma {other.model.sigma}"
                 )
             compare = (other.name, other.model)
-        options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in ("run_dir", "compare", "device", "trust_target") and v is not None}}
-        pngs, _ = make_figures(args.run_dir, run.model, run.data, name=run.name, compare=compare, **options)
+        not_options = ("run_dir", "compare", "device", "trust_target", "out")
+        options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in not_options and v is not None}}
+        out = args.out or args.run_dir / FIGURES
+        pngs, _ = make_figures(out, run.model, run.data, name=run.name, compare=compare, **options)
     except FiguresError as error:
         print(f"uvb-figures: error: {error}", file=sys.stderr)
         return 2

@@ -109,6 +109,9 @@ class NoLogger:
     def log_images(self, images: Mapping[str, Path], step: int) -> None:
         pass
 
+    def log_summary(self, summary: Mapping[str, Any]) -> None:
+        pass
+
     def finish(self, exit_code: int = 0) -> None:
         pass
 
@@ -217,6 +220,15 @@ class WandbLogger(_Tracker):
             self.run.log({key: wandb.Image(str(path)) for key, path in images.items()}, step=step)
         except Exception as error:  # noqa: BLE001
             self._disable(f"wandb image log failed ({error!r})")
+
+    def log_summary(self, summary: Mapping[str, Any]) -> None:
+        """The run's summary.json as W&B's run summary: status, num_params, final and best test loss."""
+        if self.run is None:
+            return
+        try:
+            self.run.summary.update({k: v for k, v in summary.items() if isinstance(v, int | float | str | type(None))})
+        except Exception as error:  # noqa: BLE001
+            self._disable(f"wandb summary update failed ({error!r})")
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is None:

@@ -47,6 +47,11 @@ class Preemption:
     def interrupted(self) -> bool:
         return self.received == signal.SIGINT
 
+    @property
+    def reason(self) -> str:
+        """How the run stops: "interrupted" (Ctrl-C) or "preempted"."""
+        return "interrupted" if self.interrupted else "preempted"
+
     def _interrupt(self, signum: int, frame: Any) -> None:
         if self.received is not None:
             raise KeyboardInterrupt  # Ctrl-C again: stop now

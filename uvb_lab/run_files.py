@@ -2,7 +2,9 @@
 
     config.yaml         the config as run, every interpolation resolved (Hydra's .hydra/ keeps them unresolved)
     .hydra/             Hydra's record: config, overrides, hydra settings
-    metrics.jsonl       one row per finished epoch
+    metrics.jsonl       the curves: a training row every trainer.log_every_steps (step, epoch, train_loss,
+                        samples_per_s) and an evaluation row (the test-set numbers; "eval" says why: epoch_end,
+                        eval_every_steps, max_steps, preempted, interrupted, untrained) at every evaluation
     summary.json        the latest state of the run, rewritten after every epoch (status: running,
                         finished, preempted or failed), so a report can tell finished runs from the rest
     checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/checkpoint.py)
@@ -72,10 +74,24 @@ def read_summary(run_dir: Path) -> dict[str, Any]:
     return json.loads((Path(run_dir) / SUMMARY).read_text())
 
 
-def truncate_metrics(run_dir: Path, epochs_done: int) -> None:
-    """Keep the rows of the first epochs_done epochs: a resumed run rewrites the later ones, never repeats them."""
+def truncate_metrics(run_dir: Path, step: int) -> None:
+    """Keep the rows up to optimizer step `step`: a resumed run rewrites the later ones, never repeats them."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
-    text = "".join(json.dumps(row) + "\n" for row in read_metrics(run_dir) if row["epoch"] <= epochs_done)
+    text = "".join(json.dumps(row) + "\n" for row in read_metrics(run_dir) if row["step"] <= step)
     write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def evaluations(rows: list[dict[str, Any]], *why: str) -> list[dict[str, Any]]:
+    """The rows holding test-set numbers; with reasons (epoch_end, max_steps, ...), only those evaluated for one.
+
+    Rows written by uvb-lab 0.1.0 carry no "eval": each was an epoch end's.
+    """
+    found = [row for row in rows if "test_loss" in row]
+    return [row for row in found if row.get("eval", "epoch_end") in why] if why else found
+
+
+def without_stops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows an uninterrupted run also writes: less the evaluations made because the run was stopped."""
+    return [row for row in rows if row.get("eval") not in ("preempted", "interrupted")]

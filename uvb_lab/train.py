@@ -9,7 +9,6 @@ import logging
 import math
 import sys
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,13 +31,18 @@ from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.preemption import INTERRUPTED_EXIT_CODE, Preemption
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.lock import FolderBusy, hold
+from uvb_lab.run.provenance import provenance
 from uvb_lab.train_step import adam, make_train_step
 
 log = logging.getLogger(__name__)
 
 
 # The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
-PROGRESS = ("epochs_done", "steps_done", "train_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s")
+PROGRESS = (
+    "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s",
+)
+# Steps between two updates of the progress bar's loss: each reads a number from the device (a GPU wait).
+PROGRESS_EVERY = 25
 # Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
 REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
 
@@ -73,21 +77,6 @@ def load_data(node: DictConfig) -> ImageData:
         _loaded.clear()
         _loaded[key] = data
     return _loaded[key]
-
-
-def flat_config(cfg: DictConfig) -> dict[str, Any]:
-    """The resolved config as flat dotted keys ("model.latent_dim"), so a W&B table groups by any of them."""
-    flat: dict[str, Any] = {}
-
-    def walk(node: Mapping[str, Any], prefix: str) -> None:
-        for key, value in node.items():
-            if isinstance(value, Mapping):
-                walk(value, f"{prefix}{key}.")
-            else:
-                flat[f"{prefix}{key}"] = value
-
-    walk(OmegaConf.to_container(cfg, resolve=True), "")
-    return flat
 
 
 def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
@@ -126,15 +115,18 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "epochs_done": 0,
         "steps_done": 0,
         "train_loss": None,
+        "test_loss": None,
+        "best_test_loss": None,
         "wall_time_s": 0.0,
-        "device": str(device),
         "nonfinite_steps_skipped": 0,
+        **provenance(device, cfg.trainer.precision),
     }
 
     # -- Start afresh, or continue exactly where the last checkpoint stopped: weights, Adam, every RNG,
     # the position in the epoch and its loss accumulators (uvb_lab/checkpoint.py).
     step, epochs_done, batches_done, order = 0, 0, 0, None
-    loss_sum, losses_summed = torch.zeros((), device=device), 0
+    loss_sum, losses_summed = torch.zeros((), device=device), 0  # the epoch's mean training loss
+    window_sum, window_count = torch.zeros((), device=device), 0  # the last trainer.log_every_steps steps' mean
     # Loaded on the CPU: load_state_dict copies weights and Adam's state to the device, RNG states stay CPU tensors.
     state, loaded_from = checkpoint.load_newest(run_dir) if checkpoint.exists(run_dir) else (None, None)
     # A damaged last.pt is overwritten, never rotated into previous.pt (which is then the only good one).
@@ -149,6 +141,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         step, epochs_done, batches_done = state["step"], state["epochs_done"], state["batches_done"]
         order = state["order"].to(device) if state["order"] is not None else None
         loss_sum, losses_summed = state["loss_sum"].to(device), state["losses_summed"]
+        if "window_sum" in state:  # checkpoints of uvb-lab 0.1.0 have none: their window starts empty
+            window_sum, window_count = state["window_sum"].to(device), state["window_count"]
         # Progress comes from the checkpoint; what the run is asked to do (epochs, ...) from this command's config.
         summary.update({key: value for key, value in state["summary"].items() if key not in summary or key in PROGRESS})
 
@@ -156,16 +150,35 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     run_folder.record(run_dir, cfg, HydraConfig.get() if HydraConfig.initialized() else None)
     if state is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, step, epochs_done + 1, batches_done)
-    run_files.truncate_metrics(run_dir, epochs_done)  # rows past the checkpoint are rewritten, not repeated
+    run_files.truncate_metrics(run_dir, step)  # rows past the checkpoint are rewritten, not repeated
     wandb_run_id = state.get("wandb_run_id") if state else None
-    logger = make_logger(run_dir=run_dir, name=cfg.run.name, config=flat_config(cfg), run_id=wandb_run_id)
+    logger = make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True), run_id=wandb_run_id)
     start = time.perf_counter() - summary["wall_time_s"]
+    log_every = cfg.trainer.log_every_steps or math.inf
+    eval_every = cfg.trainer.eval_every_steps or math.inf
     # The first step whose loss or gradient was not finite (-1: none). Kept on the device and read only when
     # checkpointing, so the default policy (stop) costs no GPU sync per step.
     first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=device)
 
     def evaluate_test_set() -> dict[str, float]:
         return evaluate(model, loss_fn, x_test, cfg.trainer.eval_seed, cfg.trainer.eval_batch_size)
+
+    def record_evaluation(why: str, **extra: float) -> dict[str, float]:
+        """Evaluate on the test set and record it: a metrics row, the tracker, the summary (best test loss too)."""
+        test = evaluate_test_set()
+        row = {"step": step, "epoch": step / batches_per_epoch, "eval": why, **extra, **test}
+        run_files.append_metrics(run_dir, row)
+        logger.log({k: v for k, v in row.items() if k not in ("step", "eval")}, step=step)
+        summary.update(test, steps_done=step, wall_time_s=time.perf_counter() - start)
+        # An evaluation made because the run was stopped is one an uninterrupted run never makes: not a candidate.
+        best = summary["best_test_loss"]
+        if why not in ("preempted", "interrupted") and (best is None or test["test_loss"] < best):
+            summary["best_test_loss"] = test["test_loss"]
+        return test
+
+    def write_summary() -> None:
+        run_files.write_summary(run_dir, summary)
+        logger.log_summary(summary)
 
     def stop_if_nonfinite() -> None:
         bad_step = int(first_nonfinite_step.item())
@@ -192,6 +205,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             "order": order if batches_done else None,
             "loss_sum": loss_sum,
             "losses_summed": losses_summed,
+            "window_sum": window_sum,
+            "window_count": window_count,
             "summary": dict(summary),
             "wandb_run_id": getattr(logger, "run_id", None),
         }
@@ -203,9 +218,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     checkpoint_every = cfg.trainer.checkpoint_every_steps or math.inf
     batches_per_epoch = math.ceil(len(x_train) / batch_size)
     status = "failed"
+    write_summary()
     try:
         if epochs == 0:  # build and evaluate only: the untrained model's numbers
-            summary.update(evaluate_test_set())
+            record_evaluation("untrained")
             save_checkpoint()
         for epoch in range(epochs_done + 1, epochs + 1):
             if step >= max_steps or preemption.requested:
@@ -213,6 +229,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             # -- One pass over the training set in a fresh random order, with fresh noise every batch.
             model.train()
             epoch_start, samples_seen = time.perf_counter(), 0  # this process's share of the epoch, for samples/s
+            window_start, window_samples = epoch_start, 0
             if batches_done == 0:
                 order = torch.randperm(len(x_train), device=device)
                 loss_sum, losses_summed = torch.zeros((), device=device), 0
@@ -236,15 +253,31 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 else:
                     loss_sum += loss
                     losses_summed += 1
+                    window_sum += loss
+                    window_count += 1
                     first_nonfinite_step = torch.where((first_nonfinite_step < 0) & ~finite, step + 1, first_nonfinite_step)
                 batches_done += 1
                 samples_seen += len(indices)
+                window_samples += len(indices)
                 step += 1
-                if cfg.trainer.progress and batches_done % 25 == 0:  # .item() waits for the GPU: rarely, and only if shown
+                if cfg.trainer.progress and batches_done % PROGRESS_EVERY == 0:  # .item() waits for the GPU: rarely, only if shown
                     bar.set_postfix(loss=f"{loss_sum.item() / max(losses_summed, 1):.4g}")
+                # -- The training curve: the mean loss of the last log_every steps (one wait for the GPU each time).
+                if step % log_every == 0:
+                    now = time.perf_counter()
+                    train_loss = window_sum.item() / window_count if window_count else math.nan
+                    row = {"step": step, "epoch": step / batches_per_epoch, "train_loss": train_loss, "samples_per_s": window_samples / (now - window_start)}
+                    run_files.append_metrics(run_dir, row)
+                    logger.log({k: v for k, v in row.items() if k != "step"}, step=step)
+                    window_sum, window_count, window_start, window_samples = torch.zeros((), device=device), 0, now, 0
                 # At the end of a pass (epoch end or max_steps) the pass is evaluated, recorded and checkpointed
-                # below, a preemption included; inside it, a preemption checkpoints and stops here.
+                # below, a preemption included; inside it, an evaluation every eval_every steps, and a preemption
+                # evaluates, checkpoints and stops here.
                 pass_ends = step >= max_steps or batches_done == batches_per_epoch
+                if not pass_ends and (step % eval_every == 0 or preemption.requested):
+                    stop_if_nonfinite()
+                    record_evaluation(preemption.reason if preemption.requested else "eval_every_steps")
+                    write_summary()
                 if not pass_ends and (step % checkpoint_every == 0 or preemption.requested):
                     save_checkpoint()
                 if pass_ends or preemption.requested:
@@ -256,41 +289,26 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
             epoch_time = time.perf_counter() - epoch_start
             train_loss = loss_sum.item() / losses_summed if losses_summed else math.nan  # nan: every step skipped
 
-            # -- Evaluate on the test set, then record: metrics row, W&B, summary, checkpoint.
+            # -- Evaluate on the test set, then record: metrics row, tracker, summary, checkpoint.
             finished_epoch = batches_done == batches_per_epoch
-            test = evaluate_test_set()
-            row = {
-                "epoch": epoch,
-                "step": step,
-                "train_loss": train_loss,
-                **test,
-                "samples_per_s": samples_seen / epoch_time,
-                "epoch_time_s": epoch_time,
-            }
-            summary.update(
-                epochs_done=epoch if finished_epoch else epoch - 1,
-                steps_done=step,
-                train_loss=train_loss,
-                wall_time_s=time.perf_counter() - start,
-                samples_per_s=row["samples_per_s"],
-                **test,
-            )
+            samples_per_s = samples_seen / epoch_time
+            why = "epoch_end" if finished_epoch else "max_steps"  # a pass ends at one of the two, preempted or not
+            test = record_evaluation(why, train_loss=train_loss, samples_per_s=samples_per_s, epoch_time_s=epoch_time)
+            summary.update(epochs_done=epoch if finished_epoch else epoch - 1, train_loss=train_loss, samples_per_s=samples_per_s)
             if finished_epoch:
                 epochs_done, batches_done = epoch, 0
-                run_files.append_metrics(run_dir, row)
-                logger.log(row, step=step)
             save_checkpoint()  # also mid-epoch at max_steps: resuming then finds nothing left to do
             log.info(
                 "epoch %d/%d  step %d  train %.4f  test %.4f  %.0f samples/s",
-                epoch, epochs, step, train_loss, test["test_loss"], row["samples_per_s"],
+                epoch, epochs, step, train_loss, test["test_loss"], samples_per_s,
             )
-            run_files.write_summary(run_dir, summary)
+            write_summary()
             if step >= max_steps:
                 log.info("stopped at trainer.max_steps=%d after %d full epochs", step, summary["epochs_done"])
                 break
         status = "interrupted" if preemption.interrupted else "preempted" if preemption.requested else "finished"
         summary["status"] = status  # recorded before the figures: a kill while drawing them costs no training
-        run_files.write_summary(run_dir, summary)
+        write_summary()
         # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
         if cfg.figures.after_training and status == "finished":
             figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
@@ -304,7 +322,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary["status"] = status
         summary["wall_time_s"] = time.perf_counter() - start
         summary["steps_done"] = step
-        run_files.write_summary(run_dir, summary)
+        write_summary()
         logger.finish(exit_code=0 if status == "finished" else 1)
     if status == "preempted":
         log.warning("preempted at step %d; the same command continues from the checkpoint", step)

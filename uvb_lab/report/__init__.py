@@ -1,8 +1,9 @@
 """`uvb-report PATH...` (= `python -m uvb_lab.report`): the paper's tables from the runs under PATH.
 
-Reads each run's summary.json (never W&B, never the network) and writes to --out (default PATH/report/):
-report.md (also printed), report.tex, one CSV per table, and loss_vs_sigma.png. `--table1` adds Table 1,
-counted from the configs; with no PATH it is all the report does.
+Reads each run folder's summary.json, identity.json and metrics.jsonl (never W&B, never the network) and
+writes to --out (default PATH/report/): report.md (also printed), report.tex, one tidy CSV per table with
+their notes in notes.csv, runs.csv and runs.jsonl (one row per run), loss_vs_sigma.png and
+learning_curves.png. `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
 """
 
 import argparse
@@ -11,21 +12,29 @@ from pathlib import Path
 
 from uvb_lab import CONFIG_DIR
 from uvb_lab.report.figure import loss_vs_sigma
+from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
+from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
 from uvb_lab.report.table1 import table1
-from uvb_lab.report.tables import Table, paper_tables
+from uvb_lab.report.tables import Table, notes_csv, paper_tables
 
-# conf/ beside the package, as uvb-train uses it (an editable install).
+HEADER = (
+    "Cells: ours / paper (delta %). Ours: the finished runs with the table's settings and epochs; where several "
+    "differ only by trainer.seed, their mean ± sample std (n runs). — : no such run, or no value. "
+    "Every run read, whatever its settings or state, is a row of runs.csv."
+)
 
 
-def write_report(tables: list[Table], absent: list[str], out: Path | None, figure: Path | None) -> str:
-    """The Markdown report (returned), and with out: report.md, report.tex and <table>.csv files there."""
-    parts = ["# uvb-lab: our runs beside the paper", "", "Cells: ours / paper (delta %); — : no run or no value.", ""]
+def write_report(tables: list[Table], absent: list[str], out: Path | None, figures: list[Path],
+                 runs: list[dict] | None = None) -> str:
+    """The Markdown report (returned), and with out: report.md, report.tex, <table>.csv, notes.csv, runs.csv/jsonl there."""
+    parts = ["# uvb-lab: our runs beside the paper", "", HEADER, ""]
     parts += [table.markdown() for table in tables]
     if absent:
         parts.append("Not in these runs: " + "; ".join(absent) + ".\n")
-    if figure:
-        parts.append(f"![loss vs sigma]({figure.name})\n")
+    if runs:
+        parts.append(f"{len(runs)} runs read: one row each in runs.csv (and runs.jsonl).\n")
+    parts += [f"![{figure.stem.replace('_', ' ')}]({figure.name})\n" for figure in figures]
     markdown = "\n".join(parts)
     if out:
         out.mkdir(parents=True, exist_ok=True)
@@ -33,6 +42,10 @@ def write_report(tables: list[Table], absent: list[str], out: Path | None, figur
         (out / "report.tex").write_text("\n".join(table.latex() for table in tables))
         for table in tables:
             (out / f"{table.name}.csv").write_text(table.csv())
+        (out / "notes.csv").write_text(notes_csv(tables))
+        if runs:
+            (out / "runs.csv").write_text(runs_csv(runs))
+            (out / "runs.jsonl").write_text(runs_jsonl(runs))
     return markdown
 
 
@@ -41,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("paths", nargs="*", type=Path, help="folders searched for runs (summary.json), e.g. multirun/table2_mnist")
     parser.add_argument("--out", type=Path, help="folder for the report files (default: <first PATH>/report)")
     parser.add_argument("--table1", action="store_true", help="add Table 1, dim(theta) counted from the configs (no run needed)")
+    parser.add_argument("--log-y", action="store_true", help="a log scale for the loss axes of the figures")
     args = parser.parse_args(argv)
     if not args.paths and not args.table1:
         parser.error("give the folders holding the runs, or --table1")
@@ -48,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     tables: list[Table] = [table1(CONFIG_DIR)] if args.table1 else []
     absent: list[str] = []
     out = args.out or (args.paths[0] / "report" if args.paths else None)
-    figure = None
+    figures: list[Path] = []
+    runs_table = None
     if args.paths:
         try:
             runs = find_runs(args.paths)
@@ -61,8 +76,10 @@ def main(argv: list[str] | None = None) -> int:
         index = RunIndex(runs)
         found, absent = paper_tables(index)
         tables += found
-        figure = loss_vs_sigma(index, out / "loss_vs_sigma.png")
-    print(write_report(tables, absent, out, figure))
+        runs_table = runs_rows(runs)
+        drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y))
+        figures = [figure for figure in drawn if figure is not None]
+    print(write_report(tables, absent, out, figures, runs_table))
     if out:
         print(f"uvb-report: wrote {out}", file=sys.stderr)
     return 0

@@ -1,39 +1,58 @@
-"""The runs a report reads: every summary.json under the given folders, one chosen run per table cell.
+"""The runs a report reads: every summary.json under the given folders, and the runs that fill a table's cell.
 
-A cell is (model, dataset, sigma). Where several runs fill one cell the newest summary.json wins and the
-report says so; runs that failed, are still running or stopped before their last epoch keep a note that
-the tables print as a footnote, so they are never mistaken for finished ones.
+A cell is (model, dataset, sigma) of one table. A paper table's cell takes the finished runs whose identity,
+trainer.seed aside, is the table's settings (uvb_lab/report/settings.py) and that were asked for the table's
+epochs; runs that differ only by their seed are aggregated (uvb_lab/report/stats.py). Everything else is
+footnoted and never mixed into the number: runs with other settings (runs.csv lists them), runs that failed,
+are still running, were preempted or stopped early, and one run found in several folders (counted once).
 """
 
 import json
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uvb_lab import paper
+from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS, table_settings, without_seed
+from uvb_lab.report.stats import Stat
+from uvb_lab.run import identity as run_identity
+from uvb_lab.run.folder import recorded_identity
 from uvb_lab.run_files import SUMMARY
 
-
-# The summary.json fields a report reads, and the JSON types each may have (None: not measured).
+# The summary.json fields a report reads, and the JSON types each may have (None: not measured or not recorded:
+# the provenance fields are absent from summaries written before uvb-lab recorded them).
 NUMBER = (int, float)
+OPTIONAL_NUMBER = (*NUMBER, type(None))
 FIELDS: dict[str, tuple[type, ...]] = {
     "model": (str,),
     "dataset": (str,),
     "sigma": NUMBER,
     "status": (str,),
+    "decoder": (str, type(None)),
     "epochs": (int, type(None)),
     "epochs_done": (int, type(None)),
     "steps_done": (int, type(None)),
     "num_params": (int, type(None)),
-    "train_loss": (*NUMBER, type(None)),
-    "test_loss": (*NUMBER, type(None)),
-    "test_kl_on_y": (*NUMBER, type(None)),
-    "test_kl_on_x": (*NUMBER, type(None)),
-    "test_recon_on_y": (*NUMBER, type(None)),
-    "test_recon_on_x": (*NUMBER, type(None)),
+    "train_loss": OPTIONAL_NUMBER,
+    "test_loss": OPTIONAL_NUMBER,
+    "best_test_loss": OPTIONAL_NUMBER,
+    "test_denoising_loss": OPTIONAL_NUMBER,
+    "test_kl_on_y": OPTIONAL_NUMBER,
+    "test_kl_on_x": OPTIONAL_NUMBER,
+    "test_recon_on_y": OPTIONAL_NUMBER,
+    "test_recon_on_x": OPTIONAL_NUMBER,
+    "wall_time_s": OPTIONAL_NUMBER,
+    "samples_per_s": OPTIONAL_NUMBER,
+    "nonfinite_steps_skipped": (int, type(None)),
+    "git_commit": (str, type(None)),
+    "package_versions": (dict, type(None)),
+    "python_version": (str, type(None)),
+    "precision": (str, type(None)),
+    "threads": (int, type(None)),
+    "device": (str, type(None)),
+    "device_name": (str, type(None)),
 }
 REQUIRED = ("model", "dataset", "sigma")
 
@@ -49,13 +68,17 @@ def check_summary(summary: Any) -> None:
         value = summary.get(key)
         if key in summary and (not isinstance(value, types) or isinstance(value, bool)):
             raise TypeError(f"{key!r} is {value!r}, not a {' or '.join(t.__name__ for t in types)}")
+    for name, version in (summary.get("package_versions") or {}).items():
+        if not isinstance(version, str | None):
+            raise TypeError(f"'package_versions' gives {name!r} as {version!r}, not a version string")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
     folder: Path
     summary: dict[str, Any]
     written: float  # summary.json's modification time (s since the epoch): "newest" means largest
+    identity: dict[str, Any] | None = None  # identity.json (or config.yaml) of the folder; None: not recorded
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -71,31 +94,38 @@ class Run:
             return f"still running or killed ({done}): {self.folder}"
         if s.get("status") == "preempted":
             return f"preempted ({done}); the same command continues it: {self.folder}"
-        if s.get("epochs_done", 0) < s.get("epochs", 0):
+        if (s.get("epochs_done") or 0) < (s.get("epochs") or 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
         return None
 
-    def setting_note(self) -> str | None:
-        """How this run's settings differ from the paper's (Sec. 3.1: 400 epochs, Table 1's sizes), else None.
-
-        A short or small run is a fine experiment, but its number is not a reproduction of the paper's cell.
-        """
-        s = self.summary
-        if s["dataset"] not in paper.SIGMA_TABLES:  # no paper number to be compared with
+    def differs_from(self, settings: Mapping[str, Any] | None, epochs: int | None) -> str | None:
+        """How this run's settings (seed aside) differ from a cell's, in words; None where they are the cell's."""
+        if self.identity is None:
+            return "its settings are not recorded: no identity.json or config.yaml"
+        if settings is None:
             return None
-        differences = []
-        if s.get("epochs") != paper.EPOCHS:
-            differences.append(f"{s.get('epochs')} epochs (the paper: {paper.EPOCHS})")
-        # vae and uvb_laplace are UVB's network with another loss or decoder: the same Table 1 count.
-        architecture = "deen" if s["model"] == "deen" else "uvb"
-        paper_size = paper.TABLE1_EXACT.get((architecture, s["dataset"]))
-        if paper_size is not None and s.get("num_params") not in (None, paper_size):
-            differences.append(f"{s['num_params']:,} parameters (the paper's size: {paper_size:,})")
-        return f"not the paper's settings: {', '.join(differences)}" if differences else None
+        ours, theirs = without_seed(self.identity), without_seed(settings)
+        # A key the run does not record was added to uvb-lab later, with the default that keeps the old behaviour.
+        differ = [f"{key}={value}, the cell's {wanted}" for key, value, wanted in run_identity.differences(ours, theirs, theirs)]
+        if epochs is not None and self.summary.get("epochs") != epochs:
+            differ.append(f"{self.summary.get('epochs')} epochs, the cell's {epochs}")
+        return "; ".join(differ) or None
 
 
 class ReportError(ValueError):
     """Nothing to report on: a path that does not exist, or no runs under it."""
+
+
+def read_run(file: Path) -> Run:
+    """The run whose summary.json this is; ValueError/TypeError/OSError where the summary cannot be read."""
+    summary = json.loads(file.read_text())
+    check_summary(summary)
+    try:
+        identity = recorded_identity(file.parent)
+    except (OSError, ValueError) as error:  # the run is still listed, as one whose settings cannot be compared
+        warnings.warn(f"{file.parent}: cannot read its identity ({error}); it fills no table cell", stacklevel=3)
+        identity = None
+    return Run(file.parent, summary, file.stat().st_mtime, identity)
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
@@ -108,9 +138,7 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
         files = [path] if path.name == SUMMARY else sorted(path.rglob(SUMMARY))
         for file in files:
             try:
-                summary = json.loads(file.read_text())
-                check_summary(summary)
-                run = Run(file.parent, summary, file.stat().st_mtime)
+                run = read_run(file)
             except (OSError, ValueError, KeyError, TypeError) as error:
                 warnings.warn(f"skipping {file}: not a readable run summary ({error!r})", stacklevel=2)
                 continue
@@ -120,40 +148,84 @@ def find_runs(paths: Iterable[Path]) -> list[Run]:
 
 @dataclass(frozen=True)
 class Cell:
-    """The runs for one (model, dataset, sigma), newest first; `run` is the one shown."""
+    """The runs one table cell is computed from, and the notes the table prints as its footnotes."""
 
-    runs: tuple[Run, ...]
+    runs: tuple[Run, ...] = ()  # finished runs of the cell's settings and epochs, one per seed
+    notes: tuple[str, ...] = field(default=())
 
-    @property
-    def run(self) -> Run | None:
-        return self.runs[0] if self.runs else None
+    def stat(self, metric: Callable[[dict[str, Any]], float | None]) -> Stat | None:
+        """The metric over the cell's runs (mean, sample std, n); None where no run has a value."""
+        values = [value for run in self.runs if (value := metric(run.summary)) is not None]
+        return Stat.of(values) if values else None
 
-    def notes(self) -> list[str]:
-        notes = []
-        if len(self.runs) > 1:
-            older = ", ".join(str(r.folder) for r in self.runs[1:])
-            notes.append(f"{len(self.runs)} runs for this cell; the newest is shown ({self.runs[0].folder}); older: {older}")
-        if self.run:
-            notes += [note for note in (self.run.note(), self.run.setting_note()) if note]
-        return notes
+
+def select(candidates: Sequence[Run], settings: Mapping[str, Any] | None, epochs: int | None) -> Cell:
+    """The cell of these candidates (one model, dataset and sigma, newest first) for the given settings.
+
+    settings None (no paper table to compare with): the settings and epochs of the newest finished run, else
+    of the newest run. Runs with the same identity and seed in several folders are one run, counted once.
+    """
+    if settings is None:
+        known = [run for run in candidates if run.identity is not None]
+        reference = next((run for run in known if run.note() is None), known[0] if known else None)
+        if reference is not None:
+            settings, epochs = reference.identity, reference.summary.get("epochs")
+    same_run: dict[str, list[Run]] = defaultdict(list)  # identity with the seed -> its folders
+    others: list[tuple[Run, str]] = []
+    for run in candidates:
+        if (why := run.differs_from(settings, epochs)) is not None:
+            others.append((run, why))
+        else:
+            same_run[run_identity.digest(run.identity)].append(run)
+    counted, notes = [], []
+    for folders in same_run.values():
+        # One run trained in two folders (table2's sigma = 1 UVB is table45's UVB): the finished, newest copy counts.
+        shown, *rest = sorted(folders, key=lambda run: (run.note() is None, run.written), reverse=True)
+        if rest:
+            also = ", ".join(str(run.folder) for run in rest)
+            notes.append(f"one run (same settings and seed) in {len(folders)} folders, counted once: {shown.folder} (shown); also {also}")
+        if shown.note() is None:
+            counted.append(shown)
+        else:
+            notes.append(f"not counted: {shown.note()}")
+    if others:
+        listing = "; ".join(f"{run.folder} ({why})" for run, why in others)
+        are = "1 run with other settings is" if len(others) == 1 else f"{len(others)} runs with other settings are"
+        notes.append(f"{are} in runs.csv, not in this cell: {listing}")
+    return Cell(tuple(counted), tuple(notes))
 
 
 class RunIndex:
-    """Runs by cell."""
+    """Runs by (model, dataset, sigma), and each table's cells."""
 
     def __init__(self, runs: Iterable[Run]):
-        by_key: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
-        for run in runs:
-            by_key[run.key].append(run)
-        self.cells = {key: Cell(tuple(sorted(rs, key=lambda r: r.written, reverse=True))) for key, rs in by_key.items()}
+        self.runs = list(runs)
+        self.by_key: dict[tuple[str, str, float], list[Run]] = defaultdict(list)
+        for run in sorted(self.runs, key=lambda r: r.written, reverse=True):
+            self.by_key[run.key].append(run)
+        self._cells: dict[tuple[str, str, float, str | None], Cell] = {}
 
-    def cell(self, model: str, dataset: str, sigma: float) -> Cell:
-        return self.cells.get((model, dataset, round(float(sigma), 6)), Cell(()))
+    def candidates(self, model: str, dataset: str, sigma: float) -> list[Run]:
+        """Every run of this model, dataset and sigma, newest first, whatever its settings and state."""
+        return self.by_key.get((model, dataset, round(float(sigma), 6)), [])
+
+    def cell(self, model: str, dataset: str, sigma: float, experiment: str | None) -> Cell:
+        """The cell of `+experiment=E` (its settings and epochs); experiment None: a table not in the paper."""
+        key = (model, dataset, round(float(sigma), 6), experiment)
+        if key not in self._cells:
+            candidates = self.candidates(model, dataset, sigma)
+            settings, epochs = table_settings(experiment, model, sigma) if experiment and candidates else (None, None)
+            self._cells[key] = select(candidates, settings, epochs)
+        return self._cells[key]
+
+    def sigma_cell(self, model: str, dataset: str, sigma: float) -> Cell:
+        """A cell of Table 2 (MNIST), Table 3 (CIFAR-10), or of the Table 2 layout for another dataset."""
+        return self.cell(model, dataset, sigma, SIGMA_TABLE_EXPERIMENTS.get(dataset))
 
     def datasets(self, models: Iterable[str]) -> list[str]:
         models = set(models)
-        return sorted({dataset for model, dataset, _ in self.cells if model in models})
+        return sorted({dataset for model, dataset, _ in self.by_key if model in models})
 
     def sigmas(self, dataset: str, models: Iterable[str]) -> list[float]:
         models = set(models)
-        return sorted({sigma for model, d, sigma in self.cells if d == dataset and model in models})
+        return sorted({sigma for model, d, sigma in self.by_key if d == dataset and model in models})

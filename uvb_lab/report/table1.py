@@ -10,7 +10,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from uvb_lab import paper
-from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Table
+from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Table, delta_percent
 
 MODELS = ("uvb", "deen")
 DATASETS = ("mnist", "cifar10")
@@ -35,8 +35,10 @@ def table1(config_dir: str, overrides: tuple[str, ...] = ()) -> Table:
         for dataset in DATASETS:
             ours, reference = count_parameters(config_dir, model, dataset, overrides), paper.TABLE1_PAPER[(model, dataset)]
             exact = paper.TABLE1_EXACT[(model, dataset)]
-            marks = "" if ours == exact else table.mark([f"differs from SPEC's exact count, {exact:,}"])
+            notes = [] if ours == exact else [f"differs from SPEC's exact count, {exact:,}"]
+            delta = delta_percent(ours, reference)
+            table.record(MODEL_NAMES[model], "dim_theta", ours, reference, notes, delta_percent=delta, model=model, dataset=dataset)
             paper_text = f"{reference:.1e}".replace("e+0", "e")  # 2.7e7, as the paper prints it
-            row.append(f"{ours:,} / {paper_text} ({100 * (ours - reference) / reference:+.1f}%){marks}")
+            row.append(f"{ours:,} / {paper_text} ({delta:+.1f}%){table.mark(notes)}")
         table.rows.append(row)
     return table

@@ -1,25 +1,41 @@
-"""Tables 2-5 and Remark 4 in the paper's layout, each cell "ours / paper (delta %)", as Markdown, CSV, LaTeX.
+"""Tables 2-5 and Remark 4 in the paper's layout, as Markdown and LaTeX for reading and as tidy CSV for computing.
 
-Footnote markers [n] flag every cell whose run is not a finished, complete one, or that had rivals.
+A displayed cell reads "ours / paper (delta %)", ours being the mean ± sample std over seeds with n where
+several seeds ran; footnote markers [n] flag every cell with runs left out of it (other settings, unfinished,
+duplicated). The CSV has one row per cell, each number in a column of its own (TIDY), the notes in notes.csv.
 """
 
 import csv
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from uvb_lab import paper
 from uvb_lab.report.runs import Cell, RunIndex
+from uvb_lab.report.settings import TABLES_4_5_EXPERIMENT
+from uvb_lab.report.stats import Difference, difference_text, number
 
 DASH = "—"
 MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "uvb_laplace": "UVB (Laplace decoder)"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+# The columns of a table's CSV: where the cell is, what it measures, our number (mean, sample std, standard error of
+# a difference, runs), the paper's, and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.
+TIDY = ("table", "row", "model", "split", "dataset", "sigma", "metric", "value", "std", "se", "n", "paper", "delta_percent", "note_ids")
+NOTES = ("table", "note_id", "note")
 
 
-def number(value: float) -> str:
-    """Three significant digits, as the paper prints them (2.60, 14.7, 692)."""
-    return f"{value:#.3g}".rstrip(".")
+class Metric(NamedTuple):
+    name: str  # the CSV's metric column
+    of: Callable[[dict[str, Any]], float | None]  # its value in a run's summary.json; None: not measured
+
+
+def summary_field(name: str) -> Metric:
+    return Metric(name, lambda summary: summary.get(name))
+
+
+def delta_percent(value: float, reference: float) -> float:
+    return 100 * (value - reference) / reference
 
 
 @dataclass
@@ -29,42 +45,79 @@ class Table:
     header: list[str]
     rows: list[list[str]] = field(default_factory=list)
     footnotes: list[str] = field(default_factory=list)
+    caption: str = ""  # how to read the cells, printed under the title
+    records: list[dict[str, Any]] = field(default_factory=list)  # the tidy rows of the CSV
 
     def mark(self, notes: Sequence[str]) -> str:
         """Footnote markers for these notes, numbering each new note once."""
-        marks = []
+        return "".join(f"[{i}]" for i in self.note_ids(notes))
+
+    def note_ids(self, notes: Sequence[str]) -> list[int]:
         for note in notes:
             if note not in self.footnotes:
                 self.footnotes.append(note)
-            marks.append(f"[{self.footnotes.index(note) + 1}]")
-        return "".join(marks)
+        return [self.footnotes.index(note) + 1 for note in notes]
 
-    def cell(self, cell: Cell, metric: Callable[[dict[str, Any]], float | None], reference: float | None) -> str:
-        """'ours / paper (delta %)'; a dash for a missing run or value; markers for the cell's notes."""
-        value = metric(cell.run.summary) if cell.run else None
-        ours = DASH if value is None else number(value)
-        text = ours if reference is None else f"{ours} / {number(reference)}"
-        if value is not None and reference is not None:
-            text += f" ({100 * (value - reference) / reference:+.1f}%)"
-        return text + self.mark(cell.notes())
+    def record(self, row: str, metric: str, value: float | None, paper_value: float | None, notes: Sequence[str] = (),
+               **numbers_and_where: Any) -> None:
+        """One tidy CSV row; numbers_and_where: std, se, n, delta_percent and model, split, dataset, sigma, where they apply."""
+        self.records.append({
+            "table": self.name, "row": row, "metric": metric, "value": value, "paper": paper_value,
+            "note_ids": ";".join(map(str, self.note_ids(notes))), **numbers_and_where,
+        })
+
+    def cell(self, row: str, cell: Cell, metric: Metric, reference: float | None, **where: Any) -> str:
+        """'ours / paper (delta %)', ours as mean ± std (n) over seeds; a dash for no run or value; note markers."""
+        stat = cell.stat(metric.of)
+        if stat is None:
+            self.record(row, metric.name, None, reference, cell.notes, **where)
+            text = DASH if reference is None else f"{DASH} / {number(reference)}"
+            return text + self.mark(cell.notes)
+        delta = delta_percent(stat.mean, reference) if reference is not None else None
+        self.record(row, metric.name, stat.mean, reference, cell.notes, std=stat.std, n=stat.n, delta_percent=delta, **where)
+        text = stat.text() if reference is None else f"{stat.text()} / {number(reference)} ({delta:+.1f}%)"
+        return text + self.mark(cell.notes)
+
+    def difference(self, row: str, first: Cell, second: Cell, metric: Metric, references: tuple[float | None, float | None],
+                   **where: Any) -> str:
+        """'ours / paper' for mean(first) - mean(second), ours ± its standard error where both cells have n >= 2;
+        references: the paper's values of the two cells."""
+        reference, reference_text = None, None
+        if None not in references:
+            reference, reference_text = round(references[0] - references[1], 6), difference_text(*references)  # no float noise
+        a, b = first.stat(metric.of), second.stat(metric.of)
+        ours = Difference.of(a, b) if a is not None and b is not None else None
+        if ours is None:
+            self.record(row, metric.name, None, reference, **where)
+            text = DASH
+        else:
+            self.record(row, metric.name, ours.value, reference, se=ours.se, **where)
+            text = ours.text()
+        return text if reference is None else f"{text} / {reference_text}"
 
     def markdown(self) -> str:
-        lines = [f"### {self.title}", "", "| " + " | ".join(self.header) + " |", "|" + " --- |" * len(self.header)]
+        lines = [f"### {self.title}", ""] + ([self.caption, ""] if self.caption else [])
+        lines += ["| " + " | ".join(self.header) + " |", "|" + " --- |" * len(self.header)]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows]
         lines += [""] + [f"[{i}] {note}  " for i, note in enumerate(self.footnotes, 1)]
         return "\n".join(lines).rstrip() + "\n"
 
     def csv(self) -> str:
+        """The tidy table: a header of TIDY, one row per cell, numbers as numbers, empty where there is none."""
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(self.header)
-        writer.writerows(self.rows)
-        writer.writerows([f"[{i}] {note}"] for i, note in enumerate(self.footnotes, 1))
+        writer = csv.DictWriter(out, TIDY, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({key: "" if record.get(key) is None else record[key] for key in TIDY} for record in self.records)
         return out.getvalue()
+
+    def notes(self) -> list[dict[str, Any]]:
+        """The footnotes as rows of notes.csv (NOTES)."""
+        return [{"table": self.name, "note_id": i, "note": note} for i, note in enumerate(self.footnotes, 1)]
 
     def latex(self) -> str:
         lines = [
             f"% {self.title}",
+            *([rf"\par\footnotesize {tex(self.caption)}"] if self.caption else []),
             r"\begin{tabular}{l" + "r" * (len(self.header) - 1) + "}",
             r"\hline",
             " & ".join(map(tex, self.header)) + r" \\",
@@ -77,11 +130,21 @@ class Table:
         return "\n".join(lines) + "\n"
 
 
+def notes_csv(tables: Sequence[Table]) -> str:
+    """notes.csv: every table's footnotes, by the ids its CSV's note_ids column gives."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, NOTES, lineterminator="\n")
+    writer.writeheader()
+    for table in tables:
+        writer.writerows(table.notes())
+    return out.getvalue()
+
+
 # LaTeX for every character of our cells and notes that text mode does not print as itself.
 TEX = {
     "\\": r"\textbackslash{}", "%": r"\%", "_": r"\_", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
-    "^": r"\^{}", "~": r"\~{}", "|": r"\textbar{}", "<": r"$<$", ">": r"$>$", DASH: "--",
-    "σ": r"$\sigma$", "Δ": r"$\Delta$", "θ": r"$\theta$", "μ": r"$\mu$", "·": r"$\cdot$", "−": "-", "≤": r"$\leq$",
+    "^": r"\^{}", "~": r"\~{}", "|": r"\textbar{}", "<": r"$<$", ">": r"$>$", DASH: "--", "±": r"$\pm$",
+    "σ": r"$\sigma$", "Δ": r"$\Delta$", "θ": r"$\theta$", "μ": r"$\mu$", "·": r"$\cdot$", "−": "-", "≤": r"$\leq$", "≥": r"$\geq$",
 }
 
 
@@ -89,16 +152,15 @@ def tex(text: str) -> str:
     return "".join(TEX.get(char, char) for char in text)
 
 
-def train_loss(summary: dict[str, Any]) -> float | None:
-    return summary.get("train_loss")
-
-
-def test_loss(summary: dict[str, Any]) -> float | None:
-    return summary.get("test_loss")
+TRAIN_LOSS, TEST_LOSS = summary_field("train_loss"), summary_field("test_loss")
+SIGMA_CAPTION = (
+    "Ours: one run, or the mean ± sample std (ddof 1) of runs that differ only by trainer.seed, with their number n; "
+    "UVB - DEEN: the difference of the means, ± its standard error sqrt(s_u^2/n_u + s_d^2/n_d) where both n ≥ 2."
+)
 
 
 def sigma_table(index: RunIndex, dataset: str) -> Table:
-    """Table 2 (MNIST) / 3 (CIFAR-10) layout: rows UVB/DEEN train/test, a column per sigma."""
+    """Table 2 (MNIST) / 3 (CIFAR-10) layout: rows UVB, DEEN and UVB - DEEN per split, a column per sigma."""
     reference = paper.SIGMA_TABLES.get(dataset, {})
     number_ = paper.SIGMA_TABLE_NUMBER.get(dataset)
     sigmas = sorted(set(index.sigmas(dataset, ("uvb", "deen"))) | (set(paper.SIGMAS) if reference else set()))
@@ -106,39 +168,44 @@ def sigma_table(index: RunIndex, dataset: str) -> Table:
     title = f"Table {number_}, {name}: denoising loss at the end of training" if number_ else (
         f"{name} (not in the paper): denoising loss at the end of training, Table 2 layout"
     )
-    table = Table(f"table{number_}_{dataset}" if number_ else f"sigma_table_{dataset}", title, ["σ", *map(str, sigmas)])
-    for split, metric in (("train", train_loss), ("test", test_loss)):
+    table = Table(f"table{number_}_{dataset}" if number_ else f"sigma_table_{dataset}", title, ["σ", *map(str, sigmas)],
+                  caption=SIGMA_CAPTION)
+
+    def paper_value(model: str, split: str, sigma: float) -> float | None:
+        row = reference.get((model, split))
+        return row[paper.SIGMAS.index(sigma)] if row and sigma in paper.SIGMAS else None
+
+    for split, metric in (("train", TRAIN_LOSS), ("test", TEST_LOSS)):
         for model in ("uvb", "deen"):
-            paper_row = reference.get((model, split))
-            row = [f"{MODEL_NAMES[model]} {split}"]
-            for sigma in sigmas:
-                ref = paper_row[paper.SIGMAS.index(sigma)] if paper_row and sigma in paper.SIGMAS else None
-                row.append(table.cell(index.cell(model, dataset, sigma), metric, ref))
-            table.rows.append(row)
+            label = f"{MODEL_NAMES[model]} {split}"
+            table.rows.append([label] + [
+                table.cell(label, index.sigma_cell(model, dataset, sigma), metric, paper_value(model, split, sigma),
+                           model=model, split=split, dataset=dataset, sigma=sigma)
+                for sigma in sigmas
+            ])
+        label = f"UVB - DEEN {split}"
+        table.rows.append([label] + [
+            table.difference(label, index.sigma_cell("uvb", dataset, sigma), index.sigma_cell("deen", dataset, sigma), metric,
+                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)),
+                             model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
+            for sigma in sigmas
+        ])
     return table
 
 
 def tables_4_5(index: RunIndex) -> list[Table]:
     """Tables 4 and 5 (MNIST, sigma = 1, test set): UVB vs VAE, compared on clean x as SPEC derives."""
 
-    def kl_on_x(s):
-        return s.get("test_kl_on_x")
-
-    def kl_on_y(s):
-        return s.get("test_kl_on_y")
-
     def squared_error_on_x(s):  # 2 sigma^2 * ||x - mu_y||^2 / (2 sigma^2) = ||x - mu_y||^2
         return None if s.get("test_recon_on_x") is None else 2 * s["sigma"] ** 2 * s["test_recon_on_x"]
 
-    def recon_on_y(s):
-        return s.get("test_recon_on_y")
-
     specs = (
-        ("table4", "Table 4, MNIST, σ = 1, test set: mean KL(q(z|·) || p(z))", paper.TABLE4_KL, kl_on_x, kl_on_y,
+        ("table4", "Table 4, MNIST, σ = 1, test set: mean KL(q(z|·) || p(z))", paper.TABLE4_KL,
+         summary_field("test_kl_on_x"), summary_field("test_kl_on_y"),
          "ours: test_kl_on_x, the KL of q(z|x) on clean test images, compared with the paper's value; "
          "'on y' is test_kl_on_y, the KL of q(z|y) on the noisy images the energy sees."),
         ("table5", "Table 5, MNIST, σ = 1, test set: mean E_q ||· - mu_y(z)||^2", paper.TABLE5_RECONSTRUCTION,
-         squared_error_on_x, recon_on_y,
+         Metric("test_squared_error_on_x", squared_error_on_x), summary_field("test_recon_on_y"),
          "ours: 2 σ^2 test_recon_on_x = E_{z~q(z|x)} ||x - mu_y(z)||^2 on clean test images, the reading of "
          "Table 5 that SPEC.md derives (on y the term cannot come near the paper's numbers); "
          "'on y' is test_recon_on_y = E_{z~q(z|y)} ||y - mu_y(z)||^2 / (2 σ^2), Eq. 14 on the noisy images."),
@@ -148,8 +215,10 @@ def tables_4_5(index: RunIndex) -> list[Table]:
         table = Table(name, title, ["model", "ours / paper (Δ) [1]", "ours on y [1]"])
         table.footnotes.append(explanation)
         for model in ("uvb", "vae"):
-            cell = index.cell(model, "mnist", 1.0)
-            table.rows.append([MODEL_NAMES[model], table.cell(cell, on_x, reference[model]), table.cell(cell, on_y, None)])
+            cell = index.cell(model, "mnist", 1.0, TABLES_4_5_EXPERIMENT)
+            where = {"model": model, "split": "test", "dataset": "mnist", "sigma": 1.0}
+            label = MODEL_NAMES[model]
+            table.rows.append([label, table.cell(label, cell, on_x, reference[model], **where), table.cell(label, cell, on_y, None, **where)])
         tables.append(table)
     return tables
 
@@ -157,17 +226,19 @@ def tables_4_5(index: RunIndex) -> list[Table]:
 def remark4(index: RunIndex) -> Table:
     """Remark 4: the Laplace-decoder UVB's training loss at sigma = 1 on MNIST."""
     table = Table("remark4", "Remark 4, MNIST, σ = 1: UVB with a Laplace decoder, training loss", ["model", "train loss"])
-    cell = index.cell("uvb_laplace", "mnist", 1.0)
-    table.rows.append([MODEL_NAMES["uvb_laplace"], table.cell(cell, train_loss, paper.REMARK4_TRAIN_LOSS)])
+    cell = index.cell("uvb_laplace", "mnist", 1.0, TABLES_4_5_EXPERIMENT)
+    label = MODEL_NAMES["uvb_laplace"]
+    where = {"model": "uvb_laplace", "split": "train", "dataset": "mnist", "sigma": 1.0}
+    table.rows.append([label, table.cell(label, cell, TRAIN_LOSS, paper.REMARK4_TRAIN_LOSS, **where)])
     return table
 
 
 def has_runs(index: RunIndex, models: Sequence[str], dataset: str, sigma: float) -> bool:
-    return any(index.cell(model, dataset, sigma).run for model in models)
+    return any(index.candidates(model, dataset, sigma) for model in models)
 
 
 def paper_tables(index: RunIndex) -> tuple[list[Table], list[str]]:
-    """The tables that some run fills, and the names of those no run touches (left out of the report)."""
+    """The tables that some run touches, and the names of those no run touches (left out of the report)."""
     tables, absent = [], []
     others = sorted(set(index.datasets(("uvb", "deen"))) - set(paper.SIGMA_TABLES))
     for dataset in [*paper.SIGMA_TABLES, *others]:  # Table 2, Table 3, then datasets the paper has not

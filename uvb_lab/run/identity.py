@@ -33,6 +33,8 @@ NOT_IDENTITY = (
     "trainer.max_steps",
     "trainer.device",  # where it trains; the numbers agree up to the device's arithmetic
     "trainer.progress",
+    "trainer.log_every_steps",  # how often the curves are sampled, not what is trained
+    "trainer.eval_every_steps",  # evaluation draws from its own fixed seed and leaves the training RNG untouched
     "trainer.resume",
     "trainer.checkpoint_every_steps",
     "trainer.keep_checkpoints",
@@ -96,14 +98,22 @@ def choices() -> dict[str, str | None]:
     return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
 
 
+_composing_defaults = False  # a composition of the defaults is under way (see run_name)
+
+
 @functools.lru_cache(maxsize=16)
 def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    global _composing_defaults
     overrides = [f"+experiment={v}" if k == "experiment" else f"{k}={v}" for k, v in chosen]
-    if GlobalHydra.instance().is_initialized():
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    else:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    _composing_defaults = True
+    try:
+        if GlobalHydra.instance().is_initialized():
             cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        else:
+            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+                cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    finally:
+        _composing_defaults = False
     group_choices = dict(cfg.hydra.runtime.choices)
     return identity(cfg), group_choices
 
@@ -130,6 +140,10 @@ def _short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
 
 def run_name(cfg: DictConfig) -> str:
     """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it)."""
+    if _composing_defaults:
+        # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
+        # ${run.name}); inside the defaults' own composition that would compose them again, and again.
+        return "composing"
     derived: set[str] = set()
     current = identity(cfg, derived)
     group_choices = choices()

@@ -1,0 +1,68 @@
+"""Runs in a notebook: `load_run` for one run folder's files (and its trained model), `load_runs` for the runs table.
+
+    import uvb_lab
+    run = uvb_lab.load_run("multirun/table2_mnist/uvb-mnist-sigma0.5")
+    run.summary["test_loss"], run.config.trainer.lr, [r["test_loss"] for r in run.metrics if "test_loss" in r]
+    run = uvb_lab.load_run("multirun/table2_mnist/uvb-mnist-sigma0.5", model=True)   # + run.model, run.data
+    rows = uvb_lab.load_runs(["multirun/table2_mnist"])                               # runs.csv's rows, as dicts
+
+Both only read: nothing in a run folder is written.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from uvb_lab import run_files
+
+
+@dataclass
+class LoadedRun:
+    folder: Path
+    config: DictConfig  # config.yaml: the config as uvb-train last ran it, every interpolation resolved
+    summary: dict[str, Any]  # summary.json
+    metrics: list[dict[str, Any]]  # metrics.jsonl's rows: training rows (train_loss) and evaluations (test_loss), by step
+    identity: dict[str, Any] | None  # identity.json's identity (from config.yaml for folders of uvb-lab 0.1.0)
+    model: Any = None  # with model=True: the trained model (newest good checkpoint), in eval mode, on the device
+    data: Any = None  # with model=True: the run's dataset (uvb_lab.data.ImageData: train, test, shape)
+
+
+def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> LoadedRun:
+    """One run folder's config, summary, metrics and identity; with model=True also its trained model and data.
+
+    device: cpu | cuda | cuda:N | auto. Only the `_target_`s under uvb_lab. of its config.yaml are built.
+    """
+    from uvb_lab.run.folder import recorded_identity  # here, not at the top: `import uvb_lab` stays free of torch
+
+    folder = Path(run_dir)
+    for name in (run_files.CONFIG, run_files.SUMMARY):
+        if not (folder / name).is_file():
+            raise FileNotFoundError(f"{folder} is not a uvb-train run folder: {folder / name} is missing")
+    loaded = LoadedRun(
+        folder=folder,
+        config=OmegaConf.load(folder / run_files.CONFIG),  # YAML read as data: nothing is imported or called
+        summary=run_files.read_summary(folder),
+        metrics=run_files.read_metrics(folder),
+        identity=recorded_identity(folder),
+    )
+    if model:
+        from uvb_lab import devices, figures  # torch: only to build the model
+
+        built = figures.load_run(folder, devices.resolve_device(device))
+        loaded.model, loaded.data = built.model.eval(), built.data
+    return loaded
+
+
+def load_runs(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
+    """The rows of runs.csv for the run folders under these paths (computed, not read from a report), as dicts.
+
+    Values are JSON's: numbers, text, lists (a list-valued setting), None where a run has no value.
+    """
+    from uvb_lab.report.runs import find_runs
+    from uvb_lab.report.runs_table import runs_rows
+
+    paths = [paths] if isinstance(paths, str | Path) else list(paths)
+    return runs_rows(find_runs(Path(path) for path in paths))

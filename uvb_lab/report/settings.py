@@ -1,0 +1,48 @@
+"""The settings of a paper table's cell: what `uvb-train -m +experiment=E model=M sigma=S` runs.
+
+A run fills a paper cell only where its identity, trainer.seed aside, is that command's: the paper's sizes,
+data, loss, lr, batch size, ... exactly as conf/experiment/ sets them, and where it was asked for that
+command's epochs (not identity: more epochs continue a run; its summary says how many it was asked for).
+"""
+
+import functools
+from collections.abc import Mapping
+from typing import Any
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+
+from uvb_lab.config import compose_config
+from uvb_lab.run import identity as run_identity
+
+SEED = "trainer.seed"
+
+# The experiment behind each table: Table 2 / Table 3 by dataset, and Tables 4, 5 and Remark 4.
+SIGMA_TABLE_EXPERIMENTS = {"mnist": "table2_mnist", "cifar10": "table3_cifar10"}
+TABLES_4_5_EXPERIMENT = "table45_mnist"
+
+
+def without_seed(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """The identity less trainer.seed: what runs that differ only by their seed share."""
+    return {key: value for key, value in identity.items() if key != SEED}
+
+
+@functools.lru_cache(maxsize=128)
+def _composed(experiment: str, model: str, sigma: float) -> tuple[tuple[tuple[str, Any], ...], int]:
+    saved = HydraConfig.instance().cfg
+    GlobalHydra.instance().clear()
+    # Left set, a previous composition's hydra node makes Hydra resolve ${uvb_run_name:} while merging,
+    # which composes the defaults again at every level: 5 s a composition instead of 0.2 s.
+    HydraConfig.instance().cfg = None
+    try:
+        cfg = compose_config([f"+experiment={experiment}", f"model={model}", f"sigma={sigma!r}"])
+        return tuple(run_identity.identity(cfg).items()), int(cfg.trainer.epochs)
+    finally:
+        GlobalHydra.instance().clear()  # compose_config leaves Hydra initialised with conf/; nothing lingers
+        HydraConfig.instance().cfg = saved
+
+
+def table_settings(experiment: str, model: str, sigma: float) -> tuple[dict[str, Any], int]:
+    """The identity and the epochs of the experiment's run of this model at this sigma (composed once per process)."""
+    identity, epochs = _composed(experiment, model, round(float(sigma), 6))
+    return dict(identity), epochs
