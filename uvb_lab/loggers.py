@@ -109,9 +109,6 @@ class NoLogger:
     def log_images(self, images: Mapping[str, Path], step: int) -> None:
         pass
 
-    def log_summary(self, summary: Mapping[str, Any]) -> None:
-        pass
-
     def finish(self, exit_code: int = 0) -> None:
         pass
 
@@ -203,11 +200,14 @@ class WandbLogger(_Tracker):
             self._disable(f"wandb log failed ({error!r})")
 
     def log_summary(self, summary: Mapping[str, Any]) -> None:
-        """summary.json's values into the run's summary, but for metrics whose summary W&B computes from their history."""
+        """summary.json's single values (status, num_params, best_test_loss, ...) into the run's summary; not its
+        nested ones (provenance, package versions: one column each would flood the runs table), nor the metrics
+        whose summary W&B computes from their history (test_loss.last, test_loss.min, train_loss, ...)."""
         if self.run is None:
             return
         try:
-            self.run.summary.update({key: value for key, value in summary.items() if not self._is_history(key)})
+            single = {key: value for key, value in summary.items() if isinstance(value, int | float | str | type(None))}
+            self.run.summary.update({key: value for key, value in single.items() if not self._is_history(key)})
         except Exception as error:  # noqa: BLE001
             self._disable(f"wandb summary update failed ({error!r})")
 
@@ -220,15 +220,6 @@ class WandbLogger(_Tracker):
             self.run.log({key: wandb.Image(str(path)) for key, path in images.items()}, step=step)
         except Exception as error:  # noqa: BLE001
             self._disable(f"wandb image log failed ({error!r})")
-
-    def log_summary(self, summary: Mapping[str, Any]) -> None:
-        """The run's summary.json as W&B's run summary: status, num_params, final and best test loss."""
-        if self.run is None:
-            return
-        try:
-            self.run.summary.update({k: v for k, v in summary.items() if isinstance(v, int | float | str | type(None))})
-        except Exception as error:  # noqa: BLE001
-            self._disable(f"wandb summary update failed ({error!r})")
 
     def finish(self, exit_code: int = 0) -> None:
         if self.run is None:
