@@ -29,11 +29,8 @@ def without_seed(identity: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=128)
 def _composed(experiment: str, model: str, sigma: float) -> tuple[tuple[tuple[str, Any], ...], int]:
-    saved = HydraConfig.instance().cfg
+    saved = HydraConfig.instance().cfg  # compose_config sets Hydra's config to its composition: the caller's comes back
     GlobalHydra.instance().clear()
-    # Left set, a previous composition's hydra node makes Hydra resolve ${uvb_run_name:} while merging,
-    # which composes the defaults again at every level: 5 s a composition instead of 0.2 s.
-    HydraConfig.instance().cfg = None
     try:
         cfg = compose_config([f"+experiment={experiment}", f"model={model}", f"sigma={sigma!r}"])
         return tuple(run_identity.identity(cfg).items()), int(cfg.trainer.epochs)
