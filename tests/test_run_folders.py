@@ -16,6 +16,7 @@ import pytest
 
 from conftest import QUICK, REPO, TINY, run_uvb_train, run_uvb_train_in_process
 from uvb_lab import checkpoint, run_files
+from uvb_lab.report import main as report
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
 # The overrides the fixture was made with (its .hydra/overrides.yaml), less its max_steps cap.
@@ -78,6 +79,9 @@ def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path, capsys):
     # Each job ran in its own process, yet both are in the experiment's W&B group.
     groups = {m.decode() for f in sweep.glob("*/wandb/offline-run-*/*.wandb") for m in re.findall(rb"smoke[-\w]*", f.read_bytes())}
     assert groups == {"smoke"}, groups
+    # The report gathers the sweep's offline W&B runs into one folder, for `wandb sync` and `wandb leet`.
+    assert report([str(sweep), "--out", str(tmp_path / "report")]) == 0
+    assert len(list((tmp_path / "report" / "wandb_runs").iterdir())) == 2
 
 
 def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):

@@ -3,7 +3,7 @@
 Reads each run folder's summary.json, identity.json and metrics.jsonl (never W&B, never the network) and
 writes to --out (default PATH/report/): report.md (also printed), report.tex, one tidy CSV per table with
 their notes in notes.csv, runs.csv and runs.jsonl (one row per run), loss_vs_sigma.png and
-learning_curves.png. `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
+learning_curves.png, and wandb_runs/ (links to every offline W&B run read). `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
 """
 
 import argparse
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from uvb_lab import CONFIG_DIR
+from uvb_lab.loggers import link_offline_runs
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
@@ -24,6 +25,9 @@ HEADER = (
     "Every run read, whatever its settings or state, is a row of runs.csv."
 )
 
+
+
+WANDB_LINKS = "wandb_runs"  # the folder of links to the offline W&B runs read
 
 def write_report(tables: list[Table], absent: list[str], out: Path | None, figures: list[Path],
                  runs: list[dict] | None = None) -> str:
@@ -80,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y))
         figures = [figure for figure in drawn if figure is not None]
     print(write_report(tables, absent, out, figures, runs_table))
+    if args.paths:
+        # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
+        links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)
+        if links:
+            print(f"uvb-report: {len(links)} offline W&B runs linked in {out / WANDB_LINKS}", file=sys.stderr)
     if out:
         print(f"uvb-report: wrote {out}", file=sys.stderr)
     return 0
