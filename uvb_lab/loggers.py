@@ -403,7 +403,8 @@ def link_offline_runs(run_dirs: Iterable[Path], out_dir: Path) -> list[Path]:
         for offline in sorted((Path(run_dir) / "wandb").glob("offline-run-*")):
             if offline.is_dir() and offline.resolve() not in targets:
                 targets.append(offline.resolve())
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if targets:  # no offline run, no folder
+        out_dir.mkdir(parents=True, exist_ok=True)
     links = []
     for target in targets:
         name, copy = target.name, 1
