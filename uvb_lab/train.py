@@ -183,11 +183,12 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     def stop_if_nonfinite() -> None:
         bad_step = int(first_nonfinite_step.item())
         if bad_step >= 0:
-            remedy = "trainer.skip_nonfinite=true or a smaller trainer.lr"
+            # skip_nonfinite does not change which run this is; another lr is another run, in its own folder.
             where = (
-                f"The last good checkpoint is in {run_dir / checkpoint.FOLDER}: continue it with {remedy}"
+                f"The last good checkpoint is in {run_dir / checkpoint.FOLDER}: continue it with trainer.skip_nonfinite=true, "
+                "or start another run with a smaller trainer.lr"
                 if checkpoint.exists(run_dir)
-                else f"No checkpoint was saved before it: run again with {remedy}"
+                else "No checkpoint was saved before it: run again with trainer.skip_nonfinite=true or a smaller trainer.lr"
             )
             raise FloatingPointError(f"the training loss was not finite at step {bad_step}; stopped at step {step}. {where}")
 
