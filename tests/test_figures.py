@@ -142,3 +142,9 @@ def test_uvb_figures_refuses_options_that_cannot_work(option, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
         figures.main([str(tmp_path), *option])
     assert exit_.value.code == 2 and "must be > 0" in capsys.readouterr().err
+
+
+def test_figure_titles_say_how_far_the_model_was_trained():
+    assert figures.trained_for({"steps_done": 469, "test_loss": 25.8544}) == "step 469, test loss 25.85"
+    assert figures.trained_for({"steps_done": 0, "test_loss": None}) == "step 0"
+    assert figures.trained_for(None) == ""

@@ -26,6 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab import checkpoint, devices, run_files
 from uvb_lab.config import TRUSTED_TARGETS, untrusted_targets
+from uvb_lab.run import folder as run_folder
 from uvb_lab.classifier import classify, load_or_train_classifier
 from uvb_lab.data.images import ImageData
 from uvb_lab.image_grid import save_grid
@@ -74,6 +75,7 @@ def make_figures(
     mixing: bool = True,
     classifier_epochs: int = 2,
     cache_dir: str = "~/.cache/uvb-lab",
+    trained: str = "",
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the figures of `model` into the folder out; returns {figure name: PNG path} and the numbers.
 
@@ -90,7 +92,7 @@ def make_figures(
         compare[1].eval()
     pngs: dict[str, Path] = {}
     numbers: dict[str, Any] = {"run": name, "sigma": model.sigma, "seed": seed}
-    title = f"{name}  sigma={model.sigma:g}"
+    title = f"{name}  sigma={model.sigma:g}" + (f"  ({trained})" if trained else "")
 
     # -- Fig. 2: test images, noise drawn once from the seed and held fixed for every row.
     x = data.test[:images].to(device)
@@ -194,11 +196,21 @@ def chain_mixing(
     return {"mixing": mixing}
 
 
-def figures_after_training(run_dir: Path, model: EnergyModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Any, step: int) -> None:
+def trained_for(summary: Mapping[str, Any] | None) -> str:
+    """How far the model of the figures was trained, for their titles: "step 469, test loss 25.85"."""
+    if not summary or summary.get("steps_done") is None:
+        return ""
+    loss = summary.get("test_loss")
+    return f"step {summary['steps_done']}" + (f", test loss {loss:.4g}" if isinstance(loss, int | float) else "")
+
+
+def figures_after_training(
+    run_dir: Path, model: EnergyModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Any, step: int, trained: str = ""
+) -> None:
     """The end-of-training hook of uvb-train: figures into the run folder and to the tracker; a failure only warns."""
     try:
         options = {key: value for key, value in settings.items() if key != "after_training"}
-        pngs, numbers = make_figures(run_dir / FIGURES, model, data, name=name, **options)
+        pngs, numbers = make_figures(run_dir / FIGURES, model, data, name=name, trained=trained, **options)
         logger.log_images({f"figures/{key}": path for key, path in pngs.items()}, step=step)
         scalars = {f"figures/{key}": value for key, value in numbers.get("mixing", {}).items() if key.startswith("mean_")}
         if "x_hat_max_abs_diff_1_vs_K" in numbers:
@@ -304,7 +316,8 @@ def main(argv: list[str] | None = None) -> int:
         not_options = ("run_dir", "compare", "device", "trust_target", "out")
         options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in not_options and v is not None}}
         out = args.out or args.run_dir / FIGURES
-        pngs, _ = make_figures(out, run.model, run.data, name=run.name, compare=compare, **options)
+        summary = run_folder.read_summary(args.run_dir)
+        pngs, _ = make_figures(out, run.model, run.data, name=run.name, compare=compare, trained=trained_for(summary), **options)
     except FiguresError as error:
         print(f"uvb-figures: error: {error}", file=sys.stderr)
         return 2

@@ -25,7 +25,7 @@ from uvb_lab.checkpoint import CheckpointError
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
-from uvb_lab.figures import figures_after_training
+from uvb_lab.figures import figures_after_training, trained_for
 from uvb_lab.models.uvb import UVB
 from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.preemption import INTERRUPTED_EXIT_CODE, Preemption
@@ -312,7 +312,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         write_summary()
         # -- The paper's figures of the trained model into run_dir/figures/ and W&B; a failure only warns.
         if cfg.figures.after_training and status == "finished":
-            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step)
+            figures_after_training(run_dir, model, data, cfg.run.name, cfg.figures, logger, step, trained_for(summary))
         if status == "finished":
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
