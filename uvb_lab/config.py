@@ -17,16 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from hydra.utils import get_method
 from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
-from uvb_lab import CONFIG_DIR
-from uvb_lab.run.identity import register_resolver
+from uvb_lab.run.identity import compose_conf, register_resolver
 
 SCHEMA = "uvb_lab_schema"
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -200,12 +197,7 @@ def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig
 
     ${hydra:...} interpolations resolve against this composition afterwards; with_hydra keeps the hydra node.
     """
-    was_initialized = GlobalHydra.instance().is_initialized()
-    if was_initialized:
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    else:
-        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-            cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    cfg = compose_conf(overrides)
     HydraConfig.instance().set_config(cfg)
     if not with_hydra:
         with open_dict(cfg):

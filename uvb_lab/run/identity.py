@@ -98,6 +98,14 @@ def choices() -> dict[str, str | None]:
     return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
 
 
+def compose_conf(overrides: list[str]) -> DictConfig:
+    """conf/config.yaml composed with these overrides, hydra node included, inside a Hydra app or outside one."""
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=overrides, return_hydra_config=True)
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
 _composing_defaults = False  # a composition of the defaults is under way (see run_name)
 
 
@@ -107,11 +115,7 @@ def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict
     overrides = [f"+experiment={v}" if k == "experiment" else f"{k}={v}" for k, v in chosen]
     _composing_defaults = True
     try:
-        if GlobalHydra.instance().is_initialized():
-            cfg = compose("config", overrides=overrides, return_hydra_config=True)
-        else:
-            with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-                cfg = compose("config", overrides=overrides, return_hydra_config=True)
+        cfg = compose_conf(overrides)
     finally:
         _composing_defaults = False
     group_choices = dict(cfg.hydra.runtime.choices)

@@ -26,7 +26,7 @@ from uvb_lab import CONFIG_DIR
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.lock import FolderBusy, check_free
+from uvb_lab.run.lock import check_free
 
 
 class PlanError(ValueError):
@@ -122,8 +122,7 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
 
 
 def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
-    from uvb_lab.checkpoint import CheckpointError
-    from uvb_lab.data import DataError
+    from uvb_lab.train import REFUSALS  # what a job refuses with, found here before the launch instead
 
     if job_folder in seen:
         return run_folder.Decision(
@@ -133,7 +132,7 @@ def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[P
     try:
         _check_job(cfg, job_num)
         check_free(job_folder)
-    except (ConfigError, DataError, CheckpointError, FolderBusy) as error:
+    except REFUSALS as error:
         return run_folder.Decision("refuse", one_line(error))
     return run_folder.decide(job_folder, cfg)
 
