@@ -92,6 +92,10 @@ def evaluations(rows: list[dict[str, Any]], *why: str) -> list[dict[str, Any]]:
     return [row for row in found if row.get("eval", "epoch_end") in why] if why else found
 
 
+# Why an evaluation was made, where it was made only because the run was stopped (an uninterrupted run has none).
+STOP_EVALUATIONS = ("preempted", "interrupted")
+
+
 def without_stops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows an uninterrupted run also writes: less the evaluations made because the run was stopped."""
-    return [row for row in rows if row.get("eval") not in ("preempted", "interrupted")]
+    return [row for row in rows if row.get("eval") not in STOP_EVALUATIONS]

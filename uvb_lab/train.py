@@ -172,7 +172,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         summary.update(test, steps_done=step, wall_time_s=time.perf_counter() - start)
         # An evaluation made because the run was stopped is one an uninterrupted run never makes: not a candidate.
         best = summary["best_test_loss"]
-        if why not in ("preempted", "interrupted") and (best is None or test["test_loss"] < best):
+        if why not in run_files.STOP_EVALUATIONS and (best is None or test["test_loss"] < best):
             summary["best_test_loss"] = test["test_loss"]
         return test
 
