@@ -63,7 +63,7 @@ def train_classifier(
         raise ValueError(f"classifier epochs must be >= 1, got {epochs}")
     start = time.perf_counter()
     channels, image_size, _ = data.shape
-    num_classes = int(data.train_labels.max()) + 1
+    num_classes = data.num_classes
     x_train, labels = data.train.to(device), data.train_labels.to(device)
     with seeded(seed, torch.device(device)):  # its own seed, leaving the caller's random stream alone
         model = ConvClassifier(channels, image_size, num_classes).to(device)

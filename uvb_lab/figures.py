@@ -145,9 +145,8 @@ def no_mixing_reason(data: ImageData, jumps: int) -> str | None:
     """Why mixing numbers would mean nothing for this data, or None where they mean something."""
     if data.train_labels is None:
         return f"{data.name} has no labels, so no classes to count"
-    num_classes = int(data.train_labels.max()) + 1
-    if num_classes < MIN_CLASSES:
-        return f"{data.name} has {num_classes} classes, fewer than {MIN_CLASSES}"
+    if data.num_classes < MIN_CLASSES:
+        return f"{data.name} has {data.num_classes} classes, fewer than {MIN_CLASSES}"
     if jumps < 2:
         return "one jump has no class changes to count"
     return None

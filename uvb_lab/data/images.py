@@ -22,6 +22,11 @@ class ImageData:
     def shape(self) -> tuple[int, int, int]:
         return tuple(self.train.shape[1:])
 
+    @property
+    def num_classes(self) -> int | None:
+        """Classes 0..K-1 of the training labels; None for unlabelled data."""
+        return None if self.train_labels is None else int(self.train_labels.max()) + 1
+
 
 def uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
     """Pixels / 255 as float32, no normalisation (SPEC: the models see x in [0, 1]^d)."""
