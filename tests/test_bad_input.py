@@ -51,6 +51,8 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("trainer.bach_size=3", "Key 'bach_size' not in 'TrainerSchema'"),
         ("+model.dropout=0.1", "model.dropout is not a setting of uvb_lab.models.UVB"),
         ("trainer.keep_checkpoints=some", "trainer.keep_checkpoints must be one of both, last, none"),
+        ("data.val_fraction=1", "data.val_fraction must be >= 0 and < 1"),
+        ("data.val_fraction=0.0001", "data.val_fraction=0.0001 holds out 0 of synthetic's 512 training images"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):

@@ -102,6 +102,7 @@ def _catchable(name: str) -> bool:
 # (key, holds, what it must be): the ranges a type cannot express.
 RANGES: tuple[tuple[str, Any, str], ...] = (
     ("sigma", lambda v: v > 0, "> 0"),
+    ("data.val_fraction", lambda v: v is not None and 0 <= v < 1, ">= 0 and < 1"),
     ("trainer.epochs", lambda v: v >= 0, ">= 0"),
     ("trainer.max_steps", lambda v: v is None or v >= 0, ">= 0 or null"),
     ("trainer.batch_size", lambda v: v > 0, "> 0"),

@@ -17,8 +17,10 @@ from uvb_lab.samplers.seeding import seeded
 Loss = Callable[[EnergyModel, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def evaluate(model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int) -> dict[str, float]:
-    """Means over the whole test set.
+def evaluate(
+    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test"
+) -> dict[str, float]:
+    """Means over the whole test set (or the validation split, split="val": the same numbers, named val_...).
 
     test_loss: the model's training objective. test_denoising_loss: Eq. 4 for every model, so the
     vanilla VAE's energy can be judged as a denoiser too. For VAE energies, the two terms of Eq. 14 on
@@ -45,4 +47,4 @@ def evaluate(model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int,
                         sums[f"test_kl_on_{name}"] += terms.kl.sum()
                         sums[f"test_recon_on_{name}"] += terms.reconstruction.sum()
     model.train(was_training)
-    return {key: (total / len(x_test)).item() for key, total in sums.items()}
+    return {key.replace("test_", f"{split}_", 1): (total / len(x_test)).item() for key, total in sums.items()}

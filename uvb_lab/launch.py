@@ -12,9 +12,8 @@ Exit codes: 0 finished (or already finished), 1 failed, 2 refused (bad input), 3
 This module imports no torch, matplotlib, wandb or tensorboard: --help, --cfg and TAB completion stay fast.
 """
 
+import logging
 import sys
-from typing import Any
-
 import hydra
 from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig
@@ -26,10 +25,10 @@ DRY_RUN = "--dry-run"
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
-def _hydra_app(cfg: DictConfig) -> Any:
-    from uvb_lab.train import run_job  # torch and the rest: only once a job runs
+def _hydra_app(cfg: DictConfig) -> float:
+    from uvb_lab.train import run_job, sweeper_objective  # torch and the rest: only once a job runs
 
-    return run_job(cfg)
+    return sweeper_objective(run_job(cfg))
 
 
 def _hydra(argv: list[str]) -> None:
@@ -50,7 +49,7 @@ def main(argv: list[str] | None = None) -> None:
         _hydra(argv)  # Hydra's answers: help, the config, completion; nothing runs
         return
 
-    from uvb_lab.run.plan import PlanError, describe, outcome, plan
+    from uvb_lab.run.plan import PlanError, describe, outcome, plan, record_search
 
     try:
         launch = plan(args.overrides, args.multirun)
@@ -66,6 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     if dry_run:
         return
 
+    if launch.searched_by:  # the sweeper opens its storage (optuna.db) in the sweep folder before any job makes it
+        record_search(launch)
+        logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's schema tool lists its plugins at INFO
     code = 0
     try:
         _hydra(argv + launch.hydra_overrides)

@@ -101,9 +101,13 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     except ValueError as error:
         raise ConfigError(str(error)) from error
     x_train, x_test = data.train.to(device), data.test.to(device)
+    x_val = data.validation.to(device) if data.validation is not None else None
     sigma, batch_size, epochs = float(cfg.sigma), int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
     num_params = sum(p.numel() for p in model.parameters())
-    log.info("%s: %s parameters, %d train / %d test images on %s", cfg.run.name, f"{num_params:,}", len(x_train), len(x_test), device)
+    log.info(
+        "%s: %s parameters, %d train%s / %d test images on %s", cfg.run.name, f"{num_params:,}", len(x_train),
+        "" if x_val is None else f" / {len(x_val)} validation", len(x_test), device,
+    )
     summary: dict[str, Any] = {
         "status": "running",
         "model": cfg.run.model,
@@ -161,7 +165,11 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     first_nonfinite_step = torch.full((), -1, dtype=torch.long, device=device)
 
     def evaluate_test_set() -> dict[str, float]:
-        return evaluate(model, loss_fn, x_test, cfg.trainer.eval_seed, cfg.trainer.eval_batch_size)
+        """test_loss, ...; also val_loss, ... where data.val_fraction holds out a validation split."""
+        numbers = evaluate(model, loss_fn, x_test, cfg.trainer.eval_seed, cfg.trainer.eval_batch_size)
+        if x_val is not None:
+            numbers |= evaluate(model, loss_fn, x_val, cfg.trainer.eval_seed, cfg.trainer.eval_batch_size, split="val")
+        return numbers
 
     def record_evaluation(why: str, **extra: float) -> dict[str, float]:
         """Evaluate on the test set and record it: a metrics row, the tracker, the summary (best test loss too)."""
@@ -300,8 +308,8 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 epochs_done, batches_done = epoch, 0
             save_checkpoint()  # also mid-epoch at max_steps: resuming then finds nothing left to do
             log.info(
-                "epoch %d/%d  step %d  train %.4f  test %.4f  %.0f samples/s",
-                epoch, epochs, step, train_loss, test["test_loss"], samples_per_s,
+                "epoch %d/%d  step %d  train %.4f%s  test %.4f  %.0f samples/s", epoch, epochs, step, train_loss,
+                f"  val {test['val_loss']:.4f}" if "val_loss" in test else "", test["test_loss"], samples_per_s,
             )
             write_summary()
             if step >= max_steps:
@@ -331,6 +339,16 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if status == "interrupted":
         log.warning("interrupted at step %d; the same command continues from the checkpoint", step)
     return summary
+
+
+def sweeper_objective(summary: dict[str, Any] | None) -> float:
+    """The number a job returns to Hydra's sweeper, which a search (conf/hparams_search/) minimises.
+
+    The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
+    failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
+    """
+    value = (summary or {}).get("val_loss", (summary or {}).get("test_loss"))
+    return float(value) if value is not None and math.isfinite(value) else math.inf
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from uvb_lab.data.images import DataError, ImageData, check_shape, require_files, uint8_to_unit
+from uvb_lab.data.validation import hold_out
 
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
 TEST_BATCHES = ["test_batch"]
@@ -48,7 +49,9 @@ def read_batches(folder: Path, names: list[str]) -> tuple[torch.Tensor, torch.Te
     return uint8_to_unit(torch.from_numpy(np.concatenate(images))), torch.from_numpy(np.concatenate(labels))
 
 
-def load_cifar10(root: str, channels: int = 3, image_size: int = 32, download: bool = False) -> ImageData:
+def load_cifar10(
+    root: str, channels: int = 3, image_size: int = 32, download: bool = False, val_fraction: float = 0.0
+) -> ImageData:
     folder = Path(root).expanduser() / "cifar-10-batches-py"
     require_files(
         "CIFAR-10",
@@ -62,4 +65,4 @@ def load_cifar10(root: str, channels: int = 3, image_size: int = 32, download: b
     )
     train, train_labels = read_batches(folder, TRAIN_BATCHES)
     test, test_labels = read_batches(folder, TEST_BATCHES)
-    return check_shape(ImageData("cifar10", train, test, train_labels, test_labels), channels, image_size)
+    return hold_out(check_shape(ImageData("cifar10", train, test, train_labels, test_labels), channels, image_size), val_fraction)

@@ -17,6 +17,8 @@ class ImageData:
     test: torch.Tensor
     train_labels: torch.Tensor | None = None  # (N,) int64 where the dataset has classes
     test_labels: torch.Tensor | None = None
+    validation: torch.Tensor | None = None  # held out of the training set by data.val_fraction (uvb_lab/data/validation.py)
+    validation_labels: torch.Tensor | None = None
 
     @property
     def shape(self) -> tuple[int, int, int]:

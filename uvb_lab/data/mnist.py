@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from uvb_lab.data.images import DataError, ImageData, check_shape, require_files, uint8_to_unit
+from uvb_lab.data.validation import hold_out
 
 # The published md5s of the uncompressed official files (shared/data/README.md).
 MD5 = {
@@ -40,7 +41,12 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def load_mnist(
-    root: str, channels: int = 1, image_size: int = 28, download: bool = False, check_md5: bool = True
+    root: str,
+    channels: int = 1,
+    image_size: int = 28,
+    download: bool = False,
+    check_md5: bool = True,
+    val_fraction: float = 0.0,
 ) -> ImageData:
     raw = Path(root).expanduser() / "MNIST" / "raw"
     require_files(
@@ -66,4 +72,4 @@ def load_mnist(
             raise DataError(f"MNIST {key} images have shape {images.shape} and labels {labels.shape}")
         split[key] = (uint8_to_unit(torch.from_numpy(images.copy())).unsqueeze(1), torch.from_numpy(labels.astype(np.int64)))
     data = ImageData("mnist", split["train"][0], split["test"][0], split["train"][1], split["test"][1])
-    return check_shape(data, channels, image_size)
+    return hold_out(check_shape(data, channels, image_size), val_fraction)

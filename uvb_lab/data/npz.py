@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from uvb_lab.data.images import DataError, ImageData, check_shape, uint8_to_unit
+from uvb_lab.data.validation import hold_out
 
 KEYS = ("x_train", "y_train", "x_test", "y_test")
 
@@ -23,7 +24,7 @@ def to_nchw(images: np.ndarray, path: Path, key: str) -> torch.Tensor:
     return uint8_to_unit(torch.from_numpy(np.ascontiguousarray(images)))
 
 
-def load_npz(path: str, channels: int, image_size: int, name: str | None = None) -> ImageData:
+def load_npz(path: str, channels: int, image_size: int, name: str | None = None, val_fraction: float = 0.0) -> ImageData:
     file = Path(path).expanduser()
     if not file.is_file():
         raise DataError(f"npz file not found: {file} (set data.path to a Keras-layout .npz with keys {', '.join(KEYS)})")
@@ -42,4 +43,4 @@ def load_npz(path: str, channels: int, image_size: int, name: str | None = None)
         torch.from_numpy(loaded["y_train"].astype(np.int64).reshape(-1)),
         torch.from_numpy(loaded["y_test"].astype(np.int64).reshape(-1)),
     )
-    return check_shape(data, channels, image_size)
+    return hold_out(check_shape(data, channels, image_size), val_fraction)

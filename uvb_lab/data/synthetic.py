@@ -3,10 +3,11 @@
 import torch
 
 from uvb_lab.data.images import ImageData, check_shape
+from uvb_lab.data.validation import hold_out
 
 
 def shapes(
-    n_train: int = 512, n_test: int = 128, channels: int = 1, image_size: int = 16, seed: int = 0
+    n_train: int = 512, n_test: int = 128, channels: int = 1, image_size: int = 16, seed: int = 0, val_fraction: float = 0.0
 ) -> ImageData:
     """Bright axis-aligned rectangles on a dark background, one per image, in [0, 1]; label = 1 if wide."""
     generator = torch.Generator().manual_seed(seed)
@@ -21,7 +22,7 @@ def shapes(
     images = (mask[:, None] * intensity).clamp(0, 1)
     labels = (sizes[:, 1] > sizes[:, 0]).long()
     data = ImageData("synthetic", images[:n_train], images[n_train:], labels[:n_train], labels[n_train:])
-    return check_shape(data, channels, image_size)
+    return hold_out(check_shape(data, channels, image_size), val_fraction)
 
 
 def gaussian(
@@ -32,6 +33,7 @@ def gaussian(
     mean: float = 0.5,
     std: float = 0.5,
     seed: int = 0,
+    val_fraction: float = 0.0,
 ) -> ImageData:
     """x ~ N(mean, std^2 I): the one case with a closed-form optimal denoiser, used to check learning.
 
@@ -40,7 +42,7 @@ def gaussian(
     """
     generator = torch.Generator().manual_seed(seed)
     images = mean + std * torch.randn(n_train + n_test, channels, image_size, image_size, generator=generator)
-    return check_shape(ImageData("gaussian", images[:n_train], images[n_train:]), channels, image_size)
+    return hold_out(check_shape(ImageData("gaussian", images[:n_train], images[n_train:]), channels, image_size), val_fraction)
 
 
 def optimal_gaussian_risk(dim: int, std: float, sigma: float) -> float:

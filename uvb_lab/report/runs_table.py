@@ -50,7 +50,7 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
 def extra_metrics(runs: Iterable[Run]) -> list[str]:
     """Final metrics of the summaries beyond METRICS (a metric added later still gets its column)."""
     found = {key for run in runs for key, value in run.summary.items()
-             if key.startswith(("train_", "test_")) and isinstance(value, int | float | None)}
+             if key.startswith(("train_", "test_", "val_")) and isinstance(value, int | float | None)}
     return sorted(found - set(METRICS))
 
 

@@ -6,7 +6,7 @@ same identity are the same run: they land in the same folder, and the second con
 Every key not listed is identity, keys added later included, so a new setting is safe by default.
 
 The folder name is `<model>-<data>-sigma<sigma>` followed by the identity keys whose value differs from
-the defaults of the chosen model, data and experiment, e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`. It
+the defaults of the chosen model, data and experiment (or hparams_search), e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`. It
 depends only on resolved values: `sigma=1` and `sigma=1.0`, `lr=1e-4` and `lr=0.0001`, or an override
 equal to the default, all give one name. Where that name would be longer than MAX_NAME or hold a
 character unsafe in a path, the differing keys become a hash of the whole identity instead.
@@ -51,6 +51,8 @@ NOT_IDENTITY = (
 # Config groups chosen by name; a choice other than the defaults' is named in the folder as `<group>_<choice>`.
 NAMED_GROUPS = ("model", "data")
 CHOSEN_GROUPS = ("loss",)
+# Groups added with `+group=option` that fix a sweep's settings: a run's name lists what differs from those.
+SETTINGS_GROUPS = ("experiment", "hparams_search")
 MAX_NAME = 100
 SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
 HASH_CHARS = 8
@@ -112,7 +114,7 @@ _composing_defaults = False  # a composition of the defaults is under way (see r
 @functools.lru_cache(maxsize=16)
 def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict[str, str | None]]:
     global _composing_defaults
-    overrides = [f"+experiment={v}" if k == "experiment" else f"{k}={v}" for k, v in chosen]
+    overrides = [f"+{k}={v}" if k in SETTINGS_GROUPS else f"{k}={v}" for k, v in chosen]
     _composing_defaults = True
     try:
         cfg = compose_conf(overrides)
@@ -123,8 +125,8 @@ def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict
 
 
 def defaults(current_choices: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str | None]]:
-    """The identity (and group choices) of the chosen model, data and experiment with no other override."""
-    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, "experiment") if current_choices.get(k))
+    """The identity (and group choices) of the chosen model, data, experiment and search with no other override."""
+    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, *SETTINGS_GROUPS) if current_choices.get(k))
     return _defaults(chosen)
 
 

@@ -9,6 +9,7 @@ launches nothing. `uvb-train --dry-run` prints the plan and stops there; after a
 the jobs' folders again and says how each one ended.
 """
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,11 @@ class Launch:
     jobs: list[Job]
     hydra_overrides: list[str]  # what uvb-train adds to the command: the folder of a resume, an ad-hoc sweep's folder
     sweep_dir: Path | None = None
+    # The sweeper, where it is not Hydra's basic one: a search (Optuna) picks its jobs as it goes, so the plan
+    # has one job, the settings they all share; each job decides about its own folder when it runs.
+    searched_by: str | None = None
+    minimises: str | None = None  # what the search minimises: val_loss, or test_loss where nothing is held out
+    search_settings: dict[str, Any] | None = None  # the identity every trial shares (SEARCH_RECORD)
 
     @property
     def refused(self) -> list[Job]:
@@ -95,6 +101,13 @@ def adhoc_sweep_name(sweeps: list[Any]) -> str:
     return name
 
 
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+MISSING_SWEEPER = "hydra/sweeper"
+# A search's folder holds one study (the sweeper's storage): search.json records the settings its trials share,
+# so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
+SEARCH_RECORD = "search.json"
+
+
 def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> list[list[str]]:
     """The sweep's jobs, as Hydra's basic sweeper makes them: the config's sweeper params, then the command's."""
     params = [f"{key}={value}" for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()]
@@ -137,6 +150,44 @@ def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[P
     return run_folder.decide(job_folder, cfg)
 
 
+def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path) -> tuple[Job, dict[str, Any]]:
+    """A search's one planned job: the settings its trials share, checked and compared with the search folder's
+    record; the trials' own folders come as the sweeper picks their values."""
+    from uvb_lab.train import REFUSALS
+
+    task_cfg = base.copy()
+    with open_dict(task_cfg):
+        del task_cfg["hydra"]
+    settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
+    try:
+        _check_job(task_cfg, None)
+    except REFUSALS as error:
+        return Job(hydra_overrides, None, run_folder.Decision("refuse", one_line(error))), settings
+    path, recorded = sweep_dir / SEARCH_RECORD, None
+    if path.is_file():
+        try:
+            recorded = json.loads(path.read_text())
+        except ValueError:
+            pass
+        if not isinstance(recorded, dict) or not isinstance(recorded.get("shared"), dict):
+            return Job(hydra_overrides, None, run_folder.Decision("refuse", f"{path} is not a search record of uvb-lab")), settings
+        changed = run_identity.differences(recorded["shared"], settings, {})
+        if changed:
+            listing = ", ".join(f"{key}: {old} -> {new}" for key, old, new in changed)
+            why = f"{sweep_dir} holds a search of other settings ({listing}); give this one its own hydra.sweep.dir"
+            return Job(hydra_overrides, None, run_folder.Decision("refuse", why)), settings
+    what = "continues the study there" if recorded is not None else "starts a study there"
+    return Job(hydra_overrides, None, run_folder.Decision("search", f"the settings every trial shares check out; {what}")), settings
+
+
+def record_search(launch: Launch) -> None:
+    """Before the sweeper starts: the search folder, for its storage, and the settings its study is of."""
+    launch.sweep_dir.mkdir(parents=True, exist_ok=True)
+    record = launch.sweep_dir / SEARCH_RECORD
+    if not record.exists():
+        run_folder.write_json(record, {"format": 1, "searched_by": launch.searched_by, "shared": launch.search_settings})
+
+
 def plan(overrides: list[str], multirun: bool) -> Launch:
     """The jobs of `uvb-train [-m] OVERRIDES`, each with its folder and its decision; PlanError if unplannable."""
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -146,7 +197,8 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             sweeps = [o for o in parsed if o.is_sweep_override()]
             base = _compose([o.input_line for o in parsed if not o.is_sweep_override()])
         except (HydraException, OmegaConfBaseException) as error:
-            raise PlanError(one_line(error)) from error
+            hint = "; the Optuna sweeper is an extra: pip install 'uvb-lab[sweepers]'" if MISSING_SWEEPER in str(error) else ""
+            raise PlanError(one_line(error) + hint) from error
         if sweeps and not multirun:
             raise PlanError(f"{', '.join(o.input_line for o in sweeps)} sweeps several values: add -m (--multirun) to launch one job per value")
         given = {o.get_key_element() for o in parsed}
@@ -157,9 +209,16 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             if resume not in (None, run_folder.AUTO):
                 raise PlanError(f"trainer.resume={resume} continues one run; a sweep finds its runs' folders itself (trainer.resume=auto)")
             sweep_dir = Path(base.hydra.sweep.dir)
-            if "hydra.sweep.dir" not in given and not base.hydra.runtime.choices.get("experiment"):
+            chosen = base.hydra.runtime.choices
+            if "hydra.sweep.dir" not in given and not any(chosen.get(g) for g in run_identity.SETTINGS_GROUPS):
                 sweep_dir = Path("multirun", adhoc_sweep_name(sweeps))
                 hydra_overrides.append(f"hydra.sweep.dir={sweep_dir}")
+            if base.hydra.sweeper._target_ != BASIC_SWEEPER:
+                searched_by = base.hydra.sweeper._target_.rsplit(".", 1)[-1]
+                minimises = "val_loss" if base.data.get("val_fraction") else "test_loss"
+                searched = {*(OmegaConf.select(base, "hydra.sweeper.params") or {}), *(o.get_key_element() for o in sweeps)}
+                job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute())
+                return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings)
             try:
                 jobs_overrides = _job_overrides(base, parser, overrides)
             except (HydraException, OmegaConfBaseException) as error:
@@ -194,6 +253,13 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
 
 def describe(launch: Launch) -> str:
     """The plan as a table: one line per job, what it would do, in which folder, and why."""
+    if launch.searched_by:
+        (job,) = launch.jobs
+        verdict = f"refused: {job.decision.reason}" if job.decision.action == "refuse" else job.decision.reason
+        lines = [f"a search in {launch.sweep_dir}: {launch.searched_by} picks each trial's values as it goes; {verdict}"]
+        if launch.minimises == "test_loss":
+            lines.append("  note: data.val_fraction=0 holds out nothing, so the search minimises the test loss; set it to tune on a validation split")
+        return "\n".join(lines)
     counts = {action: sum(job.decision.action == action for job in launch.jobs) for action in ("start", "continue", "skip", "refuse")}
     head = f"{len(launch.jobs)} job{'s' if len(launch.jobs) != 1 else ''}" + (f" in {launch.sweep_dir}" if launch.sweep_dir else "")
     head += ": " + ", ".join(f"{n} {action}" for action, n in counts.items() if n)
@@ -209,6 +275,8 @@ def outcome(launch: Launch) -> tuple[str, int]:
 
     Exit code: 0 all finished or skipped, 3 some stopped (preempted or interrupted) and none failed, 1 some failed.
     """
+    if launch.searched_by:
+        return _search_outcome(launch)
     finished, continued, skipped, failed, stopped = [], [], [], [], []
     for job in launch.jobs:
         summary = run_folder.read_summary(job.folder) if job.folder and job.folder.is_dir() else None
@@ -227,3 +295,17 @@ def outcome(launch: Launch) -> tuple[str, int]:
     details = [f"  {status}: {job.folder}" for job, status in failed + stopped]
     code = 1 if failed else 3 if stopped else 0
     return "\n".join([line, *details]), code
+
+
+def _search_outcome(launch: Launch) -> tuple[str, int]:
+    """After a search: the runs its folder holds (this launch's and earlier ones'), by status, and where the best is."""
+    statuses = [
+        (run_folder.read_summary(path) or {}).get("status", "did not start")
+        for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
+    ] if launch.sweep_dir.is_dir() else []
+    counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
+    line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
+    best = launch.sweep_dir / "optimization_results.yaml"
+    if best.is_file():
+        line += f"; the best {launch.minimises}: {best}"
+    return line, 0

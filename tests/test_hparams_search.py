@@ -1,0 +1,92 @@
+"""Tuning on a validation split: data.val_fraction, the value a job returns to Hydra's sweeper, and the
+Optuna search of conf/hparams_search/ run for real (tiny models, synthetic data, a few trials)."""
+
+import json
+import math
+import sqlite3
+
+import torch
+from conftest import QUICK, TINY, run_uvb_train_in_process
+from omegaconf import OmegaConf
+
+from uvb_lab.data.images import ImageData
+from uvb_lab.data.validation import hold_out
+from uvb_lab.train import sweeper_objective
+
+TINY_UVB = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none"]
+
+
+def test_the_validation_split_is_the_same_held_out_images_in_every_run():
+    images = torch.arange(100, dtype=torch.float32).reshape(100, 1, 1, 1)
+    data = ImageData("counting", images, images[:10], train_labels=torch.arange(100), test_labels=torch.arange(10))
+    split = hold_out(data, 0.2)
+    again = hold_out(data, 0.2)
+    train, val = split.train.flatten().tolist(), split.validation.flatten().tolist()
+    assert (len(train), len(val)) == (80, 20)
+    assert sorted(train + val) == list(range(100))  # every image on exactly one side
+    assert val == again.validation.flatten().tolist()
+    assert split.validation_labels.tolist() == val and split.train_labels.tolist() == train  # labels follow
+    assert split.test is data.test
+    assert hold_out(data, 0.0) is data  # the default: the paper's protocol, nothing held out
+
+
+def test_a_run_with_a_validation_split_scores_it_and_returns_its_loss(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code, stderr = run_uvb_train_in_process([*TINY_UVB, "data.val_fraction=0.25", f"hydra.run.dir={run_dir}"], capsys)
+    assert code == 0, stderr
+    summary = json.loads((run_dir / "summary.json").read_text())
+    evaluations = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    evaluations = [row for row in evaluations if "eval" in row]
+    assert evaluations and all(math.isfinite(row["val_loss"]) and math.isfinite(row["test_loss"]) for row in evaluations)
+    assert summary["val_loss"] == evaluations[-1]["val_loss"] != summary["test_loss"]
+    assert "384 train / 128 validation / 128 test images" in (run_dir / "train.log").read_text()
+    # What a sweeper minimises: the validation loss where there is one, else the test loss; a failed job is the worst.
+    assert sweeper_objective(summary) == summary["val_loss"]
+    assert sweeper_objective({"test_loss": 3.5}) == 3.5
+    assert sweeper_objective(None) == math.inf
+    assert sweeper_objective({"test_loss": math.nan}) == math.inf
+
+
+def _trials(database) -> list[tuple[float, float]]:
+    """(lr, value) of every finished trial in an Optuna study's sqlite storage."""
+    with sqlite3.connect(database) as connection:
+        return connection.execute(
+            "SELECT p.param_value, v.value FROM trial_params p JOIN trial_values v ON p.trial_id = v.trial_id "
+            "JOIN trials t ON t.trial_id = p.trial_id WHERE t.state = 'COMPLETE' ORDER BY p.trial_id"
+        ).fetchall()
+
+
+def test_the_optuna_search_tunes_lr_on_the_validation_loss_and_a_relaunch_adds_trials(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    search = ["-m", "+hparams_search=uvb_lr_mnist", *TINY_UVB, "hydra.sweeper.n_trials=3"]
+    stdout: list[str] = []
+    code, stderr = run_uvb_train_in_process(search, capsys, stdout)
+    assert code == 0, stderr
+    assert "OptunaSweeper picks each trial's values" in stdout[0]
+    sweep = tmp_path / "multirun" / "hparams_search" / "uvb_lr_mnist"
+    runs = sorted(path for path in sweep.iterdir() if (path / "summary.json").is_file())
+    summaries = {run.name: json.loads((run / "summary.json").read_text()) for run in runs}
+    assert len(runs) == 3 and all(s["status"] == "finished" for s in summaries.values())
+    trials = _trials(sweep / "optuna.db")
+    lrs = {OmegaConf.load(run / "config.yaml").trainer.lr: summaries[run.name]["val_loss"] for run in runs}
+    assert sorted(trials) == sorted(lrs.items())  # each trial's value is its run's final validation loss
+    best = OmegaConf.load(sweep / "optimization_results.yaml")
+    assert best["best_value"] == min(lrs.values()) and lrs[best["best_params"]["trainer.lr"]] == best["best_value"]
+    assert "3 runs in" in stderr and "(3 finished)" in stderr
+
+    # A relaunch (another sampler seed: the same seed proposes the same first values) continues the study:
+    # one more trial in a folder of its own, the runs already made untouched.
+    before = {run.name: (run / "summary.json").read_bytes() for run in runs}
+    code, stderr = run_uvb_train_in_process([*search[:-1], "hydra.sweeper.n_trials=1", "hydra.sweeper.sampler.seed=1"], capsys)
+    assert code == 0, stderr
+    assert len(_trials(sweep / "optuna.db")) == 4
+    assert len([path for path in sweep.iterdir() if (path / "summary.json").is_file()]) == 4
+    assert all((sweep / name / "summary.json").read_bytes() == content for name, content in before.items())
+
+    # Other shared settings into the same folder would mix two searches in one study: refused, nothing written.
+    files = sorted(str(path) for path in sweep.rglob("*"))
+    deen = ["-m", "+hparams_search=uvb_lr_mnist", "model=deen", *QUICK, *TINY["deen"], "logger=none"]
+    code, stderr = run_uvb_train_in_process(deen, capsys, stdout)
+    assert code == 2, stderr
+    assert "holds a search of other settings (model._target_: uvb_lab.models.UVB -> uvb_lab.models.DEEN" in stdout[-1]
+    assert sorted(str(path) for path in sweep.rglob("*")) == files
