@@ -6,7 +6,6 @@ that a `-m` sweep's runs land in one W&B group and each has its TensorBoard hype
 
 import functools
 import json
-import re
 import shutil
 import subprocess
 import sys

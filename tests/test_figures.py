@@ -11,7 +11,6 @@ import torch
 from conftest import QUICK, TINY, uvb_train_here
 from uvb_lab import figures
 from uvb_lab.data.images import ImageData
-from uvb_lab.data.synthetic import shapes
 from uvb_lab.models import DEEN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK, REPO, TINY, run_uvb_train, run_uvb_train_in_process
+from conftest import QUICK, REPO, TINY, run_uvb_train_in_process
 from uvb_lab import checkpoint, run_files
 from uvb_lab.report import main as report
 
