@@ -112,7 +112,7 @@ def test_tensorboard_holds_every_runs_scalars_and_hparams_side_by_side(tmp_path)
     assert end == api_pb2.STATUS_SUCCESS
     assert hparams == {
         "run.model": "uvb", "run.data": "synthetic", "sigma": 0.5, "model.sigma": 0.5, "trainer.seed": 0, "trainer.lr": 1e-4,
-        "trainer.precision": "tf32", "model.conv_channels": "[4, 8]", "model.hidden": 16, "model.laplace_scale": "null",
+        "model.conv_channels": "[4, 8]", "model.hidden": 16, "model.laplace_scale": "null",
         "data.n_train": 128, "loss._target_": "uvb_lab.loss.denoising_loss",
     }  # identity keys only: not trainer.epochs, trainer.compile, data.root, logger.*, figures.*, run.name
 

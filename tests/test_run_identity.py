@@ -46,8 +46,9 @@ def test_a_long_name_becomes_a_hash_of_the_identity():
 def test_every_key_but_the_listed_ones_is_identity():
     cfg = compose_config(["model=deen"])
     keys = identity.identity(cfg)
-    assert {"sigma", "trainer.lr", "trainer.seed", "trainer.batch_size", "trainer.precision", "model.hidden", "loss._target_"} <= set(keys)
-    assert not {"trainer.epochs", "trainer.device", "logger.mode", "figures.jumps", "data.root", "run.name"} & set(keys)
+    assert {"sigma", "trainer.lr", "trainer.seed", "trainer.batch_size", "model.hidden", "loss._target_"} <= set(keys)
+    # precision is how products are rounded, like the device: a run started in bf16 on a CPU continues on a GPU
+    assert not {"trainer.epochs", "trainer.device", "trainer.precision", "logger.mode", "figures.jumps", "data.root", "run.name"} & set(keys)
 
 
 def test_a_key_added_later_keeps_older_runs_while_it_has_its_default():

@@ -4,10 +4,12 @@ import json
 import math
 
 import pytest
+import torch
 import yaml
 from conftest import MODELS, QUICK, TINY, uvb_train_here
 
 from uvb_lab import checkpoint, run_files
+from uvb_lab.train_step import resolve_precision
 
 SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}
 
@@ -92,5 +94,6 @@ def test_curves_have_a_training_row_every_log_every_steps_and_an_evaluation_ever
     summary = run_files.read_summary(run_dir)
     assert summary["test_loss"] == evaluations[-1]["test_loss"]
     assert summary["best_test_loss"] == min(row["test_loss"] for row in evaluations)
-    assert summary["precision"] == "fp32" and summary["device"] == "cpu" and summary["threads"] >= 1
+    assert summary["precision"] == resolve_precision("auto", torch.device("cpu"))  # trainer.precision=auto, the default
+    assert summary["device"] == "cpu" and summary["threads"] >= 1
     assert summary["package_versions"]["torch"].startswith("2.")

@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from conftest import MODELS, QUICK, TINY, compose_config
 from uvb_lab.config import ConfigError
 from uvb_lab.train import train
-from uvb_lab.train_step import adam, make_train_step
+from uvb_lab.train_step import adam, cpu_flags, make_train_step, resolve_precision
 
 # bf16 rounds every matmul/conv input to 8 significant bits (relative error up to 2^-9 = 0.2%). After 20 Adam
 # steps at lr 1e-3 the measured gap of the loss was 1.5e-4 (UVB) and 1e-5 (DEEN) relative (tiny widths, CPU).
@@ -93,8 +93,37 @@ def test_uvb_train_runs_in_bf16(tmp_path):
 
 def test_an_unknown_precision_is_a_config_error(tmp_path):
     cfg = compose_config([*QUICK, "logger=none", "trainer.precision=fp16", *TINY["deen"]])
-    with pytest.raises(ConfigError, match="trainer.precision must be one of fp32, tf32, bf16, got fp16"):
+    with pytest.raises(ConfigError, match="trainer.precision must be one of auto, fp32, tf32, bf16, got fp16"):
         train(cfg, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("flags", "device", "expected"),
+    [
+        ({"avx512f", "avx512_bf16"}, "cpu", "bf16"),  # AVX512-BF16 (this project's CPU)
+        ({"amx_tile", "amx_bf16"}, "cpu", "bf16"),  # AMX without the AVX512 flag
+        ({"avx2", "avx512f"}, "cpu", "fp32"),  # no native bf16: emulated bf16 is slower than fp32
+        (set(), "cpu", "fp32"),  # not Linux, or /proc/cpuinfo unreadable
+        ({"avx512_bf16"}, "cuda", "tf32"),
+    ],
+)
+def test_precision_auto_picks_what_the_device_does_natively(flags, device, expected):
+    assert resolve_precision("auto", torch.device(device), flags) == expected
+    assert resolve_precision("fp32", torch.device(device), flags) == "fp32"  # an explicit choice is kept
+
+
+def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n\nprocessor\t: 1\nflags\t\t: fpu sse avx512f avx512_bf16 amx_tile\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx512f", "avx512_bf16", "amx_tile"}
+    assert cpu_flags(tmp_path / "missing") == set()
+
+
+def test_a_run_says_which_precision_auto_chose(tmp_path):
+    cfg = compose_config([*QUICK, "logger=none", *TINY["deen"]])  # trainer.precision: auto, the default
+    assert cfg.trainer.precision == "auto"
+    summary = train(cfg, tmp_path)
+    assert summary["precision"] == resolve_precision("auto", torch.device("cpu"))
 
 
 def test_a_nonfinite_step_is_reported_and_with_skip_nonfinite_leaves_the_weights_alone():

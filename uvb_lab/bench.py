@@ -2,37 +2,41 @@
 
 For each model x dataset, built from the real conf/ (paper sizes unless --width-scale), at batch 128:
   - ours: the step as uvb-train runs it (data resident on the device, batch order and noise drawn there,
-    uvb_lab/train_step.py with --precision / --compile);
+    uvb_lab/train_step.py in --precision, default auto as trainer.precision);
+  - ours_channels_last, ours_compile (--variants): the same with NHWC activations, or torch.compile;
   - naive: uvb_lab/naive_reference.py (DataLoader, host-to-device copy, fp32 without TF32, .item() each step).
-Reported: the median step time after warm-up (CUDA events on a GPU, the wall clock elsewhere), samples/s,
-peak memory, FLOP per step (counted on the meta device: exact, free), achieved FLOP/s as a fraction of a
-dense matrix-product peak measured in the same run, ours/naive, and the hours Tables 2 and 3 would take.
+On a shared machine one timing means little (identical runs have swung 4x under other users' load), so every
+contender is built and warmed up once, then timed in turn, round after round (--rounds), together with the
+fp32 and bf16 matrix-product peaks. Each figure is min / median / max over the rounds; each ratio is taken
+within a round, where both sides ran under the same load. Also: FLOP per step (counted on the meta device:
+exact, free), samples/s, % of the peak of the step's own arithmetic, CUDA peak memory, setup time (compile
+included), the load average before and after, and the hours Tables 2 and 3 would take. --json keeps it all.
 """
 
 import argparse
-import gc
 import json
 import math
+import os
 import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab import devices
+from uvb_lab.config import compose_config
 from uvb_lab.flop_count import FlopCount
 from uvb_lab.naive_reference import naive_training
-from uvb_lab import CONFIG_DIR
-from uvb_lab.train import ConfigError, resolve_device
-from uvb_lab.train_step import PRECISIONS, adam, make_train_step, tf32_allowed
+from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3 (SPEC.md): 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).
 TABLE_SIGMAS, TABLE_EPOCHS, TABLE_MODELS = 8, 400, ("uvb", "deen")
@@ -48,8 +52,7 @@ def scaled_width(width: int, scale: float) -> int:
 def model_config(model: str, data: str, width_scale: float) -> DictConfig:
     """The real composed config for model x data, widths scaled; only its model, loss and data shape are used."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={model}", f"data={data}", "logger=none"])
+    cfg = compose_config([f"model={model}", f"data={data}", "logger=none"])
     for key in WIDTH_KEYS:
         if key in cfg.model:
             widths = cfg.model[key]
@@ -76,14 +79,12 @@ def step_flops(cfg: DictConfig, batch_size: int) -> int:
     return counter.flop
 
 
-def median_step_time(step: Callable[[], Any], steps: int, warmup: int, device: torch.device) -> float:
-    """Median seconds between consecutive step ends, after warm-up steps (compilation, allocator, caches).
+def step_times(step: Callable[[], Any], steps: int, device: torch.device) -> list[float]:
+    """Seconds between consecutive step ends over `steps` steps.
 
     On CUDA an event is recorded after each step and the gaps are read once at the end: the host never
     waits mid-run, and a gap includes any time the GPU sat idle waiting for the host to queue work.
     """
-    for _ in range(warmup):
-        step()
     if device.type == "cuda":
         events = [torch.cuda.Event(enable_timing=True) for _ in range(steps + 1)]
         torch.cuda.synchronize(device)
@@ -92,35 +93,33 @@ def median_step_time(step: Callable[[], Any], steps: int, warmup: int, device: t
             step()
             event.record()
         torch.cuda.synchronize(device)
-        gaps = [a.elapsed_time(b) / 1e3 for a, b in zip(events, events[1:])]
-    else:
-        ends = [time.perf_counter()]
-        for _ in range(steps):
-            step()
-            ends.append(time.perf_counter())
-        gaps = [b - a for a, b in zip(ends, ends[1:])]
-    return statistics.median(gaps)
+        return [a.elapsed_time(b) / 1e3 for a, b in zip(events, events[1:])]
+    ends = [time.perf_counter()]
+    for _ in range(steps):
+        step()
+        ends.append(time.perf_counter())
+    return [b - a for a, b in zip(ends, ends[1:])]
 
 
-def matmul_peak(device: torch.device, precision: str, n: int) -> float:
-    """FLOP/s of an n x n x n matrix product in this precision's dtype and TF32 setting: the dense peak."""
-    mode = PRECISIONS[precision]
-    dtype = mode.autocast_dtype or torch.float32
+def spread(values: list[float]) -> dict[str, float]:
+    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
+def peak_dtypes(device: torch.device) -> dict[str, tuple[torch.dtype, bool]]:
+    """The dense products whose peak the report compares with: (dtype, TF32 allowed) by name."""
+    peaks = {"fp32": (torch.float32, False), "bf16": (torch.bfloat16, False)}
+    if device.type == "cuda":
+        peaks["tf32"] = (torch.float32, True)
+    return peaks
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, tf32: bool, n: int) -> float:
+    """FLOP/s of an n x n x n matrix product in this dtype (median of 5 after 2 warm-up): the dense peak."""
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
-    with tf32_allowed(mode.tf32):
-        seconds = median_step_time(lambda: a @ b, steps=10, warmup=3, device=device)
-    return 2 * n**3 / seconds
-
-
-def peak_memory(device: torch.device, run: Callable[[], float]) -> tuple[float, int | None]:
-    """run()'s result and the peak bytes the CUDA allocator held during it (None off CUDA: no such counter)."""
-    gc.collect()
-    if device.type != "cuda":
-        return run(), None
-    torch.cuda.empty_cache()
-    torch.cuda.reset_peak_memory_stats(device)
-    result = run()
-    return result, torch.cuda.max_memory_allocated(device)
+    with tf32_allowed(tf32):
+        for _ in range(2):
+            a @ b
+        return 2 * n**3 / statistics.median(step_times(lambda: a @ b, 5, device))
 
 
 def endless_batches(n: int, batch_size: int, device: torch.device) -> Iterator[torch.Tensor]:
@@ -129,12 +128,30 @@ def endless_batches(n: int, batch_size: int, device: torch.device) -> Iterator[t
         yield from torch.randperm(n, device=device).split(batch_size)
 
 
-def time_ours(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device) -> float:
+@dataclass
+class Contender:
+    """One way to run the training step, built and warmed up, ready to be timed round after round."""
+
+    name: str
+    precision: str
+    step: Callable[[], None]
+    setup_s: float  # building it and its warm-up steps (torch.compile compiles in the first one)
+    peak_memory_bytes: int | None  # CUDA allocator's peak while warming up; None elsewhere
+    finish: Callable[[], None]  # raises FloatingPointError if its loss stopped being finite
+
+
+def ours(name: str, cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device,
+         compile: bool = False, channels_last: bool = False) -> Contender:
+    """The step as uvb-train runs it: images on the device, order and noise drawn there, uvb_lab/train_step.py."""
+    start = time.perf_counter()
     torch.manual_seed(0)
     model = instantiate(cfg.model).to(device)
-    optimizer = adam(model.parameters(), lr=float(cfg.trainer.lr), device=device)
-    train_step = make_train_step(model, instantiate(cfg.loss), optimizer, args.precision, args.compile)
     x_train, sigma = images.to(device), float(cfg.sigma)
+    if channels_last:  # NHWC activations for the convolutions (measured, not used by uvb-train: docs/performance.md)
+        model, x_train = model.to(memory_format=torch.channels_last), x_train.contiguous(memory_format=torch.channels_last)
+    optimizer = adam(model.parameters(), lr=float(cfg.trainer.lr), device=device)
+    precision = resolve_precision(args.precision, device)
+    train_step = make_train_step(model, instantiate(cfg.loss), optimizer, precision, compile)
     batches = endless_batches(len(x_train), args.batch_size, device)
     loss_sum = torch.zeros((), device=device)
 
@@ -144,13 +161,16 @@ def time_ours(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, d
         y = x + sigma * torch.randn_like(x)
         loss_sum += train_step(x, y)[0]
 
-    seconds = median_step_time(step, args.steps, args.warmup, device)
-    if not math.isfinite(loss_sum.item()):
-        raise FloatingPointError(f"{cfg.model._target_}: our step's loss became {loss_sum.item()}")
-    return seconds
+    def finish() -> None:
+        if not math.isfinite(loss_sum.item()):
+            raise FloatingPointError(f"{cfg.model._target_}: the loss of {name} became {loss_sum.item()}")
+
+    return warmed_up(Contender(name, precision, step, 0.0, None, finish), args.warmup, device, start)
 
 
-def time_naive(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device) -> float:
+def naive(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device) -> Contender:
+    """uvb_lab/naive_reference.py: the loop most users would write, fp32."""
+    start = time.perf_counter()
     torch.manual_seed(0)
     model = instantiate(cfg.model).to(device)
     losses = naive_training(model, instantiate(cfg.loss), images, float(cfg.sigma), args.batch_size, float(cfg.trainer.lr))
@@ -159,46 +179,73 @@ def time_naive(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, 
     def step() -> None:
         last[0] = next(losses)
 
-    seconds = median_step_time(step, args.naive_steps, args.warmup, device)
-    losses.close()
-    if not math.isfinite(last[0]):
-        raise FloatingPointError(f"{cfg.model._target_}: the naive step's loss became {last[0]}")
-    return seconds
+    def finish() -> None:
+        losses.close()
+        if not math.isfinite(last[0]):
+            raise FloatingPointError(f"{cfg.model._target_}: the naive step's loss became {last[0]}")
+
+    return warmed_up(Contender("naive", "fp32", step, 0.0, None, finish), args.warmup, device, start)
 
 
-def side(seconds: float, memory: int | None, flops: int, peak: float, batch_size: int) -> dict[str, Any]:
-    return {
-        "step_time_s": seconds,
-        "samples_per_s": batch_size / seconds,
-        "peak_memory_bytes": memory,
-        "achieved_flop_per_s": flops / seconds,
-        "fraction_of_peak": flops / seconds / peak,
-    }
+def warmed_up(contender: Contender, warmup: int, device: torch.device, start: float) -> Contender:
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    for _ in range(warmup):
+        contender.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        contender.peak_memory_bytes = torch.cuda.max_memory_allocated(device)
+    contender.setup_s = time.perf_counter() - start
+    return contender
 
 
-def bench_one(model: str, data: str, args: argparse.Namespace, device: torch.device, peaks: dict[str, float]) -> dict[str, Any]:
+VARIANTS = ("channels_last", "compile")  # measured against ours, eager, in the same process
+
+
+def bench_one(model: str, data: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
+    """Every contender built once, then timed in turn, round after round; each figure as min / median / max."""
     cfg = model_config(model, data, args.width_scale)
     shape = (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
-    # Pixel values do not change the work; enough images that no step repeats an epoch boundary it would not.
-    images = torch.rand(args.batch_size * (args.warmup + max(args.steps, args.naive_steps)), *shape)
+    # Pixel values do not change the work; a few thousand images, reshuffled each pass, as in training.
+    images = torch.rand(max(args.batch_size * 16, 2048), *shape)
     flops = step_flops(cfg, args.batch_size)
     num_params = sum(p.numel() for p in instantiate(cfg.model).parameters())
-    ours_s, ours_mem = peak_memory(device, lambda: time_ours(cfg, images, args, device))
-    result: dict[str, Any] = {
-        "model": model,
-        "dataset": data,
-        "num_params": num_params,
-        "flop_per_step": flops,
-        "ours": side(ours_s, ours_mem, flops, peaks[args.precision], args.batch_size),
-    }
-    result["ours"]["fraction_of_tf32_peak"] = flops / ours_s / peaks["tf32"]
-    if args.naive_steps > 0:
-        naive_s, naive_mem = peak_memory(device, lambda: time_naive(cfg, images, args, device))
-        result["naive"] = side(naive_s, naive_mem, flops, peaks["fp32"], args.batch_size)
-        result["speedup_ours_over_naive"] = naive_s / ours_s
+    contenders = [ours("ours", cfg, images, args, device)]
+    contenders += [ours(f"ours_{v}", cfg, images, args, device, **{v: True}) for v in args.variants]
+    if args.naive_steps:
+        contenders.append(naive(cfg, images, args, device))
+    rounds: dict[str, list[float]] = {c.name: [] for c in contenders}
+    peaks: dict[str, list[float]] = {name: [] for name in peak_dtypes(device)}
+    for _ in range(args.rounds):
+        for contender in contenders:
+            steps = args.naive_steps if contender.name == "naive" else args.steps
+            rounds[contender.name].append(statistics.median(step_times(contender.step, steps, device)))
+        for name, (dtype, tf32) in peak_dtypes(device).items():  # the peaks under the same load as the steps
+            peaks[name].append(matmul_peak(device, dtype, tf32, args.peak_size))
+    for contender in contenders:
+        contender.finish()
+    peak = {name: statistics.median(values) for name, values in peaks.items()}
+    result: dict[str, Any] = {"model": model, "dataset": data, "num_params": num_params, "flop_per_step": flops,
+                              "matmul_peak_flop_per_s": {name: spread(values) for name, values in peaks.items()}}
+    for c in contenders:
+        seconds = rounds[c.name]
+        result[c.name] = {
+            "precision": c.precision,
+            "setup_s": c.setup_s,
+            "round_step_time_s": seconds,  # the median step time of each round, in the order run
+            "step_time_s": spread(seconds),
+            "samples_per_s": spread([args.batch_size / s for s in seconds]),
+            # against the peak of its own arithmetic (tf32 off CUDA is fp32)
+            "fraction_of_peak": spread([flops / s / peak[c.precision if c.precision in peak else "fp32"] for s in seconds]),
+            "peak_memory_bytes": c.peak_memory_bytes,
+        }
+    for c in contenders[1:]:  # each round's ratio, so load that changes between rounds cancels within one
+        key = "speedup_ours_over_naive" if c.name == "naive" else f"speedup_{c.name}_over_ours"
+        num, den = (rounds["naive"], rounds["ours"]) if c.name == "naive" else (rounds["ours"], rounds[c.name])
+        result[key] = spread([a / b for a, b in zip(num, den)])
     if data in PAPER_TRAIN_IMAGES:
         steps_per_run = TABLE_EPOCHS * math.ceil(PAPER_TRAIN_IMAGES[data] / args.batch_size)
-        result["projected_hours_8_sigmas_400_epochs"] = TABLE_SIGMAS * steps_per_run * ours_s / 3600
+        result["projected_hours_8_sigmas_400_epochs"] = TABLE_SIGMAS * steps_per_run * result["ours"]["step_time_s"]["median"] / 3600
     return result
 
 
@@ -208,25 +255,37 @@ def device_name(device: torch.device) -> str:
     return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
 
 
+def load_average() -> list[float] | None:
+    """1, 5 and 15 minute load averages (other users' work on a shared machine); None where unknown."""
+    try:
+        return [round(load, 2) for load in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
+def _mmm(figure: dict[str, float], scale: float = 1.0, digits: int = 0) -> str:
+    return "/".join(f"{figure[k] * scale:.{digits}f}" for k in ("min", "median", "max"))
+
+
 def print_table(report: dict[str, Any]) -> None:
     print(f"\nuvb-bench on {report['device']} ({report['device_name']}), batch {report['batch_size']}, "
-          f"precision {report['precision']}, compile {report['compile']}, width scale {report['width_scale']}")
-    print("dense matmul peak: " + ", ".join(f"{k} {v / 1e12:.3g} TFLOP/s" for k, v in report["matmul_peak_flop_per_s"].items()))
-    header = f"{'model':6} {'data':8} {'params':>11} {'GFLOP/step':>10} {'ours ms':>8} {'ours smp/s':>10} {'% peak':>6} " \
-             f"{'naive ms':>8} {'naive smp/s':>11} {'ours/naive':>10} {'peak MiB':>8} {'h, 8 sigmas':>11}"
-    print(header)
+          f"precision {report['precision']}, width scale {report['width_scale']}, {report['rounds']} interleaved rounds; "
+          f"load average {report['load_average_before']} before, {report['load_average_after']} after")
+    print("figures are min/median/max over the rounds; ratios are per round (both sides under the same load)")
     for r in report["results"]:
-        naive = r.get("naive", {})
-        memory = r["ours"]["peak_memory_bytes"]
-        print(
-            f"{r['model']:6} {r['dataset']:8} {r['num_params']:>11,} {r['flop_per_step'] / 1e9:>10.3g} "
-            f"{r['ours']['step_time_s'] * 1e3:>8.2f} {r['ours']['samples_per_s']:>10.0f} {100 * r['ours']['fraction_of_peak']:>6.1f} "
-            f"{naive.get('step_time_s', math.nan) * 1e3:>8.2f} {naive.get('samples_per_s', math.nan):>11.0f} "
-            f"{r.get('speedup_ours_over_naive', math.nan):>10.2f} {'-' if memory is None else f'{memory / 2**20:.0f}':>8} "
-            f"{r.get('projected_hours_8_sigmas_400_epochs', math.nan):>11.3g}"
-        )
+        peaks = ", ".join(f"{k} {_mmm(v, 1e-9)}" for k, v in r["matmul_peak_flop_per_s"].items())
+        print(f"\n{r['model']}-{r['dataset']}: {r['num_params']:,} parameters, {r['flop_per_step'] / 1e9:.3g} GFLOP/step; "
+              f"matmul peak GFLOP/s {peaks}")
+        print(f"  {'':22} {'precision':9} {'ms/step':>20} {'samples/s':>16} {'% of peak':>16} {'setup s':>8}")
+        for name in ("ours", *(f"ours_{v}" for v in VARIANTS), "naive"):
+            if name in r:
+                c = r[name]
+                print(f"  {name:22} {c['precision']:9} {_mmm(c['step_time_s'], 1e3, 1):>20} {_mmm(c['samples_per_s']):>16} "
+                      f"{_mmm(c['fraction_of_peak'], 100, 1):>16} {c['setup_s']:>8.1f}")
+        for key in sorted(k for k in r if k.startswith("speedup_")):
+            print(f"  {key:22} {_mmm(r[key], 1, 2)}")
     tables = report["tables_2_3"]
-    print(f"Tables 2 and 3 (32 runs x 400 epochs) at this speed: {tables['projected_hours']:.3g} hours "
+    print(f"\nTables 2 and 3 (32 runs x 400 epochs) at ours' median speed: {tables['projected_hours']:.3g} hours "
           f"({'complete' if tables['complete'] else 'partial: ' + tables['why_partial']})")
 
 
@@ -236,17 +295,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--models", default="uvb,deen", help="comma-separated conf/model names")
     parser.add_argument("--datasets", default="mnist,cifar10", help="comma-separated conf/data names")
     parser.add_argument("--batch-size", type=int, default=128, help="samples per step (the paper's 128)")
-    parser.add_argument("--steps", type=int, default=50, help="timed steps of ours, after warm-up")
-    parser.add_argument("--naive-steps", type=int, default=None, help="timed steps of the naive reference (default --steps; 0 skips it)")
-    parser.add_argument("--warmup", type=int, default=10, help="untimed steps first (compilation, caches)")
-    parser.add_argument("--precision", default="tf32", choices=tuple(PRECISIONS), help="our step's precision")
-    parser.add_argument("--compile", action="store_true", help="torch.compile our loss (first steps compile: raise --warmup)")
-    parser.add_argument("--width-scale", type=float, default=1.0, help="multiply every model width (CPU: e.g. 0.1)")
-    parser.add_argument("--peak-size", type=int, default=None, help="n of the n x n matmul peak (default 8192 on CUDA, 1024 else)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps of ours per round, after warm-up")
+    parser.add_argument("--naive-steps", type=int, default=None, help="timed steps of the naive reference per round (default --steps; 0 skips it)")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds; each times every contender in turn, so load changes hit all alike")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps of each contender first (compilation, caches)")
+    parser.add_argument("--precision", default=AUTO, choices=(AUTO, *PRECISIONS), help="our step's precision, as trainer.precision")
+    parser.add_argument("--variants", default="", help=f"also time ours with these, comma-separated: {', '.join(VARIANTS)} "
+                        "(compile: its first warm-up step compiles, see setup s)")
+    parser.add_argument("--width-scale", type=float, default=1.0, help="multiply every model width (CPU: e.g. 0.25)")
+    parser.add_argument("--peak-size", type=int, default=None, help="n of the n x n matmul peak (default 8192 on CUDA, 2048 else)")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     args = parser.parse_args(argv)
     args.naive_steps = args.steps if args.naive_steps is None else args.naive_steps
-    for name in ("batch_size", "steps"):
+    args.variants = [v for v in args.variants.split(",") if v]
+    if unknown := [v for v in args.variants if v not in VARIANTS]:
+        parser.error(f"--variants: unknown {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+    for name in ("batch_size", "steps", "rounds"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1")
     if args.warmup < 0 or args.naive_steps < 0:
@@ -259,15 +323,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        device = resolve_device(args.device)
-    except ConfigError as error:
+        device = devices.resolve_device(args.device)
+    except devices.DeviceError as error:
         print(f"uvb-bench: error: {error}".replace("trainer.device", "--device"), file=sys.stderr)
         return 2
     models, datasets = args.models.split(","), args.datasets.split(",")
-    peak_size = args.peak_size or (8192 if device.type == "cuda" else 1024)
-    peaks = {p: matmul_peak(device, p, peak_size) for p in dict.fromkeys((args.precision, "tf32", "fp32"))}
+    args.peak_size = args.peak_size or (8192 if device.type == "cuda" else 2048)
+    before = load_average()
     try:
-        results = [bench_one(m, d, args, device, peaks) for m in models for d in datasets]
+        results = [bench_one(m, d, args, device) for m in models for d in datasets]
     except HydraException as error:
         print(f"uvb-bench: error: {error} (models are conf/model/*.yaml, datasets conf/data/*.yaml)", file=sys.stderr)
         return 2
@@ -278,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
         "device": str(device),
         "device_name": device_name(device),
         "torch": torch.__version__,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         **{k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "matmul_peak_flop_per_s": peaks,
+        "precision_used": resolve_precision(args.precision, device),
+        "load_average_before": before,
+        "load_average_after": load_average(),
         "results": results,
         "tables_2_3": {
             "projected_hours": sum(r.get("projected_hours_8_sigmas_400_epochs", 0.0) for r in results

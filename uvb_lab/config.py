@@ -26,7 +26,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 from uvb_lab.run.identity import compose_conf, register_resolver
 
 SCHEMA = "uvb_lab_schema"
-PRECISIONS = ("fp32", "tf32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 KEEP_CHECKPOINTS = ("both", "last", "none")
 
 

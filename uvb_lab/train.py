@@ -32,7 +32,7 @@ from uvb_lab.preemption import INTERRUPTED_EXIT_CODE, Preemption
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.provenance import provenance
-from uvb_lab.train_step import adam, make_train_step
+from uvb_lab.train_step import adam, make_train_step, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -94,9 +94,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     loss_fn = build("loss", cfg.loss)
     make_logger = build("logger", cfg.logger)  # started below, once the run folder is there
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
-    try:  # one optimizer update per call, in trainer.precision, compiled if trainer.compile
+    precision = resolve_precision(cfg.trainer.precision, device)  # auto: bf16 on CPUs with native bf16, tf32 on CUDA
+    try:  # one optimizer update per call, in that precision, compiled if trainer.compile
         train_step = make_train_step(
-            model, loss_fn, optimizer, cfg.trainer.precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite
+            model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite
         )
     except ValueError as error:
         raise ConfigError(str(error)) from error
@@ -105,8 +106,9 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     sigma, batch_size, epochs = float(cfg.sigma), int(cfg.trainer.batch_size), int(cfg.trainer.epochs)
     num_params = sum(p.numel() for p in model.parameters())
     log.info(
-        "%s: %s parameters, %d train%s / %d test images on %s", cfg.run.name, f"{num_params:,}", len(x_train),
+        "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{num_params:,}", len(x_train),
         "" if x_val is None else f" / {len(x_val)} validation", len(x_test), device,
+        precision if precision == cfg.trainer.precision else f"{precision} (trainer.precision={cfg.trainer.precision})",
     )
     summary: dict[str, Any] = {
         "status": "running",
@@ -123,7 +125,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         "best_test_loss": None,
         "wall_time_s": 0.0,
         "nonfinite_steps_skipped": 0,
-        **provenance(device, cfg.trainer.precision),
+        **provenance(device, precision),
     }
 
     # -- Start afresh, or continue exactly where the last checkpoint stopped: weights, Adam, every RNG,

@@ -41,6 +41,10 @@ NOT_IDENTITY = (
     "trainer.skip_nonfinite",  # the remedy for a run that hit a NaN: continuing with it is the same run
     "trainer.preemption_signals",
     "trainer.compile",  # the same arithmetic, traced
+    # How products are rounded, like the device: auto picks per machine (bf16 on this CPU, tf32 on a GPU), and a
+    # run continues on another; bf16 is checked to reach the fp32 test loss (docs/performance.md).
+    # summary.json records the precision used.
+    "trainer.precision",
     "logger",
     "figures",
     "data.root",  # where the files are, not what they hold (md5-checked where the format has published sums)
