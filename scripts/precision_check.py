@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from uvb_lab.notebook import LoadedRun, load_run  # noqa: E402
 
-COLOURS = {"fp32": "tab:blue", "bf16": "tab:orange"}
+STYLES = {"fp32": {"color": "tab:blue", "ls": "-"}, "bf16": {"color": "tab:orange", "ls": "--"}}  # dashed: overlaps show
 
 
 def runs_of(sweep: Path) -> list[LoadedRun]:
@@ -82,11 +82,14 @@ def main(argv: list[str] | None = None) -> int:
             train = [(row["step"], row["train_loss"]) for row in run.metrics if "train_loss" in row and "eval" not in row]
             evals = [(row["step"], row["test_loss"]) for row in run.metrics if "test_loss" in row]
             label = name if seed == min(test[name]) else None
-            train_axis.plot(*zip(*train), color=COLOURS[name], alpha=0.6, lw=1, label=label)
-            test_axis.plot(*zip(*evals), color=COLOURS[name], marker="o", ms=3, alpha=0.8, label=label)
+            train_axis.plot(*zip(*train), **STYLES[name], alpha=0.7, lw=1, label=label)
+            test_axis.plot(*zip(*evals), **STYLES[name], marker="o", ms=3, alpha=0.8, label=label)
     train_axis.set(title="training loss (mean of 50 steps)", xlabel="step", ylabel="loss (Eq. 4)", yscale="log")
     verdict = "passes" if result["passes"] else "fails"
-    test_axis.set(title=f"test loss; final gap {gap:+.3f}, tolerance {tolerance:.3f}: bf16 {verdict}", xlabel="step")
+    test_axis.set(title=f"test loss; final gap {gap:+.4f}, tolerance {tolerance:.4f}: bf16 {verdict}", xlabel="step")
+    first = runs["fp32"][0]
+    figure.suptitle(f"{first.summary['model']} on {first.summary['dataset']}, sigma {first.summary['sigma']}, "
+                    f"{first.summary['num_params']:,} parameters: fp32 vs bf16 autocast")
     for axis in (train_axis, test_axis):
         axis.legend(title=f"{fp32['n']} seeds each")
         axis.grid(alpha=0.3)
