@@ -192,3 +192,18 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     assert stopped.returncode == INTERRUPTED_EXIT_CODE, stopped.stdout + stopped.stderr
     assert checkpoint.load(run_dir)["step"] == 4  # the last regular checkpoint; step 5 was not saved
     assert run_files.read_summary(run_dir)["status"] == "interrupted"
+
+
+def test_a_stop_signal_to_a_sweep_in_one_process_stops_the_sweep_after_saving_its_job(tmp_path):
+    sweep = tmp_path / "sweep"
+    args = ["-m", *ARGS, "trainer.seed=0,1", f"hydra.sweep.dir={sweep}"]
+    stopped = uvb_train(args, cwd=tmp_path, signal_at=("SIGTERM", 3))
+    assert stopped.returncode == EXIT_CODE, stopped.stdout + stopped.stderr
+    folders = [path for path in sweep.iterdir() if path.is_dir()]
+    assert len(folders) == 1  # the second job never started
+    assert run_files.read_summary(folders[0])["status"] == "preempted" and checkpoint.load(folders[0])["step"] == 3
+    assert "0 finished, 0 continued, 0 skipped, 0 failed, 1 stopped, 1 not started" in stopped.stderr
+
+    # The same command continues the stopped job and runs the other.
+    assert uvb_train(args, cwd=tmp_path).returncode == 0
+    assert sorted(run_files.read_summary(path)["status"] for path in sweep.iterdir() if path.is_dir()) == ["finished"] * 2

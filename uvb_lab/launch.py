@@ -20,6 +20,8 @@ from omegaconf import DictConfig
 
 from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA  # noqa: F401 - registers the schema and the ${uvb_run_name:} resolver
+from uvb_lab.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
+from uvb_lab.preemption import INTERRUPTED_EXIT_CODE
 
 DRY_RUN = "--dry-run"
 
@@ -74,9 +76,9 @@ def main(argv: list[str] | None = None) -> None:
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 1
     except KeyboardInterrupt:
-        code = 130
+        code = INTERRUPTED_EXIT_CODE
     if launch.multirun:
-        line, sweep_code = outcome(launch)
+        line, sweep_code = outcome(launch, stopped_early=code in (PREEMPTED_EXIT_CODE, INTERRUPTED_EXIT_CODE))
         print(f"uvb-train: sweep: {line}", file=sys.stderr)
         code = code or sweep_code
     if code:

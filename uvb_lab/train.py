@@ -384,6 +384,11 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
+        if code == PREEMPTED_EXIT_CODE and not single and "BasicLauncher" in str(hydra_cfg.launcher.get("_target_")):
+            # The signal was meant for this process, which runs every job of the sweep: stop it, not only this
+            # job (a plain `kill`, or a SLURM allocation that runs a whole sweep). Under submitit each job is
+            # its own process and hand_over() has requeued it already.
+            raise SystemExit(PREEMPTED_EXIT_CODE)
     if single and code:
         sys.exit(code)
     return summary

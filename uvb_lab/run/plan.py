@@ -270,14 +270,15 @@ def describe(launch: Launch) -> str:
     return "\n".join(lines)
 
 
-def outcome(launch: Launch) -> tuple[str, int]:
+def outcome(launch: Launch, stopped_early: bool = False) -> tuple[str, int]:
     """After a sweep: how each job ended, read from its folder, as one line (plus one per failure) and an exit code.
 
+    stopped_early: the sweep was stopped (Ctrl-C, a stop signal), so a job that did not start was never launched.
     Exit code: 0 all finished or skipped, 3 some stopped (preempted or interrupted) and none failed, 1 some failed.
     """
     if launch.searched_by:
         return _search_outcome(launch)
-    finished, continued, skipped, failed, stopped = [], [], [], [], []
+    finished, continued, skipped, failed, stopped, not_started = [], [], [], [], [], []
     for job in launch.jobs:
         summary = run_folder.read_summary(job.folder) if job.folder and job.folder.is_dir() else None
         status = (summary or {}).get("status")
@@ -287,11 +288,15 @@ def outcome(launch: Launch) -> tuple[str, int]:
             (continued if job.decision.action == "continue" else finished).append(job)
         elif status in ("preempted", "interrupted"):
             stopped.append((job, status))
+        elif status is None and stopped_early:
+            not_started.append(job)
         else:
             failed.append((job, status or "did not start"))
     line = f"{len(finished)} finished, {len(continued)} continued, {len(skipped)} skipped, {len(failed)} failed"
     if stopped:
         line += f", {len(stopped)} stopped"
+    if not_started:
+        line += f", {len(not_started)} not started (the same command runs them)"
     details = [f"  {status}: {job.folder}" for job, status in failed + stopped]
     code = 1 if failed else 3 if stopped else 0
     return "\n".join([line, *details]), code
