@@ -49,10 +49,10 @@ def scaled_width(width: int, scale: float) -> int:
     return max(1, round(width * scale))
 
 
-def model_config(model: str, data: str, width_scale: float) -> DictConfig:
-    """The real composed config for model x data, widths scaled; only its model, loss and data shape are used."""
+def model_config(model: str, data: str, width_scale: float, overrides: tuple[str, ...] = ()) -> DictConfig:
+    """The real composed config for model x data (plus overrides), widths scaled; only its model, loss and data shape are used."""
     GlobalHydra.instance().clear()
-    cfg = compose_config([f"model={model}", f"data={data}", "logger=none"])
+    cfg = compose_config([f"model={model}", f"data={data}", "logger=none", *overrides])
     for key in WIDTH_KEYS:
         if key in cfg.model:
             widths = cfg.model[key]
@@ -204,7 +204,7 @@ VARIANTS = ("channels_last", "compile")  # measured against ours, eager, in the 
 
 def bench_one(model: str, data: str, args: argparse.Namespace, device: torch.device) -> dict[str, Any]:
     """Every contender built once, then timed in turn, round after round; each figure as min / median / max."""
-    cfg = model_config(model, data, args.width_scale)
+    cfg = model_config(model, data, args.width_scale, tuple(args.override))
     shape = (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
     # Pixel values do not change the work; a few thousand images, reshuffled each pass, as in training.
     images = torch.rand(max(args.batch_size * 16, 2048), *shape)
@@ -303,6 +303,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--variants", default="", help=f"also time ours with these, comma-separated: {', '.join(VARIANTS)} "
                         "(compile: its first warm-up step compiles, see setup s)")
     parser.add_argument("--width-scale", type=float, default=1.0, help="multiply every model width (CPU: e.g. 0.25)")
+    parser.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
+                        help="a config override for the models, as on uvb-train's command line (repeatable), "
+                        "e.g. --override model.hidden=64")
     parser.add_argument("--peak-size", type=int, default=None, help="n of the n x n matmul peak (default 8192 on CUDA, 2048 else)")
     parser.add_argument("--json", type=Path, default=None, help="write the full report here")
     args = parser.parse_args(argv)
