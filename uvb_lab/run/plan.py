@@ -7,6 +7,10 @@ run, loads each distinct dataset once, checks the device and the folder's lock, 
 (uvb_lab/run/folder.py): start, continue, skip, or refuse with a reason. A launch with a refused job
 launches nothing. `uvb-train --dry-run` prints the plan and stops there; after a sweep, `outcome` reads
 the jobs' folders again and says how each one ended.
+
+A search (a sweeper other than the basic one, e.g. Optuna in conf/hparams_search/) picks its jobs as it
+goes, so its plan is the settings every trial shares: checked as above and compared with the record of the
+study its folder already holds (search.json); each trial decides about its own folder when it runs.
 """
 
 import json
