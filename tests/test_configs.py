@@ -1,11 +1,12 @@
 """Every option of every config group composes, and what it names can be built."""
 
-from pathlib import Path
-
 import pytest
 from conftest import CONFIG_DIR, TINY, compose_config
+from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
+from uvb_lab import config
+from uvb_lab.config import check_values
 from uvb_lab.models.energy import EnergyModel
 
 OPTIONS = sorted(
@@ -50,5 +51,18 @@ def test_model_sizes_follow_the_data_by_interpolation():
 
 def test_config_files_are_all_under_known_groups():
     groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
-    assert {"model", "data", "loss", "logger"} <= groups
-    assert Path(CONFIG_DIR / "config.yaml").is_file()
+    # Exactly these: a new group needs its options composed by a test of this file.
+    assert groups == {"model", "data", "loss", "logger", "experiment", "hparams_search", "hydra"}
+    assert sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) == ["config.yaml"]
+
+
+SWEEPS = sorted((group, path.stem) for group in ("experiment", "hparams_search") for path in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize(("group", "option"), SWEEPS, ids=[f"+{g}={o}" for g, o in SWEEPS])
+def test_every_experiment_and_search_composes_into_a_folder_of_its_own(group, option):
+    GlobalHydra.instance().clear()
+    cfg = config.compose_config([f"+{group}={option}"], with_hydra=True)
+    assert cfg.hydra.sweep.dir.endswith(option)  # relaunched, it finds its runs again
+    assert cfg.hydra.sweeper.params  # what it sweeps or searches
+    check_values(cfg)
