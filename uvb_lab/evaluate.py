@@ -1,4 +1,4 @@
-"""The test-set numbers of Tables 2-5, computed the same way in every run (SPEC, "Where the test loss comes from").
+"""The test-set numbers of Tables 2-5, computed the same way in every run (docs/reproduction.md, "Where the test loss comes from").
 
 The noise y = x + sigma eps and, for UVB and VAE, the z draws come from a fixed seed, so two runs are
 compared on the same noisy test set and a rerun gives the same number.
@@ -25,7 +25,7 @@ def evaluate(
     test_loss: the model's training objective. test_denoising_loss: Eq. 4 for every model, so the
     vanilla VAE's energy can be judged as a denoiser too. For VAE energies, the two terms of Eq. 14 on
     the noisy input (test_kl_on_y, test_recon_on_y: what the energy is made of) and on the clean one
-    (test_kl_on_x, test_recon_on_x: what SPEC matches to Tables 4 and 5).
+    (test_kl_on_x, test_recon_on_x: what docs/reproduction.md matches to Tables 4 and 5).
     """
     # Hydra hands the loss over as functools.partial(fn); the test loss is the denoising loss already then.
     trains_by_denoising = getattr(loss_fn, "func", loss_fn) is denoising_loss

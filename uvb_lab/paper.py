@@ -1,4 +1,4 @@
-"""The paper's numbers (Saremi, "Unnormalized Variational Bayes"), as SPEC.md lists them: plain data.
+"""The paper's numbers (Saremi, "Unnormalized Variational Bayes"), as the report compares with them (docs/reproduction.md): plain data.
 
 The report puts our runs beside these; nothing here is computed.
 """

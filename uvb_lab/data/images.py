@@ -31,7 +31,7 @@ class ImageData:
 
 
 def uint8_to_unit(images: torch.Tensor) -> torch.Tensor:
-    """Pixels / 255 as float32, no normalisation (SPEC: the models see x in [0, 1]^d)."""
+    """Pixels / 255 as float32, no normalisation (the models see x in [0, 1]^d: docs/reproduction.md)."""
     return images.to(torch.float32).div_(255.0)
 
 

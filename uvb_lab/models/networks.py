@@ -1,7 +1,7 @@
 """The building blocks of Sec. 3.1: an unpadded SiLU ConvNet trunk with an MLP head, and the decoder.
 
 The paper's choices (3x3 convolutions, stride 1, no padding, no pooling, SiLU everywhere) are the ones
-that reproduce Table 1's parameter counts exactly; see SPEC.md.
+that reproduce Table 1's parameter counts exactly; see docs/reproduction.md.
 """
 
 from collections.abc import Sequence

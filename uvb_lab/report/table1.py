@@ -29,13 +29,13 @@ def count_parameters(config_dir: str, model: str, dataset: str, overrides: tuple
 
 def table1(config_dir: str, overrides: tuple[str, ...] = ()) -> Table:
     """Rows UVB / DEEN, a column per dataset; each cell 'ours / paper (delta %)', ours exact."""
-    table = Table("table1", "Table 1: dim(θ), counted from the configs (ours exact, SPEC.md's exact counts unless marked)", ["model", *(DATASET_NAMES[d] for d in DATASETS)])
+    table = Table("table1", "Table 1: dim(θ), counted from the configs (ours exact, docs/reproduction.md's exact counts unless marked)", ["model", *(DATASET_NAMES[d] for d in DATASETS)])
     for model in MODELS:
         row = [MODEL_NAMES[model]]
         for dataset in DATASETS:
             ours, reference = count_parameters(config_dir, model, dataset, overrides), paper.TABLE1_PAPER[(model, dataset)]
             exact = paper.TABLE1_EXACT[(model, dataset)]
-            notes = [] if ours == exact else [f"differs from SPEC's exact count, {exact:,}"]
+            notes = [] if ours == exact else [f"differs from the exact count in docs/reproduction.md, {exact:,}"]
             delta = delta_percent(ours, reference)
             table.record(MODEL_NAMES[model], "dim_theta", ours, reference, notes, delta_percent=delta, model=model, dataset=dataset)
             paper_text = f"{reference:.1e}".replace("e+0", "e")  # 2.7e7, as the paper prints it

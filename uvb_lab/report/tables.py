@@ -194,7 +194,7 @@ def sigma_table(index: RunIndex, dataset: str) -> Table:
 
 
 def tables_4_5(index: RunIndex) -> list[Table]:
-    """Tables 4 and 5 (MNIST, sigma = 1, test set): UVB vs VAE, compared on clean x as SPEC derives."""
+    """Tables 4 and 5 (MNIST, sigma = 1, test set): UVB vs VAE, compared on clean x as docs/reproduction.md derives."""
 
     def squared_error_on_x(s):  # 2 sigma^2 * ||x - mu_y||^2 / (2 sigma^2) = ||x - mu_y||^2
         return None if s.get("test_recon_on_x") is None else 2 * s["sigma"] ** 2 * s["test_recon_on_x"]
@@ -207,7 +207,7 @@ def tables_4_5(index: RunIndex) -> list[Table]:
         ("table5", "Table 5, MNIST, σ = 1, test set: mean E_q ||· - mu_y(z)||^2", paper.TABLE5_RECONSTRUCTION,
          Metric("test_squared_error_on_x", squared_error_on_x), summary_field("test_recon_on_y"),
          "ours: 2 σ^2 test_recon_on_x = E_{z~q(z|x)} ||x - mu_y(z)||^2 on clean test images, the reading of "
-         "Table 5 that SPEC.md derives (on y the term cannot come near the paper's numbers); "
+         "Table 5 that docs/reproduction.md derives (on y the term cannot come near the paper's numbers); "
          "'on y' is test_recon_on_y = E_{z~q(z|y)} ||y - mu_y(z)||^2 / (2 σ^2), Eq. 14 on the noisy images."),
     )
     tables = []
