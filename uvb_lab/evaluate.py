@@ -38,13 +38,13 @@ def evaluate(
             y = x + model.sigma * torch.randn_like(x)
             n = len(x)
             loss = loss_fn(model, x, y).detach()
-            sums["test_loss"] += loss * n
-            sums["test_denoising_loss"] += (loss if trains_by_denoising else denoising_loss(model, x, y).detach()) * n
+            sums[f"{split}_loss"] += loss * n
+            sums[f"{split}_denoising_loss"] += (loss if trains_by_denoising else denoising_loss(model, x, y).detach()) * n
             if isinstance(model, UVB):
                 with torch.no_grad():
                     for name, inputs in (("y", y), ("x", x)):
                         terms = model.elbo_terms(inputs)
-                        sums[f"test_kl_on_{name}"] += terms.kl.sum()
-                        sums[f"test_recon_on_{name}"] += terms.reconstruction.sum()
+                        sums[f"{split}_kl_on_{name}"] += terms.kl.sum()
+                        sums[f"{split}_recon_on_{name}"] += terms.reconstruction.sum()
     model.train(was_training)
-    return {key.replace("test_", f"{split}_", 1): (total / len(x_test)).item() for key, total in sums.items()}
+    return {key: (total / len(x_test)).item() for key, total in sums.items()}

@@ -14,6 +14,7 @@ This module imports no torch, matplotlib, wandb or tensorboard: --help, --cfg an
 
 import logging
 import sys
+
 import hydra
 from hydra._internal.utils import get_args_parser
 from omegaconf import DictConfig

@@ -349,7 +349,8 @@ def sweeper_objective(summary: dict[str, Any] | None) -> float:
     The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
     failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
     """
-    value = (summary or {}).get("val_loss", (summary or {}).get("test_loss"))
+    summary = summary or {}
+    value = summary.get("val_loss", summary.get("test_loss"))
     return float(value) if value is not None and math.isfinite(value) else math.inf
 
 

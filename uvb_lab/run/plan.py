@@ -154,14 +154,20 @@ def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[P
     return run_folder.decide(job_folder, cfg)
 
 
+def _task_config(cfg: DictConfig) -> DictConfig:
+    """A composition as the job sees it: without the hydra node."""
+    task_cfg = cfg.copy()
+    with open_dict(task_cfg):
+        del task_cfg["hydra"]
+    return task_cfg
+
+
 def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
     record; the trials' own folders come as the sweeper picks their values."""
     from uvb_lab.train import REFUSALS
 
-    task_cfg = base.copy()
-    with open_dict(task_cfg):
-        del task_cfg["hydra"]
+    task_cfg = _task_config(base)
     settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
     try:
         _check_job(task_cfg, None)
@@ -247,10 +253,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             except (HydraException, OmegaConfBaseException) as error:
                 jobs.append(Job(job_overrides, None, run_folder.Decision("refuse", one_line(error))))
                 continue
-            task_cfg = cfg.copy()
-            with open_dict(task_cfg):
-                del task_cfg["hydra"]
-            decision = _decide(job_folder, task_cfg, index if multirun else None, seen, index)
+            decision = _decide(job_folder, _task_config(cfg), index if multirun else None, seen, index)
             jobs.append(Job(job_overrides, job_folder, decision))
         return Launch(multirun, jobs, hydra_overrides, sweep_dir.absolute() if sweep_dir else None)
 
