@@ -29,6 +29,11 @@ TINY = {
     "uvb": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
     "vae": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
 }
+# Small widths for the learning tests: a little more room, enough to get near the Bayes denoiser in seconds.
+SMALL = {
+    "deen": ["model.conv_channels=[8]", "model.hidden=32"],
+    "uvb": ["model.conv_channels=[8]", "model.hidden=32", "model.latent_dim=64", "model.decoder_hidden=64"],
+}
 MODELS = tuple(TINY)
 # A quick run: synthetic data, a few steps, no W&B, no progress bar.
 # Figures are off: they have tests of their own, which turn them back on.
@@ -42,9 +47,12 @@ def compose_config(overrides: list[str]) -> DictConfig:
     return config.compose_config(overrides)
 
 
-def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):
-    """`uvb-train ARGS` exactly as a user types it (through `python -m`, so no PATH is needed)."""
-    # PYTHONPATH: the checkout under test, not whichever uvb_lab an install points at.
+def run_python(args: list[str], cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 240):
+    """`python ARGS` in a fresh process, as a user's command runs: the one way the tests start a CLI or script.
+
+    PYTHONPATH is the checkout under test (not whichever uvb_lab an install points at), W&B is offline,
+    output unbuffered, and one intra-op thread: on a busy 2-core machine two threads made tiny steps up to 50x slower.
+    """
     python_path = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p)
     full_env = {
         **os.environ,
@@ -56,13 +64,18 @@ def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None,
         **(env or {}),
     }
     return subprocess.run(
-        [sys.executable, "-m", "uvb_lab.launch", *args],
+        [sys.executable, *args],
         cwd=cwd,
         env=full_env,
         capture_output=True,
         text=True,
         timeout=timeout,
     )
+
+
+def run_uvb_train(args: list[str], cwd: Path, env: dict[str, str] | None = None, timeout: float = 240):
+    """`uvb-train ARGS` exactly as a user types it (through `python -m`, so no PATH is needed)."""
+    return run_python(["-m", "uvb_lab.launch", *args], cwd, env, timeout)
 
 
 @pytest.fixture

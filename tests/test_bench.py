@@ -2,17 +2,14 @@
 
 import json
 import math
-import os
 import statistics
-import subprocess
-import sys
 
 import torch
 from torch import nn
 
-from conftest import REPO
-from uvb_lab.bench import main
-from uvb_lab.flop_count import FlopCount
+from conftest import run_python
+from uvb_lab.bench.benchmark import main
+from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.train_step import resolve_precision
 
 
@@ -20,10 +17,7 @@ def test_uvb_bench_writes_a_consistent_report(tmp_path):
     out = tmp_path / "bench.json"
     args = ["--device", "cpu", "--models", "uvb,deen", "--datasets", "mnist", "--width-scale", "0.03",
             "--batch-size", "16", "--steps", "2", "--rounds", "3", "--warmup", "1", "--peak-size", "256", "--json", str(out)]
-    # One intra-op thread: on a busy 2-core machine two threads made tiny steps up to 50x slower.
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([sys.executable, "-m", "uvb_lab.bench", *args], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)
+    result = run_python(["-m", "uvb_lab.bench", *args], cwd=tmp_path, timeout=120)
     assert result.returncode == 0, result.stderr
     assert "speedup_ours_over_naive" in result.stdout and "Tables 2 and 3" in result.stdout
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from conftest import QUICK, TINY, compose_config
-from uvb_lab import checkpoint
+from uvb_lab.run import checkpoint
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.train import train
 

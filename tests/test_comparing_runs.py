@@ -7,8 +7,6 @@ import json
 import math
 import shutil
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,7 @@ import torch
 from omegaconf import OmegaConf
 
 import uvb_lab
-from conftest import REPO
+from conftest import run_python
 from hand_made_runs import table_identity, write_run
 from uvb_lab.report import main
 from uvb_lab.report.learning_curves import evaluation_curve
@@ -152,7 +150,7 @@ def test_runs_csv_reads_into_numbers_and_load_runs_gives_its_rows(tmp_path):
     for column in ("num_params", "epochs", "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss",
                    "wall_time_s", "samples_per_s", "threads", "version_torch", "version_hydra-core", "version_numpy", "version_uvb-lab"):
         assert column in header, column
-    # Settings that are text (model._target_, model.decoder) or lists ([4, 8], as JSON) by nature; all else is a number.
+    # Settings that are text (model._target_, model.likelihood._target_) or lists ([4, 8], as JSON) by nature; all else is a number.
     settings = {**table_identity("uvb", "mnist", 0.3), **table_identity("deen", "mnist", 0.3)}
     text = TEXT_COLUMNS | {key for key, value in settings.items() if isinstance(value, str | list)}
     numeric = [column for column in header if column not in text and not column.startswith("version_")]
@@ -214,6 +212,6 @@ def test_load_run_round_trips_a_run_folder_and_its_model(tmp_path):
 def test_import_uvb_lab_and_its_notebook_functions_load_no_torch():
     code = ("import sys, uvb_lab; uvb_lab.load_run, uvb_lab.load_runs; "
             "print(sorted({'torch', 'matplotlib', 'wandb'} & set(sys.modules)))")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = run_python(["-c", code], timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"

@@ -4,43 +4,47 @@ import pytest
 from conftest import CONFIG_DIR, TINY, compose_config
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 
 from uvb_lab import config
 from uvb_lab.config import check_values
 from uvb_lab.models.energy import EnergyModel
 
-OPTIONS = sorted(
-    (group.name, path.stem)
-    for group in CONFIG_DIR.iterdir()
-    if group.is_dir() and group.name in ("model", "data", "loss", "logger")
-    for path in group.glob("*.yaml")
-)
+BUILT_GROUPS = ("model", "model/likelihood", "data", "loss", "logger")
+OPTIONS = sorted((group, path.stem) for group in BUILT_GROUPS for path in (CONFIG_DIR / group).glob("*.yaml"))
+# Files of the datasets on disk are not here; the generated ones are built, at a small size.
+GENERATED_DATA = {"synthetic": [], "gaussian": [], "gmm": ["data.n_train=64", "data.n_test=16"]}
 
 
 @pytest.mark.parametrize(("group", "option"), OPTIONS, ids=[f"{g}={o}" for g, o in OPTIONS])
 def test_every_option_composes_and_builds(group, option, tmp_path):
     small_model = TINY.get(option, TINY["uvb"]) if group == "model" else TINY["uvb"]
-    data = [] if group == "data" else ["data=synthetic"]
-    cfg = compose_config([f"{group}={option}", *data, *small_model])
-    assert cfg[group] is not None
+    data = GENERATED_DATA.get(option, []) if group == "data" else ["data=synthetic"]
+    model = ["model=uvb"] if group == "model/likelihood" else []  # a likelihood is part of a model with a decoder
+    cfg = compose_config([*model, f"{group}={option}", *data, *small_model])
+    assert OmegaConf.select(cfg, group.replace("/", ".")) is not None
     if group == "model":
         assert isinstance(instantiate(cfg.model), EnergyModel)
+    elif group == "model/likelihood":
+        assert instantiate(cfg.model).likelihood.name == option
     elif group == "loss":
         assert callable(instantiate(cfg.loss))
     elif group == "logger":
         logger = instantiate(cfg.logger)(run_dir=tmp_path, name="test", config={"sigma": 1.0})
         logger.log({"loss": 1.0}, step=1)
         logger.finish()
-    elif option in ("synthetic", "gaussian"):
+    elif option in GENERATED_DATA:
         data = instantiate(cfg.data)
         assert data.shape == (cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
 
 
 def test_models_select_their_own_loss_and_it_can_be_overridden():
-    assert compose_config(["model=uvb"]).loss._target_.endswith("denoising_loss")
-    assert compose_config(["model=deen"]).loss._target_.endswith("denoising_loss")
-    assert compose_config(["model=vae"]).loss._target_.endswith("negative_elbo_loss")
-    assert compose_config(["model=vae", "loss=denoising"]).loss._target_.endswith("denoising_loss")
+    def loss(*overrides):
+        return compose_config(list(overrides)).loss._target_.rsplit(".", 1)[-1]
+
+    assert loss("model=uvb") == loss("model=deen") == loss("model=uvb_laplace") == "DenoisingLoss"
+    assert loss("model=vae") == "NegativeELBO" and loss("model=sigma_vae") == "CleanNegativeELBO"
+    assert loss("model=vae", "loss=denoising") == "DenoisingLoss"
 
 
 def test_model_sizes_follow_the_data_by_interpolation():
@@ -52,7 +56,9 @@ def test_model_sizes_follow_the_data_by_interpolation():
 def test_config_files_are_all_under_known_groups():
     groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
     # Exactly these: a new group needs its options composed by a test of this file.
-    assert groups == {"model", "data", "loss", "logger", "experiment", "hparams_search", "hydra"}
+    assert groups == {"model", "data", "loss", "logger", "experiment", "hparams_search", "hydra", "sweep"}
+    assert sorted(p.name for p in (CONFIG_DIR / "sweep").iterdir()) == ["experiment.yaml"]  # composed by every experiment
+    assert {p.name for p in (CONFIG_DIR / "model").iterdir() if p.is_dir()} == {"likelihood"}
     assert sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) == ["config.yaml"]
 
 

@@ -21,15 +21,15 @@ from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from uvb_lab.config import check_arguments
-from uvb_lab.loggers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams, link_offline_runs
+from uvb_lab.run.loggers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams, link_offline_runs
 
 
 def nested_config(model: str = "uvb", sigma: float = 1.0, seed: int = 0) -> dict:
     """A run's resolved config as the loop passes it: nested, with keys that are not identity too."""
     return {
-        "model": {"_target_": f"uvb_lab.models.{model.upper()}", "conv_channels": [4, 8], "hidden": 16, "sigma": sigma, "laplace_scale": None},
+        "model": {"_target_": f"uvb_lab.models.{model.upper()}", "conv_channels": [4, 8], "hidden": 16, "sigma": sigma, "likelihood": {"scale": None}},
         "data": {"_target_": "uvb_lab.data.synthetic.shapes", "n_train": 128, "root": "/data"},
-        "loss": {"_target_": "uvb_lab.loss.denoising_loss", "_partial_": True},
+        "loss": {"_target_": "uvb_lab.loss.DenoisingLoss"},
         "logger": {"wandb": {"mode": "offline", "group": "smoke"}, "tensorboard": {}},
         "sigma": sigma,
         "run": {"model": model, "data": "synthetic", "name": f"{model}-synthetic-sigma{sigma}"},
@@ -112,8 +112,8 @@ def test_tensorboard_holds_every_runs_scalars_and_hparams_side_by_side(tmp_path)
     assert end == api_pb2.STATUS_SUCCESS
     assert hparams == {
         "run.model": "uvb", "run.data": "synthetic", "sigma": 0.5, "model.sigma": 0.5, "trainer.seed": 0, "trainer.lr": 1e-4,
-        "model.conv_channels": "[4, 8]", "model.hidden": 16, "model.laplace_scale": "null",
-        "data.n_train": 128, "loss._target_": "uvb_lab.loss.denoising_loss",
+        "model.conv_channels": "[4, 8]", "model.hidden": 16, "model.likelihood.scale": "null",
+        "data.n_train": 128, "loss._target_": "uvb_lab.loss.DenoisingLoss",
     }  # identity keys only: not trainer.epochs, trainer.compile, data.root, logger.*, figures.*, run.name
 
     experiment, rows = hparams_tab(sweep)
@@ -362,10 +362,10 @@ def test_wandb_summary_failure_warns_and_turns_wandb_off(tmp_path):
 def test_the_default_logger_is_wandb_and_tensorboard_and_their_settings_are_checked():
     cfg = compose_config(["logger.wandb.mode=cloud", "+logger.tensorboard.flush=1"])
     assert (cfg.logger._target_, cfg.logger.wandb._target_, cfg.logger.tensorboard._target_) == (
-        "uvb_lab.loggers.Loggers", "uvb_lab.loggers.WandbLogger", "uvb_lab.loggers.TensorBoardLogger")
+        "uvb_lab.run.loggers.Loggers", "uvb_lab.run.loggers.WandbLogger", "uvb_lab.run.loggers.TensorBoardLogger")
     assert check_arguments("logger", cfg.logger) == [
         "logger.wandb.mode must be one of online, offline, disabled, got cloud",
-        "logger.tensorboard.flush is not a setting of uvb_lab.loggers.TensorBoardLogger (it takes none)",
+        "logger.tensorboard.flush is not a setting of uvb_lab.run.loggers.TensorBoardLogger (it takes none)",
     ]
     assert compose_config(["logger.tensorboard=null"]).logger.tensorboard is None
 

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from uvb_lab.devices import DeviceError, auto_device, resolve_device
+from uvb_lab.run.devices import DeviceError, auto_device, resolve_device
 
 
 @pytest.mark.parametrize(

@@ -36,8 +36,8 @@ def test_experiment_declares_its_table(experiment, dataset, sweep):
 def test_table45_is_at_sigma_one_and_its_laplace_model_is_named():
     cfg = compose_with_hydra(["+experiment=table45_mnist", "model=uvb_laplace"])
     assert cfg.sigma == 1.0
-    assert cfg.model.decoder == "laplace" and cfg.model.latent_dim == 100
-    assert cfg.loss._target_ == "uvb_lab.loss.denoising_loss"
+    assert cfg.model.likelihood._target_ == "uvb_lab.models.likelihood.LaplaceLikelihood" and cfg.model.latent_dim == 100
+    assert cfg.loss._target_ == "uvb_lab.loss.DenoisingLoss"
     assert cfg.hydra.runtime.choices.model == "uvb_laplace"  # what run.model, and so the report, sees
 
 

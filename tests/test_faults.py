@@ -10,8 +10,8 @@ import torch
 
 import uvb_lab.loss
 from conftest import QUICK, TINY, compose_config
-from uvb_lab import checkpoint, run_files
-from uvb_lab.preemption import Preemption
+from uvb_lab.run import checkpoint, files as run_files
+from uvb_lab.run.preemption import Preemption
 from uvb_lab.train import train
 
 # 4 steps an epoch (64 images at batch 16), 6 in all.
@@ -22,17 +22,18 @@ RUN = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "d
 @pytest.fixture
 def nan_at_step_4(monkeypatch):
     """The training loss of the 4th training step is NaN (evaluation losses are untouched)."""
-    denoising_loss, calls = uvb_lab.loss.denoising_loss, []
+    calls = []
 
-    def loss(model, x, y):
-        value = denoising_loss(model, x, y)
-        if model.training:
-            calls.append(1)
-            if len(calls) == 4:
-                return value * math.nan
-        return value
+    class NaNAtStep4(uvb_lab.loss.DenoisingLoss):
+        def __call__(self, model, x, y):
+            value = super().__call__(model, x, y)
+            if model.training:
+                calls.append(1)
+                if len(calls) == 4:
+                    return value * math.nan
+            return value
 
-    monkeypatch.setattr(uvb_lab.loss, "denoising_loss", loss)  # Hydra looks the _target_ up when it builds
+    monkeypatch.setattr(uvb_lab.loss, "DenoisingLoss", NaNAtStep4)  # Hydra looks the _target_ up when it builds
 
 
 def test_a_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path, nan_at_step_4):

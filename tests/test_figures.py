@@ -9,13 +9,21 @@ import pytest
 import torch
 
 from conftest import QUICK, TINY, uvb_train_here
-from uvb_lab import figures
+from uvb_lab.figures import cli
+from uvb_lab.figures.after_training import figures_after_training, trained_for
+from uvb_lab.figures.mixing import MIN_ACCURACY
+from uvb_lab.figures.paper_figures import make_figures
 from uvb_lab.data.images import ImageData
 from uvb_lab.models import DEEN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Small figures settings: the same code paths as the paper's, in a fraction of the time.
 SMALL = ["figures.jumps=4", "figures.chains=2", "figures.z_samples=20", "figures.prior_samples=8", "figures.images=4"]
+
+
+def settings(**changes):
+    """conf/config.yaml's `figures:` with these changes: what make_figures is given by uvb-train and uvb-figures."""
+    return {**cli.default_settings(), **changes}
 
 
 
@@ -41,7 +49,7 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
 
     # The command on a finished run's folder, with the other run's x_hat(y) as Fig. 2's last row.
     (uvb_dir / "figures" / "fig2_denoising.png").unlink()
-    assert figures.main([str(uvb_dir), "--compare", str(vae_dir), "--device", "cpu", "--images", "3"]) == 0
+    assert cli.main([str(uvb_dir), "--compare", str(vae_dir), "--device", "cpu", "--images", "3"]) == 0
     out = capsys.readouterr().out
     assert "max |x_hat(y) with 1 z draw - with K=20| over 3 test images" in out  # the run's K, the command's images
     assert_valid_png(uvb_dir / "figures" / "fig2_denoising.png")
@@ -52,17 +60,17 @@ def test_training_makes_figures_and_uvb_figures_remakes_them(tmp_path, capsys):
 
     # --out: the figures go elsewhere and the run's own are left as they are.
     own = {p.name: p.read_bytes() for p in (uvb_dir / "figures").iterdir()}
-    assert figures.main([str(uvb_dir), "--device", "cpu", "--seed", "1", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert cli.main([str(uvb_dir), "--device", "cpu", "--seed", "1", "--out", str(tmp_path / "elsewhere")]) == 0
     assert {p.name: p.read_bytes() for p in (uvb_dir / "figures").iterdir()} == own
     assert_valid_png(tmp_path / "elsewhere" / "fig3_walk_jump.png")
 
-    assert figures.main([str(tmp_path), "--device", "cpu"]) == 2
+    assert cli.main([str(tmp_path), "--device", "cpu"]) == 2
     assert "not a uvb-train run folder" in capsys.readouterr().err
 
 
 def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_path, caplog):
     data, model = ten_classes(), tiny_deen()
-    pngs, numbers = figures.make_figures(tmp_path, model, data, name="deen", jumps=3, chains=2, images=3, mixing=False)
+    pngs, numbers = make_figures(tmp_path, model, data, settings(jumps=3, chains=2, images=3, mixing=False), name="deen")
     assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]  # no decoder: no Fig. 4, no K draws
     for path in pngs.values():
         assert_valid_png(path)
@@ -79,17 +87,16 @@ def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_pat
             self.metrics.update(metrics)
 
     logger = Recorder()
-    settings = {"after_training": True, "jumps": 2, "chains": 1, "images": 2, "mixing": True, "cache_dir": str(tmp_path),
-                "classifier_epochs": 4}
-    figures.figures_after_training(tmp_path / "run", model, data, "deen", settings, logger, step=1)
+    good = settings(after_training=True, jumps=2, chains=1, images=2, mixing=True, cache_dir=str(tmp_path), classifier_epochs=4)
+    figures_after_training(tmp_path / "run", model, data, "deen", good, logger, step=1)
     assert sorted(logger.images) == ["figures/fig2_denoising", "figures/fig3_walk_jump"]
     assert "figures/mean_num_classes_visited" in logger.metrics
     with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
-        figures.figures_after_training(tmp_path, model, data, "deen", {"jumps": 0}, logger, step=1)
+        figures_after_training(tmp_path, model, data, "deen", settings(jumps=0), logger, step=1)
     assert "figures failed" in caplog.text and "uvb-figures" in caplog.text
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
-        figures.figures_after_training(tmp_path, model, data, "deen", {"jumps": 2, "mixing": False}, logger, step=1)
+        figures_after_training(tmp_path, model, data, "deen", settings(jumps=2, mixing=False), logger, step=1)
     assert caplog.text == ""  # a good call warns about nothing
 
 
@@ -114,23 +121,26 @@ def tiny_deen() -> DEEN:
 
 
 def test_mixing_numbers_come_from_a_classifier_that_tells_the_classes_apart(tmp_path, capsys):
-    _, numbers = figures.make_figures(tmp_path, tiny_deen(), ten_classes(), name="deen", jumps=5, chains=2, images=3,
-                                      cache_dir=str(tmp_path), classifier_epochs=4)
+    _, numbers = make_figures(
+        tmp_path, tiny_deen(), ten_classes(), settings(jumps=5, chains=2, images=3, cache_dir=str(tmp_path), classifier_epochs=4), name="deen"
+    )
     mixing = numbers["mixing"]
-    assert mixing["classifier_test_accuracy"] >= figures.MIN_ACCURACY and mixing["num_classes"] == 10
+    assert mixing["classifier_test_accuracy"] >= MIN_ACCURACY and mixing["num_classes"] == 10
     assert [chain["jumps"] for chain in mixing["chains"]] == [5, 5]
     assert "not all 10 seen in 5 jumps" in capsys.readouterr().out  # a sentence, not "by jump None"
 
     # Labels that say nothing: the classifier cannot reach 90%, and its counts are not written.
-    _, numbers = figures.make_figures(tmp_path / "b", tiny_deen(), ten_classes(shuffled_labels=True), name="deen", jumps=5,
-                                      chains=2, images=3, cache_dir=str(tmp_path / "b"), classifier_epochs=4)
+    _, numbers = make_figures(
+        tmp_path / "b", tiny_deen(), ten_classes(shuffled_labels=True),
+        settings(jumps=5, chains=2, images=3, cache_dir=str(tmp_path / "b"), classifier_epochs=4), name="deen",
+    )
     assert "mixing" not in numbers and numbers["mixing_skipped"].startswith("the classifier reached")
 
 
 def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog):
     data = dataclasses.replace(ten_classes(), test_labels=None)  # cannot be scored
     with caplog.at_level(logging.WARNING, logger="uvb_lab.figures"):
-        pngs, numbers = figures.make_figures(tmp_path, tiny_deen(), data, name="deen", jumps=3, chains=2, images=3, cache_dir=str(tmp_path))
+        pngs, numbers = make_figures(tmp_path, tiny_deen(), data, settings(jumps=3, chains=2, images=3, cache_dir=str(tmp_path)), name="deen")
     assert "no mixing numbers" in caplog.text and "mixing" not in numbers
     assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]
     assert json.loads((tmp_path / "numbers.json").read_text())["run"] == "deen"
@@ -139,11 +149,11 @@ def test_a_classifier_that_fails_costs_only_the_mixing_numbers(tmp_path, caplog)
 @pytest.mark.parametrize("option", [["--jumps", "0"], ["--delta", "-0.2"], ["--z-samples", "0"]])
 def test_uvb_figures_refuses_options_that_cannot_work(option, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:
-        figures.main([str(tmp_path), *option])
+        cli.main([str(tmp_path), *option])
     assert exit_.value.code == 2 and "must be > 0" in capsys.readouterr().err
 
 
 def test_figure_titles_say_how_far_the_model_was_trained():
-    assert figures.trained_for({"steps_done": 469, "test_loss": 25.8544}) == "step 469, test loss 25.85"
-    assert figures.trained_for({"steps_done": 0, "test_loss": None}) == "step 0"
-    assert figures.trained_for(None) == ""
+    assert trained_for({"steps_done": 469, "test_loss": 25.8544}) == "step 469, test loss 25.85"
+    assert trained_for({"steps_done": 0, "test_loss": None}) == "step 0"
+    assert trained_for(None) == ""

@@ -1,17 +1,13 @@
 """Learning works: on Gaussian data, where the Bayes denoiser is known, short CPU runs get close to it."""
 
 import pytest
-from conftest import compose_config
+from conftest import SMALL, compose_config
 
 from uvb_lab.data.synthetic import optimal_gaussian_risk
 from uvb_lab.train import train
 
 SIGMA, STD, IMAGE_SIZE = 0.5, 0.5, 8
 FAST = ["trainer.lr=3e-3", "trainer.epochs=6", "trainer.batch_size=64"]
-SMALL = {
-    "deen": ["model.conv_channels=[8]", "model.hidden=32"],
-    "uvb": ["model.conv_channels=[8]", "model.hidden=32", "model.latent_dim=64", "model.decoder_hidden=64"],
-}
 
 
 @pytest.mark.parametrize("model", ["deen", "uvb"])

@@ -8,9 +8,10 @@ from conftest import compose_config
 from hydra.utils import instantiate
 
 from uvb_lab import paper
-from uvb_lab.loss import denoising_loss, negative_elbo_loss
+from uvb_lab.loss import CleanNegativeELBO, DenoisingLoss, NegativeELBO
 from uvb_lab.models import DEEN, UVB
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.likelihood import GaussianLikelihood, LaplaceLikelihood
 from uvb_lab.models.uvb import gaussian_kl
 
 # Table 1's exact counts with the paper's architecture choices (docs/reproduction.md), kept in uvb_lab/paper.py.
@@ -30,7 +31,7 @@ def tiny_models() -> dict[str, EnergyModel]:
     return {
         "deen": DEEN(**common, conv_channels=(3, 4), hidden=5).double(),
         "uvb": UVB(**common, conv_channels=(3, 4), hidden=5, latent_dim=3, decoder_hidden=6).double(),
-        "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, decoder="laplace").double(),
+        "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=LaplaceLikelihood).double(),
     }
 
 
@@ -76,7 +77,7 @@ def test_closed_form_kl_matches_monte_carlo():
 class QuadraticEnergy(EnergyModel):
     """f(y) = ||y||^2 / 2, so grad f(y) = y and x_hat(y) = (1 - sigma^2) y."""
 
-    def energy(self, y):
+    def energy(self, y, z_samples=None):
         return 0.5 * y.pow(2).flatten(1).sum(1)
 
 
@@ -86,19 +87,19 @@ def test_denoising_loss_on_a_hand_computed_example():
     y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [4.0, 0.0]]]])
     # sample 1: x_hat = (1.5, 0, 0, 0): error 0.25.  sample 2: x_hat = (0, 0, 3, 0): error 9 + 4 = 13.
     # Summed over pixels, averaged over the batch, no factor 1/2: (0.25 + 13) / 2.
-    assert denoising_loss(model.eval(), x, y).item() == pytest.approx(6.625)
+    assert DenoisingLoss()(model.eval(), x, y).item() == pytest.approx(6.625)
 
 
 def test_denoising_loss_trains_through_the_score_and_elbo_loss_ignores_x():
     model = tiny_models()["uvb"].train()
     x = torch.rand(4, 2, 7, 7, dtype=torch.float64)
     y = x + 0.7 * torch.randn_like(x)
-    denoising_loss(model, x, y).backward()
+    DenoisingLoss()(model, x, y).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     torch.manual_seed(5)
-    a = negative_elbo_loss(model, x, y)
+    a = NegativeELBO()(model, x, y)
     torch.manual_seed(5)
-    b = negative_elbo_loss(model, torch.zeros_like(x), y)
+    b = NegativeELBO()(model, torch.zeros_like(x), y)
     assert a.item() == b.item()
 
 
@@ -111,16 +112,60 @@ def test_uvb_energy_is_reconstruction_plus_kl_and_averages_z_samples():
     assert torch.allclose(model.energy(y), terms.reconstruction + terms.kl)
     mu, log_var = model.encode(y)
     # With zero posterior variance every z draw is mu, so K draws must give the K = 1 value.
-    model.z_samples = 5
     mu_y = model.decode(mu)
     expected = (y - mu_y).pow(2).flatten(1).sum(1) / (2 * model.sigma**2)
     model.encoder_log_var[-1].bias.data.fill_(-200.0)
     model.encoder_log_var[-1].weight.data.zero_()
-    assert torch.allclose(model.elbo_terms(y).reconstruction, expected)
+    assert torch.allclose(model.elbo_terms(y, z_samples=5).reconstruction, expected)
+    assert model.elbo_terms(y, z_samples=5).decoded.shape == (5, 3, 2, 7, 7)  # the number of draws is the caller's
+    with pytest.raises(ValueError, match="z_samples"):
+        model.energy(y, z_samples=0)
 
 
-def test_laplace_scale_defaults_to_variance_matched():
-    model = UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(2,), hidden=4, latent_dim=2, decoder_hidden=4, decoder="laplace")
-    assert model.laplace_scale == pytest.approx(1 / math.sqrt(2))
-    with pytest.raises(ValueError, match="decoder"):
-        UVB(sigma=1.0, channels=1, image_size=8, decoder="cauchy")
+def test_laplace_scale_defaults_to_variance_matched_and_likelihoods_are_chosen_by_config():
+    model = UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(2,), hidden=4, latent_dim=2, decoder_hidden=4, likelihood=LaplaceLikelihood)
+    assert model.likelihood.scale == pytest.approx(1 / math.sqrt(2))
+    with pytest.raises(ValueError, match="scale"):
+        LaplaceLikelihood(sigma=1.0, scale=0.0)
+    target, mean = torch.zeros(1, 1, 1, 2), torch.tensor([[[[1.0, -3.0]]]])
+    assert GaussianLikelihood(sigma=2.0).negative_log(target, mean).item() == pytest.approx(10 / 8)  # (1 + 9) / (2 * 4)
+    assert LaplaceLikelihood(sigma=2.0, scale=0.5).negative_log(target, mean).item() == pytest.approx(8.0)  # (1 + 3) / 0.5
+    for option, kind in (("uvb", GaussianLikelihood), ("uvb_laplace", LaplaceLikelihood), ("sigma_vae", GaussianLikelihood)):
+        built = instantiate(compose_config([f"model={option}", "data=synthetic", "model.decoder_hidden=4"]).model)
+        assert type(built.likelihood) is kind and built.has_decoder
+    assert not instantiate(compose_config(["model=deen", "data=synthetic"]).model).has_decoder
+
+
+class PointEncoderVAE(UVB):
+    """A one-pixel, one-latent VAE with hand-set maps: q(z|v) = N(2 v, 1/4), mu_y(z) = 3 z (no sigmoid)."""
+
+    def __init__(self, sigma):
+        super().__init__(sigma, channels=1, image_size=3, conv_channels=(1,), hidden=1, latent_dim=1, decoder_hidden=1)
+
+    def encode(self, v):
+        pixel = v.flatten(1)[:, :1]
+        return 2 * pixel, torch.full_like(pixel, math.log(0.25))
+
+    def decode(self, z):
+        return (3 * z)[..., None, None].expand(*z.shape[:-1], 1, 1, 1)
+
+
+def test_sigma_vae_loss_is_the_clean_elbo_on_a_hand_computed_case_and_never_sees_y():
+    model = PointEncoderVAE(sigma=0.5)
+    x = torch.tensor([1.0]).view(1, 1, 1, 1)
+    y = torch.full_like(x, float("nan"))  # a loss that read y would be nan
+    torch.manual_seed(0)
+    eps = torch.randn(1, 1, 1).item()
+    # z = 2 x + 0.5 eps = 2 + 0.5 eps; mu(z) = 3 z; reconstruction (x - mu)^2 / (2 sigma^2) = 2 (x - mu)^2;
+    # KL[N(2, 1/4) || N(0, 1)] = (1/4 + 4 - 1 - log 1/4) / 2.
+    mu = 3 * (2 + 0.5 * eps)
+    expected = 2 * (1 - mu) ** 2 + (0.25 + 4 - 1 - math.log(0.25)) / 2
+    torch.manual_seed(0)
+    assert CleanNegativeELBO()(model, x, y).item() == pytest.approx(expected, rel=1e-6)
+    # It denoises by the decoder mean of a posterior draw given y, not by x_hat(y).
+    y = torch.full_like(x, 0.1)
+    torch.manual_seed(1)
+    draw = 0.2 + 0.5 * torch.randn(1, 1, 1).item()
+    torch.manual_seed(1)
+    assert CleanNegativeELBO().denoise(model, y).item() == pytest.approx(3 * draw, rel=1e-6)
+    assert CleanNegativeELBO.denoises is False and DenoisingLoss.denoises is True

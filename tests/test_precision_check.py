@@ -2,17 +2,13 @@
 and passes bf16 only within max(1%, 2 standard errors of fp32) of the fp32 mean final test loss."""
 
 import json
-import os
-import subprocess
-import sys
 
-from conftest import QUICK, REPO, TINY, uvb_train_here
+from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 
 
 def check(tmp_path, fp32, bf16):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, str(REPO / "scripts" / "precision_check.py"), "--fp32", str(fp32), "--bf16", str(bf16),
-                           "--out", str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=120)
+    script = str(REPO / "scripts" / "precision_check.py")
+    return run_python([script, "--fp32", str(fp32), "--bf16", str(bf16), "--out", str(tmp_path / "out")], tmp_path, timeout=120)
 
 
 def test_the_precision_check_compares_the_seeds_of_two_sweeps(tmp_path):

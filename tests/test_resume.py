@@ -11,16 +11,15 @@ import os
 import random
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from conftest import REPO, TINY, uvb_train_here
-from uvb_lab import checkpoint, run_files
-from uvb_lab.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
+from conftest import TINY, run_python, uvb_train_here
+from uvb_lab.run import checkpoint, files as run_files
+from uvb_lab.run.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 
 # 128 images at batch 32: 4 steps an epoch, 12 in all; a checkpoint every 2 steps besides the epoch ends.
 STEPS = 12
@@ -49,8 +48,7 @@ main()
 
 def killed_at(args: list[str], cwd: Path, step: int) -> subprocess.CompletedProcess:
     """uvb-train ARGS in a subprocess that SIGKILLs itself right after optimizer step `step`."""
-    env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "KILL_AT_STEP": str(step)}
-    return subprocess.run([sys.executable, "-c", KILL_AT_STEP, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=240)
+    return run_python(["-c", KILL_AT_STEP, *args], cwd, env={"KILL_AT_STEP": str(step)})
 
 
 def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = None, times: int = 1) -> subprocess.CompletedProcess:

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK, REPO, TINY, run_uvb_train_in_process
-from uvb_lab import checkpoint, run_files
+from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process
+from uvb_lab.run import checkpoint, files as run_files
+from uvb_lab.figures import cli as figures_cli
 from uvb_lab.report import main as report
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
@@ -174,6 +175,30 @@ def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):
     assert (old / ".hydra" / "overrides.yaml").read_bytes() == (FIXTURE / ".hydra" / "overrides.yaml").read_bytes()
 
 
+# A run folder of format 2 (before the loss and the decoder likelihood became objects chosen by _target_), made with
+# a Laplace decoder: its identity.json and config.yaml name `model.decoder: laplace` and `uvb_lab.loss.denoising_loss`.
+FORMAT_2 = REPO / "tests" / "fixtures" / "run_folder_format_2_laplace"
+FORMAT_2_ARGS = [arg.replace("model=uvb", "model=uvb_laplace") for arg in FIXTURE_ARGS]
+
+
+def test_a_format_2_run_folder_continues_exactly_and_its_figures_load(tmp_path, capsys):
+    old, fresh = tmp_path / "old", tmp_path / "fresh"
+    shutil.copytree(FORMAT_2, old)
+    assert json.loads((old / "identity.json").read_text())["identity"]["model.decoder"] == "laplace"
+    code, err = run_uvb_train_in_process([*FORMAT_2_ARGS, f"hydra.run.dir={old}"], capsys)
+    assert code == 0, err  # the same run in today's terms: continued, not refused as another
+    assert run_uvb_train_in_process([*FORMAT_2_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
+    # The format-2 rows lack the metrics added since (test_decoder_denoising_loss); every number they hold is the fresh run's.
+    old_rows, fresh_rows = without_timings(run_files.read_metrics(old)), without_timings(run_files.read_metrics(fresh))
+    assert [{k: fresh[k] for k in old} for old, fresh in zip(old_rows, fresh_rows)] == old_rows and len(old_rows) == 2
+    assert "test_decoder_denoising_loss" in fresh_rows[-1] and "test_decoder_denoising_loss" in old_rows[-1]  # step 4: today's code
+    # The folder's record is left as it was made (read in today's terms each time, uvb_lab/run/legacy.py).
+    assert (old / "identity.json").read_bytes() == (FORMAT_2 / "identity.json").read_bytes()
+    # uvb-figures rebuilds the model from the untouched format-2 config.yaml.
+    assert figures_cli.main([str(FORMAT_2), "--device", "cpu", "--no-mixing", "--jumps", "2", "--out", str(tmp_path / "figs")]) == 0
+    assert (tmp_path / "figs" / "fig4_decoder.png").is_file()
+
+
 def test_damaged_files_are_worked_around_never_spread(tmp_path, capsys):
     run_dir = tmp_path / "run"
     args = quick_run(run_dir, "trainer.max_steps=2", "trainer.checkpoint_every_steps=1", "trainer.keep_checkpoints=both")
@@ -210,5 +235,5 @@ def test_keep_checkpoints_decides_what_a_finished_run_keeps(tmp_path, capsys, ke
 
 def test_the_entry_module_loads_no_heavy_library():
     code = "import sys, uvb_lab.launch; print(sorted({'torch', 'matplotlib', 'wandb', 'tensorboard'} & set(sys.modules)))"
-    result = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    result = run_python(["-c", code], timeout=60)
     assert result.stdout.strip() == "[]", result.stderr

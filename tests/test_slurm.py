@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, TINY
-from uvb_lab import run_files
+from uvb_lab.run import files as run_files
 
 pytestmark = pytest.mark.slurm
 

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import REPO
 from test_data import write_cifar_batches
-from uvb_lab import figures
+from uvb_lab.figures import cli as figures_cli
 from uvb_lab.data import DataError
 from uvb_lab.data.cifar10 import load_cifar10
 
@@ -42,7 +42,7 @@ def test_a_run_config_naming_code_outside_uvb_lab_builds_nothing(tmp_path, capsy
     crafted = config.replace("_target_: uvb_lab.models.UVB", f"_target_: subprocess.call\n  args: [touch, {marker}]")
     assert crafted != config
     (run_dir / "config.yaml").write_text(crafted)
-    assert figures.main([str(run_dir), "--device", "cpu", "--no-mixing"]) == 2
+    assert figures_cli.main([str(run_dir), "--device", "cpu", "--no-mixing"]) == 2
     err = capsys.readouterr().err
     assert "names code outside uvb_lab (subprocess.call)" in err and "--trust-target" in err
     assert not marker.exists()
@@ -51,11 +51,11 @@ def test_a_run_config_naming_code_outside_uvb_lab_builds_nothing(tmp_path, capsy
     nested = config.replace("  image_size: 16\n", f"  image_size: 16\n  helper:\n    _target_: os.system\n    command: touch {marker}\n", 1)
     assert nested != config
     (run_dir / "config.yaml").write_text(nested)
-    assert figures.main([str(run_dir), "--device", "cpu", "--no-mixing"]) == 2
+    assert figures_cli.main([str(run_dir), "--device", "cpu", "--no-mixing"]) == 2
     assert "os.system" in capsys.readouterr().err and not marker.exists()
 
 
 def test_figures_refuse_a_device_that_does_not_exist(capsys):
-    assert figures.main([str(FIXTURE), "--device", "banana"]) == 2
+    assert figures_cli.main([str(FIXTURE), "--device", "banana"]) == 2
     err = capsys.readouterr().err
     assert "--device='banana' is not a device" in err and "Traceback" not in err

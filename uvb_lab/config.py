@@ -28,6 +28,7 @@ from uvb_lab.run.identity import compose_conf, register_resolver
 SCHEMA = "uvb_lab_schema"
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
 KEEP_CHECKPOINTS = ("both", "last", "none")
+SAMPLERS = ("overdamped", "underdamped")  # the walk of walk-jump sampling (figures.sampler)
 
 
 class ConfigError(ValueError):
@@ -71,6 +72,8 @@ class FiguresSchema:
     nebula_steps: int = MISSING
     z_samples: int = MISSING
     delta: float = MISSING
+    sampler: str = MISSING
+    friction: float = MISSING
     steps_per_jump: int = MISSING
     jumps: int = MISSING
     chains: int = MISSING
@@ -90,6 +93,9 @@ class Schema:
     run: RunSchema = field(default_factory=RunSchema)
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     figures: FiguresSchema = field(default_factory=FiguresSchema)
+    # Per-model values of an experiment that sweeps models of different widths, read by the model's keys through
+    # interpolation, e.g. conv_channels: ${sizes.${hydra:runtime.choices.model}.conv_channels} (conf/experiment/bayes_gap.yaml).
+    sizes: Optional[Any] = None
 
 
 ConfigStore.instance().store(name=SCHEMA, node=Schema)
@@ -119,6 +125,8 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("figures.nebula_steps", lambda v: v >= 0, ">= 0"),
     ("figures.z_samples", lambda v: v >= 1, ">= 1"),
     ("figures.delta", lambda v: v > 0, "> 0"),
+    ("figures.sampler", lambda v: v in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
+    ("figures.friction", lambda v: v > 0, "> 0"),
     ("figures.steps_per_jump", lambda v: v >= 1, ">= 1"),
     ("figures.jumps", lambda v: v >= 1, ">= 1"),
     ("figures.chains", lambda v: v >= 1, ">= 1"),

@@ -5,30 +5,31 @@ compared on the same noisy test set and a rerun gives the same number.
 """
 
 from collections import defaultdict
-from collections.abc import Callable
+from typing import Any
 
 import torch
 
-from uvb_lab.loss import denoising_loss
+from uvb_lab.loss import Loss, squared_error
 from uvb_lab.models.energy import EnergyModel
-from uvb_lab.models.uvb import UVB
 from uvb_lab.samplers.seeding import seeded
 
-Loss = Callable[[EnergyModel, torch.Tensor, torch.Tensor], torch.Tensor]
-
-
 def evaluate(
-    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test"
+    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None
 ) -> dict[str, float]:
     """Means over the whole test set (or the validation split, split="val": the same numbers, named val_...).
 
-    test_loss: the model's training objective. test_denoising_loss: Eq. 4 for every model, so the
-    vanilla VAE's energy can be judged as a denoiser too. For VAE energies, the two terms of Eq. 14 on
-    the noisy input (test_kl_on_y, test_recon_on_y: what the energy is made of) and on the clean one
-    (test_kl_on_x, test_recon_on_x: what docs/reproduction.md matches to Tables 4 and 5).
+    test_loss: the model's training objective. test_denoising_loss: ||x - x_estimate||^2 of the model's own
+    denoiser (loss_fn.denoise: x_hat(y) of Eq. 4, or mu_y(z ~ q(z|y)) for the sigma-VAE), so a VAE can be
+    judged as a denoiser too. Models with a decoder add the two terms of Eq. 14 on the noisy input
+    (test_kl_on_y, test_recon_on_y: what the energy is made of) and on the clean one (test_kl_on_x,
+    test_recon_on_x: what docs/reproduction.md matches to Tables 4 and 5), and the decoder-mean denoiser's
+    test_decoder_denoising_loss beside the empirical Bayes one (for the sigma-VAE, whose own denoiser that is,
+    the two numbers are the same estimator over independent z draws).
+
+    ground_truth: the data's exact distribution where it is known (ImageData.ground_truth): then also
+    test_bayes_risk, the best possible denoiser's ||x - E[x|y]||^2 on the very same noisy pairs, and
+    test_risk_ratio = test_denoising_loss / test_bayes_risk (1 is optimal).
     """
-    # Hydra hands the loss over as functools.partial(fn); the test loss is the denoising loss already then.
-    trains_by_denoising = getattr(loss_fn, "func", loss_fn) is denoising_loss
     was_training = model.training
     model.eval()
     # Sums stay on the device and are read once at the end: one wait for the GPU per evaluation, not per batch.
@@ -39,12 +40,17 @@ def evaluate(
             n = len(x)
             loss = loss_fn(model, x, y).detach()
             sums[f"{split}_loss"] += loss * n
-            sums[f"{split}_denoising_loss"] += (loss if trains_by_denoising else denoising_loss(model, x, y).detach()) * n
-            if isinstance(model, UVB):
-                with torch.no_grad():
-                    for name, inputs in (("y", y), ("x", x)):
-                        terms = model.elbo_terms(inputs)
-                        sums[f"{split}_kl_on_{name}"] += terms.kl.sum()
-                        sums[f"{split}_recon_on_{name}"] += terms.reconstruction.sum()
+            # The denoising loss is the loss itself where the model trains by it; else one more pass (and z draw).
+            denoising = loss if loss_fn.denoises else squared_error(x, loss_fn.denoise(model, y).detach()).mean()
+            sums[f"{split}_denoising_loss"] += denoising * n
+            with torch.no_grad():
+                terms = model.test_terms(x, y)
+            for name, values in terms.items():
+                sums[f"{split}_{name}"] += values.sum()
+            if ground_truth is not None:  # exact, no random draws: the model's numbers above are unchanged by it
+                sums[f"{split}_bayes_risk"] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
     model.train(was_training)
-    return {key: (total / len(x_test)).item() for key, total in sums.items()}
+    means = {key: (total / len(x_test)).item() for key, total in sums.items()}
+    if ground_truth is not None:
+        means[f"{split}_risk_ratio"] = means[f"{split}_denoising_loss"] / means[f"{split}_bayes_risk"]
+    return means

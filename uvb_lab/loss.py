@@ -1,24 +1,74 @@
-"""The training objectives. Each takes (model, x, y) and returns the batch mean of a per-sample loss."""
+"""The training objectives. Each is called as loss(model, x, y) and returns the batch mean of a per-sample loss.
+
+A loss also says how the model it trains is scored as a denoiser on the test set (uvb_lab/evaluate.py):
+`denoises` when the loss is itself the denoising loss, and `denoise(model, y)`, the model's estimate of x.
+"""
+
+from typing import Protocol
 
 import torch
 
 from uvb_lab.models.energy import EnergyModel
 
 
-def denoising_loss(model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Empirical Bayes least squares, Eq. 4 / 18: mean over the batch of ||x - x_hat(y)||^2.
+def squared_error(x: torch.Tensor, x_estimate: torch.Tensor) -> torch.Tensor:
+    """||x - x_estimate||^2 per image, summed over every pixel and channel, with no factor 1/2 (the tables' scale)."""
+    return (x - x_estimate).pow(2).flatten(1).sum(1)
 
-    Summed over every pixel and channel, with no factor 1/2 (the paper's tables use this scale).
+
+class Loss(Protocol):
+    denoises: bool  # the loss is the denoising loss of Eq. 4: its test value is the test denoising loss
+
+    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
+
+    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+        """The trained model's estimate of x from y, as the model is meant to denoise."""
+        ...
+
+
+class DenoisingLoss:
+    """Empirical Bayes least squares, Eq. 4 / 18: mean over the batch of ||x - x_hat(y)||^2 (DEEN, UVB).
+
     In training mode the gradient graph is kept, so backward() differentiates through grad_y f
     (double backprop); in eval mode it is not.
     """
-    x_hat = model.x_hat(y, create_graph=model.training)
-    return (x - x_hat).pow(2).flatten(1).sum(1).mean()
+
+    denoises = True
+
+    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return squared_error(x, model.x_hat(y, create_graph=model.training)).mean()
+
+    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+        return model.x_hat(y)
 
 
-def negative_elbo_loss(model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+class NegativeELBO:
     """The vanilla VAE of y: maximise the ELBO of Eq. 14, i.e. minimise the energy f(y) itself.
 
-    The clean x is not seen: the model only ever learns from the noisy y.
+    The clean x is not seen: the model only ever learns from the noisy y. As a denoiser it is judged by
+    the empirical Bayes x_hat(y) of its energy, like the models trained by denoising.
     """
-    return model.energy(y).mean()
+
+    denoises = False
+
+    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return model.energy(y).mean()
+
+    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+        return model.x_hat(y)
+
+
+class CleanNegativeELBO:
+    """The sigma-VAE (Saremi 2020; Sec. 2.2, Eqs. 9-10): minimise the negative ELBO of the clean x, with the
+    decoder variance sigma^2 of the model's Gaussian likelihood; one z draw, reparametrised.
+
+    The noisy y is never seen in training. It denoises by inference then decoding, x = mu_y(z ~ q(z|y)).
+    """
+
+    denoises = False
+
+    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return model.energy(x).mean()
+
+    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+        return model.decode(model.posterior_sample(y)[0])

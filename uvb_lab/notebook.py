@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab import run_files
+from uvb_lab.run import files as run_files
 
 
 @dataclass
@@ -49,9 +49,10 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
         identity=recorded_identity(folder),
     )
     if model:
-        from uvb_lab import devices, figures  # torch: only to build the model
+        from uvb_lab.figures.cli import load_run as load_trained_run
+        from uvb_lab.run import devices  # torch: only to build the model
 
-        built = figures.load_run(folder, devices.resolve_device(device))
+        built = load_trained_run(folder, devices.resolve_device(device))
         loaded.model, loaded.data = built.model.eval(), built.data
     return loaded
 

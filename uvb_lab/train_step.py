@@ -13,7 +13,8 @@ import torch
 import torch._dynamo
 from torch import nn
 
-LossFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+from uvb_lab.loss import Loss
+
 TrainStep = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
@@ -119,7 +120,7 @@ def all_finite_gradients(model: nn.Module) -> torch.Tensor:
 
 def make_train_step(
     model: nn.Module,
-    loss_fn: LossFn,
+    loss_fn: Loss,
     optimizer: torch.optim.Optimizer,
     precision: str = AUTO,
     compile: bool = False,

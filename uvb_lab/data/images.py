@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -19,6 +20,9 @@ class ImageData:
     test_labels: torch.Tensor | None = None
     validation: torch.Tensor | None = None  # held out of the training set by data.val_fraction (uvb_lab/data/validation.py)
     validation_labels: torch.Tensor | None = None
+    # The exact distribution of generated data, where it is known (uvb_lab/data/gmm.py, GaussianMixture): its
+    # posterior_mean(y, sigma) is the best possible denoiser, whose risk every run on the data is measured against.
+    ground_truth: Any = None
 
     @property
     def shape(self) -> tuple[int, int, int]:

@@ -1,7 +1,10 @@
 """Generated images for tests and quick tries: no files, no download, seconds to train on."""
 
+import math
+
 import torch
 
+from uvb_lab.data.gmm import GaussianMixture
 from uvb_lab.data.images import ImageData, check_shape
 from uvb_lab.data.validation import hold_out
 
@@ -42,7 +45,10 @@ def gaussian(
     """
     generator = torch.Generator().manual_seed(seed)
     images = mean + std * torch.randn(n_train + n_test, channels, image_size, image_size, generator=generator)
-    return hold_out(check_shape(ImageData("gaussian", images[:n_train], images[n_train:]), channels, image_size), val_fraction)
+    shape = (channels, image_size, image_size)
+    exact = GaussianMixture(torch.ones(1, dtype=torch.float64), torch.full((1, math.prod(shape)), float(mean), dtype=torch.float64), std, shape)
+    data = ImageData("gaussian", images[:n_train], images[n_train:], ground_truth=exact)  # a mixture of one component
+    return hold_out(check_shape(data, channels, image_size), val_fraction)
 
 
 def optimal_gaussian_risk(dim: int, std: float, sigma: float) -> float:

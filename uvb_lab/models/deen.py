@@ -21,5 +21,5 @@ class DEEN(EnergyModel):
         check_sizes(conv_channels=conv_channels, hidden=hidden)
         self.net = conv_mlp(channels, image_size, conv_channels, hidden, out_features=1)
 
-    def energy(self, y: torch.Tensor) -> torch.Tensor:
-        return self.net(y).squeeze(1)
+    def energy(self, y: torch.Tensor, z_samples: int | None = None) -> torch.Tensor:
+        return self.net(y).squeeze(1)  # deterministic: no z to draw

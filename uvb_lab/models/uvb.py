@@ -1,21 +1,22 @@
 """The UVB energy (Sec. 2.3): the negative ELBO of a VAE of the noisy y, Eq. 17.
 
-    f(y) = E_{q(z|y)} ||y - mu_y(z)||^2 / (2 sigma^2) + KL[q(z|y) || N(0, I)]
+    f(y) = E_{q(z|y)} -log p(y|z) + KL[q(z|y) || N(0, I)],   -log p(y|z) = ||y - mu_y(z)||^2 / (2 sigma^2) + const
 
-The same network is the vanilla VAE when it is trained by maximising the ELBO (Eq. 14) instead of by
-denoising (Eq. 18): the model is the energy; what it is trained on is the loss's business.
+The same network is the vanilla VAE when it is trained by maximising the ELBO of y (Eq. 14) and the
+sigma-VAE when trained on the ELBO of the clean x (Eqs. 9-10), instead of by denoising (Eq. 18): the
+model is the energy; what it is trained on is the loss's business (uvb_lab/loss.py).
 """
 
-import math
-from collections.abc import Sequence
-from typing import Literal, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.likelihood import GaussianLikelihood, LaplaceLikelihood
 from uvb_lab.models.networks import check_sizes, conv_mlp, mlp_decoder
 
-DECODERS = ("gaussian", "laplace")
+Likelihood = GaussianLikelihood | LaplaceLikelihood
 
 
 def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
@@ -24,18 +25,19 @@ def gaussian_kl(mu: torch.Tensor, log_var: torch.Tensor) -> torch.Tensor:
 
 
 class ELBOTerms(NamedTuple):
-    """The two terms of the negative ELBO, one value per sample; their sum is the energy."""
+    """The two terms of the negative ELBO, one value per sample (their sum is the energy), and the decoder means."""
 
     reconstruction: torch.Tensor
     kl: torch.Tensor
+    decoded: torch.Tensor  # mu_y(z) for the draws z ~ q(z|input), (z_samples, B, C, H, W)
 
 
 class UVB(EnergyModel):
     """A Gaussian-encoder VAE whose negative ELBO is the energy of y (Sec. 3.1.1 architecture).
 
-    decoder="gaussian": p(y|z) = N(mu_y(z), sigma^2 I), Eq. 6. decoder="laplace": the deliberately
-    wrong noise model of Remark 4, p(y|z) = Laplace(mu_y(z), b); b defaults to sigma / sqrt(2), the
-    scale whose variance 2 b^2 equals sigma^2 (the paper does not give b).
+    likelihood: the decoder's noise model for a given sigma (uvb_lab/models/likelihood.py): Gaussian,
+    Eq. 6, by default; LaplaceLikelihood is Remark 4's. z_samples: the draws z ~ q(z|y) averaged in the
+    energy when a caller does not ask for another number (the paper uses 1).
     """
 
     def __init__(
@@ -47,24 +49,24 @@ class UVB(EnergyModel):
         hidden: int = 200,
         latent_dim: int = 100,
         decoder_hidden: int = 2000,
-        decoder: Literal["gaussian", "laplace"] = "gaussian",
-        laplace_scale: float | None = None,
+        likelihood: Callable[[float], Likelihood] = GaussianLikelihood,
         z_samples: int = 1,
     ):
         super().__init__(sigma)
-        if decoder not in DECODERS:
-            raise ValueError(f"model.decoder must be one of {DECODERS}, got {decoder!r}")
         check_sizes(conv_channels=conv_channels, hidden=hidden, latent_dim=latent_dim, decoder_hidden=decoder_hidden)
-        if z_samples < 1:
-            raise ValueError(f"model.z_samples must be >= 1, got {z_samples}")
-        self.decoder_kind = decoder
-        self.laplace_scale = sigma / math.sqrt(2) if laplace_scale is None else float(laplace_scale)
-        self.z_samples = z_samples
+        self.z_samples = self._checked_draws(z_samples)
+        self.likelihood = likelihood(sigma)
         # Two encoders without weight sharing, one for mu and one for lambda = log sigma_k^2 (Sec. 3.1.1).
         self.encoder_mu = conv_mlp(channels, image_size, conv_channels, hidden, latent_dim)
         self.encoder_log_var = conv_mlp(channels, image_size, conv_channels, hidden, latent_dim)
         self.decoder = mlp_decoder(latent_dim, decoder_hidden, channels, image_size)
         self.latent_dim = latent_dim
+
+    @staticmethod
+    def _checked_draws(z_samples: int) -> int:
+        if z_samples < 1:
+            raise ValueError(f"model.z_samples must be >= 1, got {z_samples}")
+        return z_samples
 
     def encode(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The factorised Gaussian posterior q(z|y) of Eq. 13, as (mu, lambda = log variance)."""
@@ -74,22 +76,40 @@ class UVB(EnergyModel):
         """mu_y(z), the decoder mean, an image in [0, 1]."""
         return self.decoder(z)
 
-    def reconstruction_error(self, target: torch.Tensor, mu_y: torch.Tensor) -> torch.Tensor:
-        """-log p(target | z) up to a constant, one value per image (any leading dims): the first term of Eq. 17."""
-        residual = (target - mu_y).flatten(-3)  # sum over channels and pixels only
-        if self.decoder_kind == "laplace":
-            return residual.abs().sum(-1) / self.laplace_scale
-        return residual.pow(2).sum(-1) / (2 * self.sigma**2)
-
-    def elbo_terms(self, y: torch.Tensor) -> ELBOTerms:
-        """Reconstruction (averaged over z_samples draws z ~ q(z|y), Eq. 16) and KL (Eq. 15) of y."""
+    def posterior_sample(self, y: torch.Tensor, draws: int = 1) -> torch.Tensor:
+        """z ~ q(z|y) by reparametrisation (Eq. 16), shape (draws, B, latent_dim)."""
         mu, log_var = self.encode(y)
-        eps = torch.randn((self.z_samples, *mu.shape), device=mu.device, dtype=mu.dtype)
-        z = mu + (0.5 * log_var).exp() * eps  # reparametrisation, Eq. 16
-        mu_y = self.decode(z.flatten(0, 1)).unflatten(0, (self.z_samples, y.shape[0]))
-        reconstruction = self.reconstruction_error(y, mu_y).mean(0)  # (z_samples, B) -> (B,)
-        return ELBOTerms(reconstruction, gaussian_kl(mu, log_var))
+        return self._reparametrised(mu, log_var, draws)
 
-    def energy(self, y: torch.Tensor) -> torch.Tensor:
-        terms = self.elbo_terms(y)
+    def prior_sample(self, n: int) -> torch.Tensor:
+        """z ~ p(z) = N(0, I_{d_z}), shape (n, latent_dim), on the model's device."""
+        return torch.randn(n, self.latent_dim, device=next(self.parameters()).device)
+
+    @staticmethod
+    def _reparametrised(mu: torch.Tensor, log_var: torch.Tensor, draws: int) -> torch.Tensor:
+        eps = torch.randn((draws, *mu.shape), device=mu.device, dtype=mu.dtype)
+        return mu + (0.5 * log_var).exp() * eps  # Eq. 16
+
+    def elbo_terms(self, y: torch.Tensor, z_samples: int | None = None) -> ELBOTerms:
+        """Reconstruction (averaged over z_samples draws z ~ q(z|y), Eq. 16) and KL (Eq. 15) of y."""
+        draws = self.z_samples if z_samples is None else self._checked_draws(z_samples)
+        mu, log_var = self.encode(y)
+        z = self._reparametrised(mu, log_var, draws)
+        mu_y = self.decode(z.flatten(0, 1)).unflatten(0, (draws, y.shape[0]))
+        reconstruction = self.likelihood.negative_log(y, mu_y).mean(0)  # (draws, B) -> (B,)
+        return ELBOTerms(reconstruction, gaussian_kl(mu, log_var), mu_y)
+
+    def energy(self, y: torch.Tensor, z_samples: int | None = None) -> torch.Tensor:
+        terms = self.elbo_terms(y, z_samples)
         return terms.reconstruction + terms.kl
+
+    def test_terms(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The two terms of Eq. 14 on the noisy y (what the energy is made of) and on the clean x (Tables 4 and 5),
+        and the decoder-mean denoiser's squared error ||x - mu_y(z ~ q(z|y))||^2 of the same draws (Sec. 2.2)."""
+        on_y, on_x = self.elbo_terms(y), self.elbo_terms(x)
+        decoder_error = (x - on_y.decoded).flatten(-3).pow(2).sum(-1).mean(0)
+        return {
+            "kl_on_y": on_y.kl, "recon_on_y": on_y.reconstruction,
+            "kl_on_x": on_x.kl, "recon_on_x": on_x.reconstruction,
+            "decoder_denoising_loss": decoder_error,
+        }

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from uvb_lab import CONFIG_DIR
-from uvb_lab.loggers import link_offline_runs
+from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs

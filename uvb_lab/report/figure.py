@@ -16,7 +16,7 @@ from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, TEST_LOSS, TRAIN_LOSS
 
 # Colour-blind-safe pairs (Okabe-Ito): UVB blue, DEEN vermillion, and the other models' curves.
-MODEL_COLORS = {"uvb": "#0072B2", "deen": "#D55E00", "vae": "#009E73", "uvb_laplace": "#CC79A7"}
+MODEL_COLORS = {"uvb": "#0072B2", "deen": "#D55E00", "vae": "#009E73", "sigma_vae": "#E69F00", "uvb_laplace": "#CC79A7"}
 SPLITS = (("train", TRAIN_LOSS, "-", "s"), ("test", TEST_LOSS, "--", "^"))  # split, metric, our line, the paper's marker
 
 

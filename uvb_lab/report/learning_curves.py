@@ -2,7 +2,7 @@
 
 Runs of one model whose settings differ (beyond sigma and seed) get a line style each, named in the legend by
 the keys that differ; seeds of one setting share colour and style. The paper's end-of-training test loss is a
-dotted line in the model's colour. Curves are the evaluation rows of metrics.jsonl (uvb_lab/run_files.py),
+dotted line in the model's colour. Curves are the evaluation rows of metrics.jsonl (uvb_lab/run/files.py),
 less those made only because a run was stopped, so a preempted run draws the curve an uninterrupted one would.
 """
 
@@ -17,7 +17,8 @@ from matplotlib.figure import Figure  # no pyplot: no global figure state, no di
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
-from uvb_lab import paper, run_files
+from uvb_lab import paper
+from uvb_lab.run import files as run_files
 from uvb_lab.report.figure import log_scale, model_color
 from uvb_lab.report.runs import Run, RunIndex
 from uvb_lab.report.settings import without_seed

@@ -19,7 +19,7 @@ from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS, table_settings, wit
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.folder import recorded_identity
-from uvb_lab.run_files import SUMMARY
+from uvb_lab.run.files import SUMMARY
 
 # The summary.json fields a report reads, and the JSON types each may have (None: not measured or not recorded:
 # the provenance fields are absent from summaries written before uvb-lab recorded them).

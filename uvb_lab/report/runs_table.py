@@ -39,6 +39,8 @@ def differing_keys(runs: Sequence[Run]) -> list[str]:
     known = [run.identity for run in runs if run.identity is not None]
     differing = []
     for key in sorted(set().union(*known)):
+        if key.endswith("._partial_"):  # how Hydra builds a node (a likelihood for a sigma), not a setting
+            continue
         if len({_text(identity[key]) if key in identity else None for identity in known}) == 1:
             continue
         if key in REPEATS and all(run.identity.get(key) == run.summary.get(REPEATS[key]) for run in runs if run.identity):

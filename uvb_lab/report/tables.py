@@ -17,7 +17,7 @@ from uvb_lab.report.settings import TABLES_4_5_EXPERIMENT
 from uvb_lab.report.stats import Difference, difference_text, number
 
 DASH = "—"
-MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "uvb_laplace": "UVB (Laplace decoder)"}
+MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "sigma_vae": "σ-VAE", "uvb_laplace": "UVB (Laplace decoder)"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
 # The columns of a table's CSV: where the cell is, what it measures, our number (mean, sample std, standard error of
 # a difference, runs), the paper's, and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.

@@ -25,15 +25,16 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab import checkpoint
+from uvb_lab.run import checkpoint, legacy
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run_files import CONFIG, METRICS, SUMMARY, write_atomic, write_config
+from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, write_atomic, write_config
 
 log = logging.getLogger(__name__)
 
 # Version of the run-folder layout. 1: uvb-lab 0.1.0 (no identity.json; the identity is read from the
-# resolved config.yaml). 2: identity.json, one folder per identity.
-FORMAT_VERSION = 2
+# resolved config.yaml). 2: identity.json, one folder per identity. 3: the loss and the decoder likelihood are
+# objects chosen by _target_ (uvb_lab/run/legacy.py reads formats 1 and 2 in these terms).
+FORMAT_VERSION = 3
 IDENTITY = "identity.json"
 LOG = "train.log"
 # Names uvb-train writes into a run folder: a folder holding any of them but no run is not ours to write in.
@@ -61,11 +62,11 @@ def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
             raise RunRefused(f"{path} is not an identity record of uvb-lab; this folder is not a run to continue")
         if record.get("format_version", 0) > FORMAT_VERSION:
             raise RunRefused(f"{run_dir} was made by a newer uvb-lab (format {record['format_version']}); update uvb-lab to continue it")
-        return record["identity"]
+        return legacy.upgrade_identity(record["identity"]) if record.get("format_version", 0) < FORMAT_VERSION else record["identity"]
     path = run_dir / CONFIG
     if path.is_file():
         saved = OmegaConf.load(path)  # YAML, read as data: no _target_ is imported or called here
-        return run_identity.identity_of_saved_config(OmegaConf.to_container(saved, resolve=False))
+        return run_identity.identity_of_saved_config(legacy.upgrade_config(OmegaConf.to_container(saved, resolve=False)))
     return None
 
 

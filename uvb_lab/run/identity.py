@@ -54,7 +54,8 @@ NOT_IDENTITY = (
 )
 # Config groups chosen by name; a choice other than the defaults' is named in the folder as `<group>_<choice>`.
 NAMED_GROUPS = ("model", "data")
-CHOSEN_GROUPS = ("loss",)
+# Groups whose option, where it is not the model's default, is named instead of its keys: `likelihood_laplace`.
+CHOSEN_GROUPS = ("loss", "model/likelihood")
 # Groups added with `+group=option` that fix a sweep's settings: a run's name lists what differs from those.
 SETTINGS_GROUPS = ("experiment", "hparams_search")
 MAX_NAME = 100
@@ -128,9 +129,10 @@ def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict
     return identity(cfg), group_choices
 
 
-def defaults(current_choices: Mapping[str, str | None]) -> tuple[dict[str, Any], dict[str, str | None]]:
-    """The identity (and group choices) of the chosen model, data, experiment and search with no other override."""
-    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, *SETTINGS_GROUPS) if current_choices.get(k))
+def defaults(current_choices: Mapping[str, str | None], also: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The identity (and group choices) of the chosen model, data, experiment and search (and the groups in `also`)
+    with no other override."""
+    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, *SETTINGS_GROUPS, *also) if current_choices.get(k))
     return _defaults(chosen)
 
 
@@ -160,11 +162,13 @@ def run_name(cfg: DictConfig) -> str:
     base, base_choices = defaults(group_choices)
     head = f"{current.get('run.model')}-{current.get('run.data')}-sigma{_text(current.get('sigma'))}"
     groups = [g for g in CHOSEN_GROUPS if group_choices.get(g) != base_choices.get(g)]
-    parts = [f"{g}_{group_choices.get(g)}" for g in groups]
+    parts = [f"{g.rsplit('/', 1)[-1]}_{group_choices.get(g)}" for g in groups]
+    packages = tuple(g.replace("/", ".") + "." for g in groups)  # where each group's keys sit in the config
+    group_base = defaults(group_choices, tuple(groups))[0] if groups else base  # a named option's own values
     changed = [
         key for key, value in current.items()
         if key not in derived and key not in ("sigma", "run.model", "run.data")
-        and not any(key.startswith(g + ".") for g in groups) and (key not in base or base[key] != value)
+        and (key not in (reference := group_base if key.startswith(packages) else base) or reference[key] != value)
     ]
     short = _short_names(changed, list(current))
     parts += [f"{short[key]}{_text(current[key])}" for key in changed]

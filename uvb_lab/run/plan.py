@@ -123,7 +123,7 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
     """Every check that needs no file written: values, device, the model's own constructor, the data."""
     import torch
 
-    from uvb_lab import devices
+    from uvb_lab.run import devices
     from uvb_lab.train import build, load_data
 
     check_values(cfg)

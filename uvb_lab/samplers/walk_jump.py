@@ -8,6 +8,7 @@ from uvb_lab.models.energy import EnergyModel
 from uvb_lab.samplers.denoise import x_hat
 from uvb_lab.samplers.langevin import langevin_walk
 from uvb_lab.samplers.seeding import seeded
+from uvb_lab.samplers.underdamped import underdamped_walk
 
 
 class WalkJump(NamedTuple):
@@ -26,11 +27,15 @@ def walk_jump(
     y0: torch.Tensor | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
+    friction: float | None = None,
 ) -> WalkJump:
     """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10).
 
     y0: the starting batch (chains, *shape); None draws y_0 ~ Unif([0, 1]^d) as in Sec. 3.4. The jumps
     only look at the walk: the chain continues from y_tau, not from x_hat(y_tau).
+    friction: None walks by the paper's overdamped Langevin (Eq. 19); a friction gamma walks by underdamped
+    Langevin (BAOAB, uvb_lab/samplers/underdamped.py) at the same delta, the velocity drawn N(0, I) at the
+    start and carried across the jumps.
     """
     if jumps < 1 or steps_per_jump < 1 or chains < 1:
         raise ValueError(f"walk_jump needs chains, jumps and steps_per_jump >= 1, got {chains}, {jumps}, {steps_per_jump}")
@@ -41,8 +46,11 @@ def walk_jump(
         y = torch.rand((chains, *shape), device=device) if y0 is None else y0.to(device).detach()
         if tuple(y.shape) != (chains, *shape):
             raise ValueError(f"y0 has shape {tuple(y.shape)}, expected {(chains, *shape)}")
-        samples = []
+        samples, velocity = [], None
         for _ in range(jumps):
-            y = langevin_walk(model, y, delta, steps_per_jump)
+            if friction is None:
+                y = langevin_walk(model, y, delta, steps_per_jump)
+            else:
+                y, velocity = underdamped_walk(model, y, delta, steps_per_jump, friction, velocity)
             samples.append(x_hat(model, y))
     return WalkJump(torch.stack(samples), y)

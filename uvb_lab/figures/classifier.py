@@ -1,4 +1,4 @@
-"""A small ConvNet that labels images, trained once per dataset and cached: the judge of uvb_lab/mixing.py.
+"""A small ConvNet that labels images, trained once per dataset and cached: the judge of uvb_lab/figures/mixing.py.
 
 It is not part of the paper. Measured on MNIST (CPU, 2 cores shared with other jobs, load ~8): 2 epochs,
 98.68% test accuracy in 765 s (1 epoch: 97.88% in 204 s), hence the default of 2 epochs. Its test accuracy
@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uvb_lab import run_files
+from uvb_lab.run import files as run_files
 from uvb_lab.data.images import DataError, ImageData
 from uvb_lab.samplers.seeding import seeded
 

@@ -4,9 +4,8 @@
     checkpoints/previous.pt  the one before, kept in case last.pt turns out unreadable
 
 A state holds the model, the optimizer (Adam's moments and step counts), every random generator the run
-draws from (torch CPU and CUDA, numpy, python), the position in the training set (epochs done, batches
-done of the current epoch and that epoch's order), the epoch's loss accumulators, the summary so far and
-the W&B run id. With all of it restored, a resumed run on the CPU ends with the same numbers, to the last
+draws from (torch CPU and CUDA, numpy, python), and the run's TrainState (uvb_lab/run/state.py: the
+position in the training set, the loss accumulators, the summary so far and the W&B run id). With all of it restored, a resumed run on the CPU ends with the same numbers, to the last
 digit, as one that was never stopped.
 
 Writes are atomic (temporary file, fsync, rename), so a kill at any moment leaves the previous checkpoint
@@ -23,13 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from uvb_lab.run.state import CHECKPOINT_KEYS  # a file without these is not a checkpoint this code can continue
+
 log = logging.getLogger(__name__)
 
 FOLDER = "checkpoints"
 LAST = Path(FOLDER) / "last.pt"
 PREVIOUS = Path(FOLDER) / "previous.pt"
-# What train() reads back; a file without these keys is not a checkpoint this code can continue.
-KEYS = ("model", "optimizer", "rng", "step", "epochs_done", "batches_done", "order", "loss_sum", "losses_summed", "summary")
 
 
 class CheckpointError(ValueError):
@@ -98,7 +97,7 @@ def read(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncation and corruption surface as many exception types
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else error!r})") from error
-    missing = [key for key in KEYS if not isinstance(state, Mapping) or key not in state]
+    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, Mapping) or key not in state]
     if missing:
         raise CheckpointError(f"{path} is not a checkpoint this version can continue (missing {', '.join(missing)})")
     return state

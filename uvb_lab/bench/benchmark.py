@@ -4,7 +4,7 @@ For each model x dataset, built from the real conf/ (paper sizes unless --width-
   - ours: the step as uvb-train runs it (data resident on the device, batch order and noise drawn there,
     uvb_lab/train_step.py in --precision, default auto as trainer.precision);
   - ours_channels_last, ours_compile (--variants): the same with NHWC activations, or torch.compile;
-  - naive: uvb_lab/naive_reference.py (DataLoader, host-to-device copy, fp32 without TF32, .item() each step).
+  - naive: uvb_lab/bench/naive_reference.py (DataLoader, host-to-device copy, fp32 without TF32, .item() each step).
 On a shared machine one timing means little (identical runs have swung 4x under other users' load), so every
 contender is built and warmed up once, then timed in turn, round after round (--rounds), together with the
 fp32 and bf16 matrix-product peaks. Each figure is min / median / max over the rounds; each ratio is taken
@@ -32,10 +32,10 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab import devices
+from uvb_lab.run import devices
 from uvb_lab.config import compose_config
-from uvb_lab.flop_count import FlopCount
-from uvb_lab.naive_reference import naive_training
+from uvb_lab.bench.flop_count import FlopCount
+from uvb_lab.bench.naive_reference import naive_training
 from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3: 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).
@@ -169,7 +169,7 @@ def ours(name: str, cfg: DictConfig, images: torch.Tensor, args: argparse.Namesp
 
 
 def naive(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device) -> Contender:
-    """uvb_lab/naive_reference.py: the loop most users would write, fp32."""
+    """uvb_lab/bench/naive_reference.py: the loop most users would write, fp32."""
     start = time.perf_counter()
     torch.manual_seed(0)
     model = instantiate(cfg.model).to(device)

@@ -28,7 +28,8 @@ INTERRUPTED_EXIT_CODE = 130
 
 
 class Preemption:
-    """Handlers for the given signals (names such as "SIGTERM") and Ctrl-C while installed; `requested` says one came.
+    """Handlers for the given signals (names such as "SIGTERM") and Ctrl-C while installed (`with Preemption(...)`);
+    `requested` says one came.
 
     Ctrl-C (SIGINT) is a preemption the user asked for: the step ends, a checkpoint is written and the run
     stops as `interrupted`. A second Ctrl-C raises KeyboardInterrupt at once.
@@ -78,6 +79,12 @@ class Preemption:
     def uninstall(self) -> None:
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+
+    def __enter__(self) -> "Preemption":
+        return self.install()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.uninstall()
 
     def hand_over(self) -> None:
         """Pass the received signal to whoever handled it before us (submitit: requeue and exit); no-op otherwise."""

@@ -11,12 +11,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from uvb_lab.train_step import LossFn, tf32_allowed
+from uvb_lab.loss import Loss
+from uvb_lab.train_step import tf32_allowed
 
 
 def naive_training(
     model: nn.Module,
-    loss_fn: LossFn,
+    loss_fn: Loss,
     x_train: torch.Tensor,
     sigma: float,
     batch_size: int,

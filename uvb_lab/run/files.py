@@ -7,7 +7,7 @@
                         eval_every_steps, max_steps, preempted, interrupted, untrained) at every evaluation
     summary.json        the latest state of the run, rewritten after every epoch (status: running,
                         finished, preempted or failed), so a report can tell finished runs from the rest
-    checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/checkpoint.py)
+    checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/run/checkpoint.py)
 """
 
 import json

@@ -1,0 +1,50 @@
+"""Runs on data whose distribution is known exactly: each records the best possible denoiser's risk on its own
+test pairs, and a small model gets close to it. Models with a decoder also record the decoder-mean denoiser."""
+
+import pytest
+import torch
+from conftest import QUICK, SMALL, TINY, compose_config
+
+from uvb_lab.data.gmm import bayes_risk, gmm
+from uvb_lab.train import train
+
+# A mixture small enough to learn in seconds, still one whose best denoiser is not linear (Bayes risk 20% lower).
+EASY_MIXTURE = ["data=gmm", "data.image_size=8", "data.n_train=4096", "data.n_test=1024", "data.components=4", "data.std=0.15"]
+RUN = ["logger=none", "trainer.device=cpu", "trainer.progress=false", "figures.after_training=false"]
+
+
+def test_a_run_on_the_mixture_records_the_exact_bayes_risk_of_its_own_test_pairs(tmp_path):
+    overrides = [*QUICK, *RUN, *EASY_MIXTURE, "model=deen", *TINY["deen"], "sigma=0.5", "trainer.epochs=0",
+                 "trainer.eval_batch_size=1024", "trainer.eval_seed=7"]
+    summary = train(compose_config(overrides), tmp_path)
+    data = gmm(image_size=8, n_train=4096, n_test=1024, components=4, std=0.15)
+    torch.manual_seed(7)  # DEEN draws nothing else: one batch of noise from the evaluation seed is the test pairs
+    y = data.test + 0.5 * torch.randn_like(data.test)
+    assert summary["test_bayes_risk"] == pytest.approx(bayes_risk(data.ground_truth, data.test, y, 0.5).mean().item(), rel=1e-5)
+    assert summary["test_risk_ratio"] == pytest.approx(summary["test_denoising_loss"] / summary["test_bayes_risk"])
+    mc, se = summary["bayes_risk_monte_carlo"], summary["bayes_risk_monte_carlo_se"]
+    assert abs(mc - summary["test_bayes_risk"]) < 4 * se + 0.05 * mc  # fresh pairs and the test pairs agree
+
+
+def test_a_small_uvb_gets_within_10_percent_of_the_bayes_risk_and_beats_the_best_linear_denoiser(tmp_path):
+    overrides = [*RUN, *EASY_MIXTURE, "model=uvb", *SMALL["uvb"], "sigma=0.5", "trainer.lr=3e-3", "trainer.epochs=8",
+                 "trainer.batch_size=64"]
+    summary = train(compose_config(overrides), tmp_path)
+    linear = gmm(image_size=8, n_train=1, n_test=1, components=4, std=0.15).ground_truth.linear_risk(0.5)
+    assert summary["test_bayes_risk"] < 0.85 * linear  # the mixture is a real test: its best denoiser is not linear
+    assert 0.98 <= summary["test_risk_ratio"] <= 1.10  # nothing beats E[x|y] (up to the test set's noise)
+    assert summary["test_denoising_loss"] < linear
+
+
+def test_the_sigma_vae_is_judged_by_its_decoder_and_every_decoder_model_records_that_denoiser(tmp_path):
+    base = [*QUICK, *RUN, *EASY_MIXTURE, "sigma=0.5", "trainer.epochs=0"]
+    sigma_vae = train(compose_config([*base, "model=sigma_vae", *TINY["uvb"]]), tmp_path / "sigma_vae")
+    uvb = train(compose_config([*base, "model=uvb", *TINY["uvb"]]), tmp_path / "uvb")
+    deen = train(compose_config([*base, "model=deen", *TINY["deen"]]), tmp_path / "deen")
+    # The sigma-VAE's own denoiser is mu_y(z ~ q(z|y)): its denoising loss and the decoder one are the same estimator.
+    assert sigma_vae["test_denoising_loss"] == pytest.approx(sigma_vae["test_decoder_denoising_loss"], rel=0.05)
+    assert sigma_vae["test_loss"] != sigma_vae["test_denoising_loss"]  # its objective is the clean ELBO
+    # UVB denoises by x_hat(y) and records the decoder's estimate beside it; DEEN has no decoder.
+    assert uvb["test_loss"] == uvb["test_denoising_loss"] and "test_decoder_denoising_loss" in uvb
+    assert "test_decoder_denoising_loss" not in deen
+    assert sigma_vae["decoder"] == uvb["decoder"] == "gaussian" and deen["decoder"] is None

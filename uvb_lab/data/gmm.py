@@ -1,0 +1,167 @@
+"""A Gaussian mixture of images: the one dataset whose best possible denoiser is known exactly.
+
+For x ~ sum_k pi_k N(m_k, s^2 I) and y = x + sigma eps, the noisy data of component k is N(m_k, (s^2 + sigma^2) I),
+so the posterior mean E[x | y] has a closed form and its risk E||x - E[x | y]||^2 (the Bayes risk) is the lowest
+denoising loss any model can reach (docs/reproduction.md). A run on this data can therefore say how far its
+model is from optimal, not just how it ranks against other models. The linear (Wiener) denoiser's risk, also
+exact, tells how much of that gap needs a non-linear model: the mixture is multimodal, so the best denoiser is
+not linear, unlike on the single Gaussian of uvb_lab/data/synthetic.py.
+
+The means are blocky grey patterns with pixels in [0.5 - spread, 0.5 + spread]; with a small s nearly every
+pixel lies in [0, 1] like an image's, but nothing is clipped or quantised, so the formulas hold exactly.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from uvb_lab.data.images import DataError, ImageData, check_shape
+from uvb_lab.data.validation import hold_out
+
+# Side in pixels of the square blocks of constant grey that make up each mean m_k.
+BLOCK = 2
+
+
+@dataclass(frozen=True)
+class GaussianMixture:
+    """x ~ sum_k weights[k] N(means[k], std^2 I), images of shape `shape` (C, H, W)."""
+
+    weights: torch.Tensor  # (K,) float64, sums to 1
+    means: torch.Tensor  # (K, d) float64, d = C * H * W
+    std: float  # s, pixel units
+    shape: tuple[int, int, int]
+
+    def __post_init__(self):
+        k, d = len(self.weights), math.prod(self.shape)
+        if self.weights.shape != (k,) or self.means.shape != (k, d):
+            raise ValueError(
+                f"weights must be (K,) and means (K, {d}) for images {self.shape}, "
+                f"got {tuple(self.weights.shape)} and {tuple(self.means.shape)}"
+            )
+
+    @property
+    def dim(self) -> int:
+        return self.means.shape[1]
+
+    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """n images (n, C, H, W) float64 and the index (n,) of the component each was drawn from."""
+        component = torch.multinomial(self.weights, n, replacement=True, generator=generator)
+        noise = torch.randn(n, self.dim, generator=generator, dtype=torch.float64)
+        x = self.means[component] + self.std * noise
+        return x.reshape(n, *self.shape), component
+
+    def posterior_weights(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        """w_k(y) = p(k | y) for a batch y (B, C, H, W): (B, K) float64."""
+        variance = self.std**2 + sigma**2
+        flat = y.reshape(len(y), -1).to(torch.float64)
+        means, weights = self.means.to(flat.device), self.weights.to(flat.device)
+        # log pi_k + log N(y; m_k, variance I) up to terms common to every k (||y||^2 and the normaliser),
+        # which the softmax cancels; dropping ||y||^2 avoids the cancellation of a large y in the expanded square.
+        logits = weights.log() + (flat @ means.T - 0.5 * (means**2).sum(1)) / variance
+        return torch.softmax(logits, dim=1)
+
+    def posterior_mean(self, y: torch.Tensor, sigma: float) -> torch.Tensor:
+        """E[x | y] for a batch y (B, C, H, W), in y's dtype (computed in float64)."""
+        shrink = self.std**2 / (self.std**2 + sigma**2)
+        flat = y.reshape(len(y), -1).to(torch.float64)
+        # sum_k w_k (m_k + shrink (y - m_k)) with sum_k w_k = 1.
+        mean = shrink * flat + (1 - shrink) * (self.posterior_weights(y, sigma) @ self.means.to(flat.device))
+        return mean.reshape(y.shape).to(y.dtype)
+
+    def bayes_risk_monte_carlo(self, sigma: float, n: int = 100_000, seed: int = 0) -> tuple[float, float]:
+        """E||x - E[x | y]||^2 (summed over pixels) by n fresh draws of x and y: (mean, standard error)."""
+        generator = torch.Generator().manual_seed(seed)
+        losses = []
+        for size in chunk_sizes(n, 10_000):  # bounded memory for any n
+            x, _ = self.sample(size, generator)
+            y = x + sigma * torch.randn(x.shape, generator=generator, dtype=torch.float64)
+            losses.append(bayes_risk(self, x, y, sigma))
+        losses = torch.cat(losses)
+        return losses.mean().item(), (losses.std() / math.sqrt(n)).item()
+
+    def linear_risk(self, sigma: float) -> float:
+        """E||x - x_hat(y)||^2 of the best affine denoiser x_hat(y) = mu + A (y - mu), exactly.
+
+        With Sigma_x = s^2 I + sum_k pi_k (m_k - mu)(m_k - mu)^T and eigenvalues lambda_i of Sigma_x, the risk of
+        A = Sigma_x (Sigma_x + sigma^2 I)^-1 is sum_i lambda_i sigma^2 / (lambda_i + sigma^2).
+        """
+        centred = (self.means - self.weights @ self.means) * self.weights.sqrt()[:, None]
+        # The between-component part has rank <= K: its non-zero eigenvalues are those of the K x K Gram matrix.
+        between = torch.linalg.eigvalsh(centred @ centred.T).clamp(min=0)
+        between = torch.cat([between, between.new_zeros(max(self.dim - len(between), 0))])[-self.dim :]
+        eigenvalues = self.std**2 + between
+        return (eigenvalues * sigma**2 / (eigenvalues + sigma**2)).sum().item()
+
+
+def bayes_risk(mixture: GaussianMixture, x: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.Tensor:
+    """||x - E[x | y]||^2 summed over pixels, per image (B,) float64: the optimal denoiser on these very pairs."""
+    error = x.to(torch.float64) - mixture.posterior_mean(y.to(torch.float64), sigma)
+    return error.reshape(len(x), -1).pow(2).sum(1)
+
+
+def chunk_sizes(n: int, chunk: int) -> list[int]:
+    return [min(chunk, n - start) for start in range(0, n, chunk)]
+
+
+def gaussian_mixture(
+    channels: int = 1, image_size: int = 16, components: int = 10, std: float = 0.05, spread: float = 0.4, seed: int = 0
+) -> GaussianMixture:
+    """The mixture the loader `gmm` samples from, rebuilt from the same arguments (deterministic in them)."""
+    check_mixture_arguments(channels, image_size, components, std, spread)
+    return draw_mixture(torch.Generator().manual_seed(seed), channels, image_size, components, std, spread)
+
+
+def draw_mixture(
+    generator: torch.Generator, channels: int, image_size: int, components: int, std: float, spread: float
+) -> GaussianMixture:
+    # Uneven weights, none below a third of the largest, so every component has images to learn from.
+    weights = 0.5 + torch.rand(components, generator=generator, dtype=torch.float64)
+    cells = math.ceil(image_size / BLOCK)
+    grey = 0.5 + spread * (2 * torch.rand(components, channels, cells, cells, generator=generator, dtype=torch.float64) - 1)
+    blocks = grey.repeat_interleave(BLOCK, dim=2).repeat_interleave(BLOCK, dim=3)[:, :, :image_size, :image_size]
+    return GaussianMixture(weights / weights.sum(), blocks.reshape(components, -1), std, (channels, image_size, image_size))
+
+
+def check_mixture_arguments(channels: int, image_size: int, components: int, std: float, spread: float) -> None:
+    problems = [
+        message
+        for holds, message in (
+            (channels >= 1, f"channels must be >= 1, got {channels}"),
+            (image_size >= 1, f"image_size must be >= 1, got {image_size}"),
+            (components >= 1, f"components must be >= 1, got {components}"),
+            (std > 0, f"std must be > 0 (pixel units), got {std}"),
+            (0 <= spread <= 0.5, f"spread must be in [0, 0.5] so the means stay in [0, 1], got {spread}"),
+        )
+        if not holds
+    ]
+    if problems:
+        raise DataError("gmm: " + "; ".join(problems))
+
+
+def gmm(
+    n_train: int = 50_000,
+    n_test: int = 10_000,
+    channels: int = 1,
+    image_size: int = 16,
+    components: int = 10,
+    std: float = 0.05,
+    spread: float = 0.4,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+) -> ImageData:
+    """Images drawn from gaussian_mixture(channels, image_size, components, std, spread, seed); label = component.
+
+    Float32, neither clipped nor quantised (a few pixels fall outside [0, 1]), so the exact risks apply.
+    """
+    if n_train < 1 or n_test < 1:
+        raise DataError(f"gmm: n_train and n_test must be >= 1, got {n_train} and {n_test}")
+    check_mixture_arguments(channels, image_size, components, std, spread)
+    # One stream from `seed`: the mixture first (so it equals gaussian_mixture(...)), then the test images, so that
+    # neither changes with n_train.
+    generator = torch.Generator().manual_seed(seed)
+    mixture = draw_mixture(generator, channels, image_size, components, std, spread)
+    test, test_labels = mixture.sample(n_test, generator)
+    train, train_labels = mixture.sample(n_train, generator)
+    data = ImageData("gmm", train.to(torch.float32), test.to(torch.float32), train_labels, test_labels, ground_truth=mixture)
+    return hold_out(check_shape(data, channels, image_size), val_fraction)

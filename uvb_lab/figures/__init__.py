@@ -1,0 +1,9 @@
+"""Figures of trained runs, apart from the maths: what to draw and the tools to draw it.
+
+    paper_figures   Figs. 2-4 and the VAE-failure figure of one model, and their numbers (make_figures)
+    after_training  the end-of-training hook of uvb-train: the figures into the run folder and the tracker
+    cli             `uvb-figures RUN_DIR`: rebuild a run's model from its folder and draw it
+    mixing          how many classes walk-jump chains visit, as labelled by the classifier
+    classifier      the small ConvNet that labels jump samples, trained once per dataset and cached
+    image_grid      rows of images into one titled PNG
+"""

@@ -1,0 +1,70 @@
+"""Run folders made by earlier uvb-lab versions, read in today's terms, so that they still continue and load.
+
+uvb-lab 0.3 (run-folder format 3) made two settings objects chosen by `_target_` instead of strings:
+    loss:  the functions uvb_lab.loss.denoising_loss / negative_elbo_loss (built with _partial_) are the
+           classes DenoisingLoss / NegativeELBO
+    model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
+Both are the same computation, so a folder's recorded identity and config are rewritten on reading; nothing
+in the folder is changed.
+"""
+
+from collections.abc import Mapping
+from typing import Any
+
+LOSSES = {
+    "uvb_lab.loss.denoising_loss": "uvb_lab.loss.DenoisingLoss",
+    "uvb_lab.loss.negative_elbo_loss": "uvb_lab.loss.NegativeELBO",
+}
+LIKELIHOODS = {
+    "gaussian": "uvb_lab.models.likelihood.GaussianLikelihood",
+    "laplace": "uvb_lab.models.likelihood.LaplaceLikelihood",
+}
+
+
+def _loss(node: Mapping[str, Any]) -> dict[str, Any]:
+    node = dict(node)
+    if node.get("_target_") in LOSSES:
+        node["_target_"] = LOSSES[node["_target_"]]
+        node.pop("_partial_", None)
+    return node
+
+
+def _model(node: Mapping[str, Any]) -> dict[str, Any]:
+    node = dict(node)
+    if "decoder" not in node:
+        return node
+    kind, scale = node.pop("decoder"), node.pop("laplace_scale", None)
+    likelihood: dict[str, Any] = {"_target_": LIKELIHOODS.get(kind, kind), "_partial_": True}
+    if kind == "laplace":
+        likelihood["scale"] = scale
+    return {"likelihood": likelihood, **node}
+
+
+def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config.yaml (as plain containers) with the model and loss nodes of today's format."""
+    config = dict(config)
+    if isinstance(config.get("loss"), Mapping):
+        config["loss"] = _loss(config["loss"])
+    if isinstance(config.get("model"), Mapping):
+        config["model"] = _model(config["model"])
+    return config
+
+
+def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded identity (flat dotted keys, identity.json of format <= 2) in today's keys, in sorted order."""
+    nested: dict[str, Any] = {"loss": {}, "model": {}}
+    flat = {}
+    for key, value in identity.items():
+        group, _, rest = key.partition(".")
+        if group in nested and rest and "." not in rest:
+            nested[group][rest] = value
+        else:
+            flat[key] = value
+    upgraded = upgrade_config(nested)
+    for group in ("loss", "model"):
+        for key, value in upgraded[group].items():
+            if isinstance(value, Mapping):
+                flat.update({f"{group}.{key}.{inner}": v for inner, v in value.items()})
+            else:
+                flat[f"{group}.{key}"] = value
+    return dict(sorted(flat.items()))

@@ -1,0 +1,45 @@
+"""Where a run's numbers go as it trains: metrics.jsonl, the tracker (W&B, TensorBoard) and summary.json."""
+
+import time
+from pathlib import Path
+from typing import Any
+
+from uvb_lab.run import files as run_files
+from uvb_lab.run.state import TrainState
+
+
+class Recorder:
+    """Writes a training state's curve rows, evaluations and summary; the run's wall clock continues across resumes."""
+
+    def __init__(self, run_dir: Path, logger: Any, state: TrainState, batches_per_epoch: int):
+        self.run_dir, self.logger, self.state = run_dir, logger, state
+        self.batches_per_epoch = batches_per_epoch
+        self.start = time.perf_counter() - state.summary["wall_time_s"]
+
+    def wall_time(self) -> float:
+        return time.perf_counter() - self.start
+
+    def _row(self, row: dict[str, Any]) -> None:
+        run_files.append_metrics(self.run_dir, row)
+        self.logger.log({k: v for k, v in row.items() if k not in ("step", "eval")}, step=row["step"])
+
+    def curve(self, samples: int, seconds: float) -> None:
+        """A training-curve row: the mean loss of the steps since the last row, and their samples/s."""
+        step = self.state.step
+        self._row({"step": step, "epoch": step / self.batches_per_epoch, "train_loss": self.state.take_window(), "samples_per_s": samples / seconds})
+
+    def evaluation(self, why: str, numbers: dict[str, float], **extra: float) -> None:
+        """An evaluation row (why: epoch_end, max_steps, eval_every_steps, preempted, ...) and the summary's test numbers."""
+        step, summary = self.state.step, self.state.summary
+        self._row({"step": step, "epoch": step / self.batches_per_epoch, "eval": why, **extra, **numbers})
+        summary.update(numbers, steps_done=step, wall_time_s=self.wall_time())
+        # An evaluation made because the run was stopped is one an uninterrupted run never makes: not a candidate.
+        best = summary["best_test_loss"]
+        if why not in run_files.STOP_EVALUATIONS and (best is None or numbers["test_loss"] < best):
+            summary["best_test_loss"] = numbers["test_loss"]
+
+    def summary(self, **changes: Any) -> None:
+        """summary.json and the tracker's summary, with these fields changed first."""
+        self.state.summary.update(changes)
+        run_files.write_summary(self.run_dir, self.state.summary)
+        self.logger.log_summary(self.state.summary)

@@ -1,0 +1,92 @@
+"""What a run carries across a resume: the one place that says what a checkpoint holds.
+
+A checkpoint (uvb_lab/run/checkpoint.py) is the model's weights, Adam's state and every random generator,
+plus a TrainState: where in the training set the run is, the loss accumulators of its epoch and of its
+current training-curve window, the summary so far, and the W&B run id. Restored, a run continues to
+the last digit as if it had never stopped.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+# The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
+PROGRESS = (
+    "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s",
+)
+# Keys that checkpoints of uvb-lab 0.1.0 lack: their curve window starts empty and their W&B run is new.
+ADDED_SINCE_0_1 = ("window_sum", "window_count", "wandb_run_id")
+
+
+def _zero(device: torch.device | str) -> torch.Tensor:
+    return torch.zeros((), device=device)
+
+
+@dataclass
+class TrainState:
+    device: torch.device
+    step: int = 0  # optimizer steps done
+    epochs_done: int = 0
+    batches_done: int = 0  # of the current epoch
+    order: torch.Tensor | None = None  # the current epoch's order of the training images
+    loss_sum: torch.Tensor = None  # the current epoch's training losses, summed on the device (no GPU wait per step)
+    losses_summed: int = 0
+    window_sum: torch.Tensor = None  # the same for the steps since the last training-curve row
+    window_count: int = 0
+    summary: dict[str, Any] = field(default_factory=dict)
+    wandb_run_id: str | None = None
+
+    def __post_init__(self) -> None:
+        self.loss_sum = _zero(self.device) if self.loss_sum is None else self.loss_sum
+        self.window_sum = _zero(self.device) if self.window_sum is None else self.window_sum
+
+    def start_epoch(self, num_images: int) -> None:
+        """A fresh random order of the training set, and fresh epoch accumulators; a resumed epoch keeps its own."""
+        if self.batches_done == 0:
+            self.order = torch.randperm(num_images, device=self.device)
+            self.loss_sum, self.losses_summed = _zero(self.device), 0
+
+    def add_loss(self, loss: torch.Tensor) -> None:
+        self.loss_sum += loss
+        self.losses_summed += 1
+        self.window_sum += loss
+        self.window_count += 1
+
+    def take_window(self) -> float:
+        """The mean training loss since the last call (nan if every step was skipped), and a new window."""
+        mean = self.window_sum.item() / self.window_count if self.window_count else float("nan")
+        self.window_sum, self.window_count = _zero(self.device), 0
+        return mean
+
+    def epoch_loss(self) -> float:
+        """The current epoch's mean training loss; nan where every step was skipped."""
+        return self.loss_sum.item() / self.losses_summed if self.losses_summed else float("nan")
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "epochs_done": self.epochs_done,
+            "batches_done": self.batches_done,
+            "order": self.order if self.batches_done else None,
+            "loss_sum": self.loss_sum,
+            "losses_summed": self.losses_summed,
+            "window_sum": self.window_sum,
+            "window_count": self.window_count,
+            "summary": dict(self.summary),
+            "wandb_run_id": self.wandb_run_id,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's state; the summary keeps this command's settings and takes the progress."""
+        self.step, self.epochs_done, self.batches_done = state["step"], state["epochs_done"], state["batches_done"]
+        self.order = state["order"].to(self.device) if state["order"] is not None else None
+        self.loss_sum, self.losses_summed = state["loss_sum"].to(self.device), state["losses_summed"]
+        if "window_sum" in state:
+            self.window_sum, self.window_count = state["window_sum"].to(self.device), state["window_count"]
+        self.summary.update({k: v for k, v in state["summary"].items() if k not in self.summary or k in PROGRESS})
+        self.wandb_run_id = state.get("wandb_run_id")
+
+
+# What a checkpoint must hold to be continued: the model's side, then the TrainState's.
+CHECKPOINT_KEYS = ("model", "optimizer", "rng", *(k for k in TrainState(torch.device("cpu")).state_dict() if k not in ADDED_SINCE_0_1))
