@@ -1,11 +1,16 @@
 """Runs on data whose distribution is known exactly: each records the best possible denoiser's risk on its own
 test pairs, and a small model gets close to it. Models with a decoder also record the decoder-mean denoiser."""
 
+import csv
+import math
+
 import pytest
 import torch
 from conftest import QUICK, SMALL, TINY, compose_config
+from hand_made_runs import write_run
 
 from uvb_lab.data.gmm import bayes_risk, gmm
+from uvb_lab.report import main as report
 from uvb_lab.train import train
 
 # A mixture small enough to learn in seconds, still one whose best denoiser is not linear (Bayes risk 20% lower).
@@ -48,3 +53,25 @@ def test_the_sigma_vae_is_judged_by_its_decoder_and_every_decoder_model_records_
     assert uvb["test_loss"] == uvb["test_denoising_loss"] and "test_decoder_denoising_loss" in uvb
     assert "test_decoder_denoising_loss" not in deen
     assert sigma_vae["decoder"] == uvb["decoder"] == "gaussian" and deen["decoder"] is None
+
+
+def test_the_report_shows_each_models_risk_ratio_and_excess_risk_per_sigma(tmp_path):
+    runs = tmp_path / "runs"
+    for model, loss, decoder in (("uvb", 1.2, 1.8), ("deen", 1.5, None), ("sigma_vae", 2.0, 2.0)):
+        for seed, wobble in enumerate((-0.1, 0.1)):
+            identity = {"run.model": model, "sigma": 0.5, "trainer.seed": seed, "data._target_": "uvb_lab.data.gmm.gmm"}
+            summary = {"model": model, "dataset": "gmm", "sigma": 0.5, "epochs": 3, "epochs_done": 3, "test_bayes_risk": 1.0,
+                       "test_loss": loss + wobble, "test_denoising_loss": loss + wobble}
+            if decoder is not None:
+                summary["test_decoder_denoising_loss"] = decoder + wobble
+            write_run(runs, f"{model}-{seed}", 1000.0 + seed, identity, **summary)
+    assert report([str(runs), "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "Distance to the Bayes risk, Gaussian mixture" in markdown and (tmp_path / "report" / "risk_ratio_vs_sigma.png").is_file()
+    rows = list(csv.DictReader((tmp_path / "report" / "bayes_gap_gmm.csv").open()))
+    value = {(r["row"], r["metric"]): (float(r["value"]), float(r["std"]), r["n"]) for r in rows}
+    assert value[("UVB x̂(y)", "risk_ratio")] == pytest.approx((1.2, math.sqrt(0.02), "2"))
+    assert value[("UVB decoder", "decoder_risk_ratio")][0] == pytest.approx(1.8)
+    assert value[("DEEN x̂(y)", "excess_risk")][0] == pytest.approx(0.5)
+    assert ("DEEN decoder", "decoder_risk_ratio") not in value  # no decoder, no row
+    assert value[("σ-VAE μ_y(z)", "risk_ratio")][0] == pytest.approx(2.0) and ("σ-VAE decoder", "decoder_risk_ratio") not in value

@@ -28,7 +28,13 @@ def test_explicit_devices_are_checked_against_this_machine():
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(DeviceError, match="not a device"):
         resolve_device("gpu0")
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available():  # a CPU machine: auto is the CPU, and no CUDA device is given out
         assert resolve_device("auto", job_num=3) == torch.device("cpu")
         with pytest.raises(DeviceError, match="CUDA is not available"):
             resolve_device("cuda:1")
+    else:  # a GPU machine: auto is a GPU, and one past the last visible GPU is refused
+        count = torch.cuda.device_count()
+        assert resolve_device("auto") == torch.device("cuda:0")
+        assert resolve_device("auto", job_num=count) == torch.device("cuda:0")  # the jobs take the GPUs in turn
+        with pytest.raises(DeviceError, match=f"only {count} CUDA device"):
+            resolve_device(f"cuda:{count}")

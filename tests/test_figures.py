@@ -75,6 +75,11 @@ def test_figures_of_a_model_without_decoder_and_the_hook_that_only_warns(tmp_pat
     for path in pngs.values():
         assert_valid_png(path)
     assert "x_hat_max_abs_diff_1_vs_K" not in numbers and "mixing" not in numbers
+    assert numbers["sampler"] == "overdamped" and "friction" not in numbers  # the paper's walk by default
+    _, numbers = make_figures(tmp_path / "underdamped", model, data, settings(jumps=3, chains=2, images=3, mixing=False,
+                                                                              sampler="underdamped", friction=2.0), name="deen")
+    assert (numbers["sampler"], numbers["friction"]) == ("underdamped", 2.0)
+    assert (tmp_path / "underdamped" / "fig3_walk_jump.png").read_bytes() != (tmp_path / "fig3_walk_jump.png").read_bytes()
 
     class Recorder:
         def __init__(self):

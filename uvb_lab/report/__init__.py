@@ -12,6 +12,7 @@ from pathlib import Path
 
 from uvb_lab import CONFIG_DIR
 from uvb_lab.run.loggers import link_offline_runs
+from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
@@ -79,9 +80,10 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         index = RunIndex(runs)
         found, absent = paper_tables(index)
-        tables += found
+        tables += found + bayes_gap_tables(index)
         runs_table = runs_rows(runs)
-        drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y))
+        drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y),
+                 risk_ratio_vs_sigma(index, out / "risk_ratio_vs_sigma.png"))
         figures = [figure for figure in drawn if figure is not None]
     print(write_report(tables, absent, out, figures, runs_table))
     if args.paths:

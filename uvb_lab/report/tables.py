@@ -18,7 +18,7 @@ from uvb_lab.report.stats import Difference, difference_text, number
 
 DASH = "—"
 MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "sigma_vae": "σ-VAE", "uvb_laplace": "UVB (Laplace decoder)"}
-DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10"}
+DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "gmm": "Gaussian mixture"}
 # The columns of a table's CSV: where the cell is, what it measures, our number (mean, sample std, standard error of
 # a difference, runs), the paper's, and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.
 TIDY = ("table", "row", "model", "split", "dataset", "sigma", "metric", "value", "std", "se", "n", "paper", "delta_percent", "note_ids")

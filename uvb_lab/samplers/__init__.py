@@ -1,6 +1,6 @@
 """Samplers of a trained energy model: plain functions of an EnergyModel and tensors (no Hydra, no W&B).
 
-    x_hat            the empirical Bayes jump y -> x_hat(y) (Eq. 2 / 3), optionally averaged over K z draws
+    jump             the empirical Bayes jump y -> x_hat(y) (Eq. 2 / 3 / 20), seeded, optionally averaged over K z draws
     nebula           n gradient steps of size sigma^2 on f ("poor man's NEBULA", Sec. 3.3.1)
     langevin_walk    overdamped Langevin MCMC on f (Eq. 19)
     underdamped_walk underdamped Langevin MCMC on f, BAOAB (the author's later walk-jump samplers)
@@ -11,10 +11,10 @@ Every function takes a seed (None: the caller's random stream) and keeps no para
 """
 
 from uvb_lab.samplers.decoder_samples import decoder_samples
-from uvb_lab.samplers.denoise import x_hat
+from uvb_lab.samplers.jump import jump
 from uvb_lab.samplers.langevin import langevin_walk
 from uvb_lab.samplers.nebula import nebula
 from uvb_lab.samplers.underdamped import underdamped_walk
 from uvb_lab.samplers.walk_jump import WalkJump, walk_jump
 
-__all__ = ["WalkJump", "decoder_samples", "langevin_walk", "nebula", "underdamped_walk", "walk_jump", "x_hat"]
+__all__ = ["WalkJump", "decoder_samples", "jump", "langevin_walk", "nebula", "underdamped_walk", "walk_jump"]

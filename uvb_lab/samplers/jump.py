@@ -1,4 +1,4 @@
-"""The empirical Bayes jump from a noisy y to an estimate of the clean x."""
+"""The empirical Bayes jump from a noisy y to an estimate of the clean x: x_hat(y) for samplers and figures."""
 
 import torch
 
@@ -9,11 +9,12 @@ from uvb_lab.samplers.seeding import seeded
 Z_CHUNK = 100
 
 
-# Eq. 2 / 3 (and Eq. 20 as the jump of walk-jump sampling): x_hat(y) = y - sigma^2 grad f(y).
-def x_hat(model: EnergyModel, y: torch.Tensor, z_samples: int = 1, seed: int | None = None) -> torch.Tensor:
+# Eq. 2 / 3 (and Eq. 20 as the jump of walk-jump sampling): jump(y) = y - sigma^2 grad f(y).
+def jump(model: EnergyModel, y: torch.Tensor, z_samples: int = 1, seed: int | None = None) -> torch.Tensor:
     """The Bayes estimator of x given y, detached, from z_samples draws; y is not modified.
 
-    This is EnergyModel.x_hat for sampling: seeded, without gradients kept, and for any number of draws.
+    EnergyModel.x_hat made fit for sampling: seeded, detached, and for any number of draws (the jump of
+    walk-jump sampling, Eq. 20; NEBULA's step; Fig. 2's x_hat(y)).
     z_samples=K: for a model whose energy draws z ~ q(z|y) (UVB, VAE), grad f is averaged over K draws,
     the expectation over q(z|y) that Fig. 2's caption says one draw approximates well. The K-draw energy
     (reconstruction averaged over the draws, plus the deterministic KL) has exactly that averaged gradient,

@@ -1,0 +1,108 @@
+"""How far each model is from the best possible denoiser, on data whose Bayes risk is exact (data=gmm): the risk
+ratio table and its plot (beyond the paper, which could only rank models against each other).
+
+A run on such data records test_bayes_risk, the exact posterior mean's ||x - E[x|y]||^2 on its own fixed-noise
+test pairs (uvb_lab/evaluate.py). The risk ratio is test_denoising_loss / test_bayes_risk, 1 being optimal; the
+excess risk is their difference. For models with a decoder the decoder-mean denoiser mu_y(z ~ q(z|y)) gets a row
+of its own, beside x_hat(y) (for the sigma-VAE that is its own denoiser).
+"""
+
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from uvb_lab.report.figure import model_color
+from uvb_lab.report.runs import RunIndex
+from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Metric, Table
+
+MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
+
+
+def _ratio(loss: str) -> Metric:
+    def of(summary):
+        bayes = summary.get("test_bayes_risk")
+        return None if bayes is None or summary.get(loss) is None else summary[loss] / bayes
+    return Metric("risk_ratio" if loss == "test_denoising_loss" else "decoder_risk_ratio", of)
+
+
+def _excess(loss: str) -> Metric:
+    def of(summary):
+        bayes = summary.get("test_bayes_risk")
+        return None if bayes is None or summary.get(loss) is None else summary[loss] - bayes
+    return Metric("excess_risk" if loss == "test_denoising_loss" else "decoder_excess_risk", of)
+
+
+RISK_RATIO, DECODER_RISK_RATIO = _ratio("test_denoising_loss"), _ratio("test_decoder_denoising_loss")
+EXCESS_RISK, DECODER_EXCESS_RISK = _excess("test_denoising_loss"), _excess("test_decoder_denoising_loss")
+CAPTION = (
+    "Each cell: the test denoising loss over the exact Bayes risk on the same noisy test pairs (1 is the best any "
+    "denoiser can do), mean ± sample std over seeds (n). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
+    "the σ-VAE's is μ_y(z ~ q(z|y))); rows 'decoder' use μ_y(z ~ q(z|y)) for every model with a decoder. The CSV also "
+    "holds the excess risk (loss - Bayes risk) of every cell."
+)
+
+
+def datasets_with_bayes_risk(index: RunIndex) -> list[str]:
+    return sorted({run.key[1] for run in index.runs if run.summary.get("test_bayes_risk") is not None})
+
+
+def models_of(index: RunIndex, dataset: str) -> list[str]:
+    found = {model for model, d, _ in index.by_key if d == dataset}
+    return [m for m in MODELS if m in found] + sorted(found - set(MODELS))
+
+
+def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
+    """Rows: each model's denoiser (and its decoder's, where it has one); columns: sigma; cells: the risk ratio."""
+    models = models_of(index, dataset)
+    sigmas = index.sigmas(dataset, models)
+    title = f"Distance to the Bayes risk, {DATASET_NAMES.get(dataset, dataset)} (not in the paper): test risk ratio"
+    table = Table(f"bayes_gap_{dataset}", title, ["σ", *map(str, sigmas)], caption=CAPTION)
+    for model in models:
+        name = MODEL_NAMES.get(model, model)
+        cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
+        rows = [(f"{name} x̂(y)" if model != "sigma_vae" else f"{name} μ_y(z)", RISK_RATIO, EXCESS_RISK)]
+        has_decoder = any(run.summary.get("test_decoder_denoising_loss") is not None for cell in cells.values() for run in cell.runs)
+        if has_decoder and model != "sigma_vae":  # the sigma-VAE's own row is its decoder's already
+            rows.append((f"{name} decoder", DECODER_RISK_RATIO, DECODER_EXCESS_RISK))
+        for label, ratio, excess in rows:
+            where = {"model": model, "split": "test", "dataset": dataset}
+            table.rows.append([label] + [table.cell(label, cells[sigma], ratio, None, sigma=sigma, **where) for sigma in sigmas])
+            for sigma in sigmas:
+                if (stat := cells[sigma].stat(excess.of)) is not None:
+                    table.record(label, excess.name, stat.mean, None, std=stat.std, n=stat.n, sigma=sigma, **where)
+    return table
+
+
+def bayes_gap_tables(index: RunIndex) -> list[Table]:
+    return [bayes_gap_table(index, dataset) for dataset in datasets_with_bayes_risk(index)]
+
+
+def risk_ratio_vs_sigma(index: RunIndex, path: Path) -> Path | None:
+    """The risk ratio against sigma, a line per model (dashed: its decoder), a panel per dataset; None where no run has one."""
+    datasets = datasets_with_bayes_risk(index)
+    if not datasets:
+        return None
+    figure = Figure(figsize=(2.5 + 4.5 * len(datasets), 4.2), layout="constrained")
+    for axes, dataset in zip(figure.subplots(1, len(datasets), squeeze=False)[0], datasets):
+        for model in models_of(index, dataset):
+            for metric, style, suffix in ((RISK_RATIO, "-", ""), (DECODER_RISK_RATIO, "--", " decoder")):
+                if model == "sigma_vae" and metric is DECODER_RISK_RATIO:
+                    continue
+                points = [(sigma, stat) for sigma in index.sigmas(dataset, (model,))
+                          if (stat := index.cell(model, dataset, sigma, None).stat(metric.of)) is not None]
+                if not points:
+                    continue
+                sigmas, stats = [p[0] for p in points], [p[1] for p in points]
+                axes.errorbar(sigmas, [s.mean for s in stats], yerr=[s.std or 0.0 for s in stats], fmt=style, marker="o",
+                              markersize=4, capsize=3, color=model_color(model), label=MODEL_NAMES.get(model, model) + suffix)
+        axes.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
+        axes.set_yscale("log")
+        axes.set_title(DATASET_NAMES.get(dataset, dataset))
+        axes.set_xlabel("σ (pixel units)")
+        axes.set_ylabel("test loss / Bayes risk (1: optimal)")
+        axes.grid(True, which="both", alpha=0.3)
+    figure.legend(*axes.get_legend_handles_labels(), loc="outside right center", fontsize="small", frameon=False,
+                  title="error bars: sample std\nover seeds", title_fontsize="small")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=150)
+    return path
