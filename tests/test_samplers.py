@@ -48,7 +48,7 @@ def test_x_hat_and_nebula_shapes_seeds_and_no_parameter_gradients(make_model):
     first, again = jump(model, y, seed=5), jump(model, y, seed=5)
     assert first.shape == y.shape and not first.requires_grad
     assert torch.equal(first, again)
-    # One NEBULA step is the Bayes estimator; two are jump(jump(y)) (Fig. 2d).
+    # One NEBULA step is the Bayes estimator; two are x_hat(x_hat(y)) (Fig. 2d).
     assert torch.equal(nebula(model, y, steps=1, seed=5), first)
     two = nebula(model, y, steps=2, seed=5)
     assert two.shape == y.shape and not torch.equal(two, first)
@@ -112,7 +112,7 @@ def test_walk_jump_batch_of_chains(make_model):
 
 
 def test_walk_jump_starts_from_the_unit_cube_and_jumps_without_moving_the_walk():
-    model = GaussianEnergy(0.5, 1.0)  # jump(y) = y - (y - m) = m: every jump lands on the mean
+    model = GaussianEnergy(0.5, 1.0)  # x_hat(y) = y - (y - m) = m: every jump lands on the mean
     chain = walk_jump(model, (1, 2, 2), chains=5, jumps=3, steps_per_jump=1, delta=0.2, seed=0)
     assert torch.allclose(chain.jumps, torch.full_like(chain.jumps, 0.5))
     # One continuous Langevin walk from the seed's uniform start: jumps do not feed back, chains never restart.

@@ -1,6 +1,6 @@
 """The paper's figures of one trained model, drawn into a folder (the CLI is uvb_lab/figures/cli.py).
 
-    fig2_denoising.png   x, y (noise fixed), jump(y), NEBULA jump(jump(y)), [the other run's jump(y)]   (Fig. 2)
+    fig2_denoising.png   x, y (noise fixed), x_hat(y), NEBULA x_hat(x_hat(y)), [the other run's x_hat(y)]   (Fig. 2)
     fig3_walk_jump.png   one walk-jump chain, a jump after every k Langevin steps, left to right, top to bottom (Fig. 3)
     fig4_decoder.png     decoder samples mu_y(z), z ~ N(0, I)  (models with a decoder: UVB, VAE; Fig. 4)
     vae_failure.png      x, y, mu_y(z ~ q(z|y)), decoder samples (models with a decoder; Sec. 3.3.2)
@@ -46,7 +46,7 @@ def make_figures(
     """Write the figures of `model` into the folder out; returns {figure name: PNG path} and the numbers.
 
     settings: conf/config.yaml's `figures:` section (its keys, meanings and units; after_training is ignored).
-    compare: (name, model) of another run on the same data and sigma, whose jump(y) is Fig. 2's last row.
+    compare: (name, model) of another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row.
     trained: how far the model was trained, for the titles (after_training.trained_for).
     """
     images, prior_samples, nebula_steps, z_samples = (settings[k] for k in ("images", "prior_samples", "nebula_steps", "z_samples"))
@@ -71,16 +71,16 @@ def make_figures(
     with seeded(seed, device):
         y = x + model.sigma * torch.randn_like(x)
     denoised = jump(model, y, 1, seed=seed)
-    rows = [("x", x), ("y", y), ("jump(y)", denoised), (f"NEBULA {nebula_steps} steps", nebula(model, y, nebula_steps, seed=seed))]
+    rows = [("x", x), ("y", y), ("x_hat(y)", denoised), (f"NEBULA {nebula_steps} steps", nebula(model, y, nebula_steps, seed=seed))]
     if compare is not None:
-        rows.append((f"{compare[0]} jump(y)", jump(compare[1], y, seed=seed)))
+        rows.append((f"{compare[0]} x_hat(y)", jump(compare[1], y, seed=seed)))
     pngs["fig2_denoising"] = save_grid(out / "fig2_denoising.png", rows, title)
 
     if model.has_decoder:
         # -- Fig. 2 caption: how much averaging grad f over K draws z ~ q(z|y) changes x_hat (the paper: <= 0.0068).
         difference = (denoised - jump(model, y, z_samples, seed=seed + 1)).abs().max().item()
         numbers.update(x_hat_max_abs_diff_1_vs_K=difference, K=z_samples)
-        print(f"{name}: max |jump(y) with 1 z draw - with K={z_samples}| over {images} test images = {difference:.4g}")
+        print(f"{name}: max |x_hat(y) with 1 z draw - with K={z_samples}| over {images} test images = {difference:.4g}")
 
         # -- Fig. 4 and Sec. 3.3.2: the decoder on prior samples, and on samples of the posterior of y.
         samples = decoder_samples(model, prior_samples, seed=seed)

@@ -9,7 +9,7 @@ from uvb_lab.samplers.seeding import seeded
 Z_CHUNK = 100
 
 
-# Eq. 2 / 3 (and Eq. 20 as the jump of walk-jump sampling): jump(y) = y - sigma^2 grad f(y).
+# Eq. 2 / 3 (and Eq. 20 as the jump of walk-jump sampling): x_hat(y) = y - sigma^2 grad f(y).
 def jump(model: EnergyModel, y: torch.Tensor, z_samples: int = 1, seed: int | None = None) -> torch.Tensor:
     """The Bayes estimator of x given y, detached, from z_samples draws; y is not modified.
 

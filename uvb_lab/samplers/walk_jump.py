@@ -1,4 +1,4 @@
-"""Walk-jump sampling (Saremi & Hyvarinen 2019; Sec. 3.4): walk in y by Langevin MCMC, jump to jump(y)."""
+"""Walk-jump sampling (Saremi & Hyvarinen 2019; Sec. 3.4): walk in y by Langevin MCMC, jump to x_hat(y)."""
 
 from typing import NamedTuple
 
@@ -12,11 +12,11 @@ from uvb_lab.samplers.underdamped import underdamped_walk
 
 
 class WalkJump(NamedTuple):
-    jumps: torch.Tensor  # (jumps, chains, C, H, W): jump(y_t) after every k-th Langevin step, in order
+    jumps: torch.Tensor  # (jumps, chains, C, H, W): x_hat(y_t) after every k-th Langevin step, in order
     y: torch.Tensor  # (chains, C, H, W): where the walk ended, to continue it
 
 
-# Eq. 19 (walk) with Eq. 20 (jump jump(y_tau)) after every steps_per_jump steps; no warm-up, no restarts.
+# Eq. 19 (walk) with Eq. 20 (jump x_hat(y_tau)) after every steps_per_jump steps; no warm-up, no restarts.
 def walk_jump(
     model: EnergyModel,
     shape: tuple[int, int, int],
@@ -32,7 +32,7 @@ def walk_jump(
     """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10).
 
     y0: the starting batch (chains, *shape); None draws y_0 ~ Unif([0, 1]^d) as in Sec. 3.4. The jumps
-    only look at the walk: the chain continues from y_tau, not from jump(y_tau).
+    only look at the walk: the chain continues from y_tau, not from x_hat(y_tau).
     friction: None walks by the paper's overdamped Langevin (Eq. 19); a friction gamma walks by underdamped
     Langevin (BAOAB, uvb_lab/samplers/underdamped.py) at the same delta, the velocity drawn N(0, I) at the
     start and carried across the jumps.
