@@ -1,0 +1,74 @@
+"""How far the CPU runs of Tables 4, 5 and Remark 4 have got: their numbers at every epoch against the paper's.
+
+    python scripts/tables45_progress.py multirun/table45_mnist --out docs/results/tables45_cpu
+
+Reads the vae and uvb_laplace run folders under the sweep folder (finished or not: uvb-report counts only
+finished runs in its tables) and writes progress.md (a row per evaluation) and progress.png (the curves, with the
+paper's values as dotted lines). The quantities are those of uvb-report's Tables 4 and 5 (docs/reproduction.md):
+the KL of q(z|x) and E||x - mu_y(z ~ q(z|x))||^2 = 2 sigma^2 test_recon_on_x on clean test images at every
+evaluation; for Remark 4, the training curve (the mean denoising loss of every trainer.log_every_steps steps).
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+from matplotlib.figure import Figure
+
+from uvb_lab import paper
+from uvb_lab.run import files as run_files
+
+# (run folder, label, [(metric name, value of an evaluation row, the paper's value)])
+CURVES = (
+    ("vae-mnist-sigma1.0", "VAE (Tables 4, 5)", (
+        ("KL of q(z|x), test", lambda row, sigma: row.get("test_kl_on_x"), paper.TABLE4_KL["vae"]),
+        ("E‖x - μ_y(z)‖², test", lambda row, sigma: 2 * sigma**2 * row["test_recon_on_x"] if "test_recon_on_x" in row else None,
+         paper.TABLE5_RECONSTRUCTION["vae"]),
+    )),
+    ("uvb_laplace-mnist-sigma1.0", "UVB, Laplace decoder (Remark 4)", (
+        # the training curve's rows (the mean of every trainer.log_every_steps steps), not only the epoch means
+        ("training loss", lambda row, sigma: row.get("train_loss") if "test_loss" not in row else None, paper.REMARK4_TRAIN_LOSS),
+    )),
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("sweep", type=Path, help="the folder of +experiment=table45_mnist (multirun/table45_mnist)")
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    panels, lines = [], ["| run | epoch | step | " + " | ".join(["metric", "ours", "paper"]) + " |", "| --- | --- | --- | --- | --- | --- |"]
+    for folder, label, metrics in CURVES:
+        run_dir = args.sweep / folder
+        if not (run_dir / run_files.SUMMARY).is_file():
+            continue
+        summary = run_files.read_summary(run_dir)
+        every_row = run_files.read_metrics(run_dir)
+        rows = run_files.without_stops(run_files.evaluations(every_row)) + [row for row in every_row if "test_loss" not in row]
+        for name, of, reference in metrics:
+            points = [(row["epoch"], value) for row in rows if (value := of(row, summary["sigma"])) is not None]
+            panels.append((f"{label}: {name}", points, reference))
+            for row in rows:
+                if (value := of(row, summary["sigma"])) is not None:
+                    cell = name.replace("|", "\\|")  # a bare | would end the Markdown cell
+                    lines.append(f"| {label} | {row['epoch']:.2f} | {row['step']} | {cell} | {value:.3f} | {reference} |")
+    if not panels:
+        print(f"no vae or uvb_laplace run under {args.sweep}", file=sys.stderr)
+        return 2
+    figure = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
+    for axes, (title, points, reference) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
+        axes.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=4, label="ours (CPU, bf16)")
+        axes.axhline(reference, linestyle=":", color="black", label=f"paper: {reference}")
+        axes.set_title(title, fontsize="medium")
+        axes.set_xlabel("epoch")
+        axes.legend(fontsize="small")
+        axes.grid(True, alpha=0.3)
+    args.out.mkdir(parents=True, exist_ok=True)
+    figure.savefig(args.out / "progress.png", dpi=130)
+    (args.out / "progress.md").write_text("\n".join(lines) + "\n")
+    print(f"wrote {args.out / 'progress.md'} and {args.out / 'progress.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
