@@ -22,5 +22,5 @@ fi
 uvb-report multirun/bayes_gap --out multirun/bayes_gap/report
 out="$repo/docs/results/bayes_gap"
 mkdir -p "$out"
-cp multirun/bayes_gap/report/{report.md,bayes_gap_gmm.csv,risk_ratio_vs_sigma.png,runs.csv,learning_curves.png} "$out/"
+cp multirun/bayes_gap/report/{report.md,bayes_gap_gmm.csv,risk_ratio_vs_sigma.png,runs.csv,learning_curves.png,loss_vs_sigma.png} "$out/"
 echo "wrote $out"

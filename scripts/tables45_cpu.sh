@@ -18,6 +18,6 @@ fi
 uvb-report multirun/table45_mnist --out multirun/table45_mnist/report
 out="$repo/docs/results/tables45_cpu"
 mkdir -p "$out"
-cp multirun/table45_mnist/report/{report.md,runs.csv,learning_curves.png} "$out/"
+cp multirun/table45_mnist/report/{report.md,runs.csv} multirun/table45_mnist/report/*.png "$out/"
 python "$repo/scripts/tables45_progress.py" multirun/table45_mnist --out "$out"
 echo "wrote $out"
