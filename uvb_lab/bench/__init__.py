@@ -4,3 +4,7 @@
     naive_reference  the plain PyTorch training step the benchmark compares against
     flop_count       the FLOPs of one step, counted by torch's dispatcher, for the fraction of peak
 """
+
+from uvb_lab.bench.benchmark import main  # the `uvb-bench` entry point (pyproject.toml), stable across the files' moves
+
+__all__ = ["main"]

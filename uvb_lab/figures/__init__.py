@@ -7,3 +7,7 @@
     classifier      the small ConvNet that labels jump samples, trained once per dataset and cached
     image_grid      rows of images into one titled PNG
 """
+
+from uvb_lab.figures.cli import main  # the `uvb-figures` entry point (pyproject.toml), stable across the files' moves
+
+__all__ = ["main"]

@@ -1,0 +1,60 @@
+"""Walk-jump mixing by sampler: the paper's overdamped walk (Eq. 19) against underdamped Langevin (BAOAB), on trained runs.
+
+    python scripts/compare_samplers.py RUN_DIR... --out docs/results/samplers [--frictions 1,4] [--chains 8]
+
+For each run folder (one per seed) and each sampler, the figures code draws `--chains` walk-jump chains from
+y_0 ~ Unif[0,1]^d (Fig. 3's start; the underdamped velocity from N(0, I)) with the run's delta and steps per jump,
+labels every jump with the cached classifier, and counts: classes visited, class changes per 100 jumps, and the
+chains that saw every class. Writes samplers.md (mean ± std over the runs) and samplers.json (every number).
+"""
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import torch
+
+from uvb_lab.figures.cli import load_run
+from uvb_lab.figures.paper_figures import make_figures
+
+NUMBERS = ("mean_num_classes_visited", "mean_class_changes_per_100_jumps", "chains_that_saw_all_classes")
+
+
+def mean_std(values: list[float]) -> str:
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--frictions", default="1,4", help="the underdamped sampler's friction values")
+    parser.add_argument("--chains", type=int, default=8)
+    args = parser.parse_args(argv)
+    samplers = [("overdamped", None)] + [("underdamped", float(f)) for f in args.frictions.split(",")]
+    results = {}
+    for run_dir in args.runs:
+        run = load_run(run_dir, torch.device("cpu"))
+        for sampler, friction in samplers:
+            label = sampler if friction is None else f"underdamped, friction {friction:g}"
+            settings = {**run.settings, "chains": args.chains, "sampler": sampler, "friction": friction or run.settings["friction"]}
+            out = args.out / "figures" / run_dir.name / label.replace(", ", "-").replace(" ", "_")
+            _, numbers = make_figures(out, run.model, run.data, settings, name=run.name)
+            if "mixing" not in numbers:
+                print(f"{run_dir}: no mixing numbers ({numbers.get('mixing_skipped')})", file=sys.stderr)
+                return 2
+            results.setdefault(label, []).append({"run": str(run_dir), **{k: numbers["mixing"][k] for k in NUMBERS}})
+    lines = ["| sampler | classes visited (of 10) | class changes per 100 jumps | chains that saw all classes |", "| --- | --- | --- | --- |"]
+    for label, rows in results.items():
+        lines.append(f"| {label} | " + " | ".join(mean_std([row[k] for row in rows]) for k in NUMBERS) + " |")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "samplers.md").write_text("\n".join(lines) + f"\n\nmean ± std over {len(args.runs)} runs, {args.chains} chains each\n")
+    (args.out / "samplers.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
