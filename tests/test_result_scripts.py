@@ -1,6 +1,8 @@
 """The scripts that regenerate docs/results.md's numbers: each reads what it says and writes what the page shows."""
 
-from conftest import REPO, run_python
+import json
+
+from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 from hand_made_runs import write_run
 
 from uvb_lab import paper
@@ -35,3 +37,18 @@ def test_gmm_risks_prints_the_default_mixtures_bayes_and_linear_risks(tmp_path):
     assert ratio == round(bayes / linear, 3) or abs(ratio - bayes / linear) < 1e-3
     assert ratio < 0.7  # the mixture's best denoiser is far from linear (conf/data/gmm.yaml's promise)
     assert "% of training pixels in [0, 1]" in result.stdout
+
+
+def test_compare_samplers_counts_the_mixing_of_each_sampler_on_each_run(tmp_path):
+    run_dir = tmp_path / "run"
+    args = [*QUICK, *TINY["deen"], "model=deen", "data=gmm", "data.image_size=8", "data.n_train=1000", "data.n_test=200",
+            "logger=none", "figures.jumps=4", "figures.images=2", "figures.classifier_epochs=10", f"figures.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
+    result = run_python([str(SCRIPTS / "compare_samplers.py"), str(run_dir), "--out", str(tmp_path / "out"), "--frictions", "2",
+                         "--chains", "3"], timeout=240)
+    assert result.returncode == 0, result.stderr
+    numbers = json.loads((tmp_path / "out" / "samplers.json").read_text())
+    assert sorted(numbers) == ["overdamped", "underdamped, friction 2"]
+    for rows in numbers.values():
+        assert len(rows) == 1 and 1 <= rows[0]["mean_num_classes_visited"] <= 4  # 4 jumps see at most 4 classes
+    assert "| overdamped |" in (tmp_path / "out" / "samplers.md").read_text()
