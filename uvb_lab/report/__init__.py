@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from uvb_lab import CONFIG_DIR
 from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
@@ -64,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.paths and not args.table1:
         parser.error("give the folders holding the runs, or --table1")
 
-    tables: list[Table] = [table1(CONFIG_DIR)] if args.table1 else []
+    tables: list[Table] = [table1()] if args.table1 else []
     absent: list[str] = []
     out = args.out or (args.paths[0] / "report" if args.paths else None)
     figures: list[Path] = []

@@ -5,35 +5,34 @@ parameters of the 4e7-parameter CIFAR-10 UVB takes no memory and no time.
 """
 
 import torch
-from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
 from uvb_lab import paper
+from uvb_lab.config import compose_config
 from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Table, delta_percent
 
 MODELS = ("uvb", "deen")
 DATASETS = ("mnist", "cifar10")
 
 
-def count_parameters(config_dir: str, model: str, dataset: str, overrides: tuple[str, ...] = ()) -> int:
+def count_parameters(model: str, dataset: str, overrides: tuple[str, ...] = ()) -> int:
     """dim(theta) of conf/model/<model>.yaml sized for conf/data/<dataset>.yaml, plus any overrides."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=config_dir, version_base="1.3"):
-        cfg = compose("config", overrides=[f"model={model}", f"data={dataset}", *overrides])
+    cfg = compose_config([f"model={model}", f"data={dataset}", *overrides])  # as uvb-train composes it
     GlobalHydra.instance().clear()
     with torch.device("meta"):
         network = instantiate(cfg.model)
     return sum(p.numel() for p in network.parameters())
 
 
-def table1(config_dir: str, overrides: tuple[str, ...] = ()) -> Table:
+def table1(overrides: tuple[str, ...] = ()) -> Table:
     """Rows UVB / DEEN, a column per dataset; each cell 'ours / paper (delta %)', ours exact."""
     table = Table("table1", "Table 1: dim(θ), counted from the configs (ours exact, docs/reproduction.md's exact counts unless marked)", ["model", *(DATASET_NAMES[d] for d in DATASETS)])
     for model in MODELS:
         row = [MODEL_NAMES[model]]
         for dataset in DATASETS:
-            ours, reference = count_parameters(config_dir, model, dataset, overrides), paper.TABLE1_PAPER[(model, dataset)]
+            ours, reference = count_parameters(model, dataset, overrides), paper.TABLE1_PAPER[(model, dataset)]
             exact = paper.TABLE1_EXACT[(model, dataset)]
             notes = [] if ours == exact else [f"differs from the exact count in docs/reproduction.md, {exact:,}"]
             delta = delta_percent(ours, reference)
