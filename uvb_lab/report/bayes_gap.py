@@ -7,6 +7,8 @@ excess risk is their difference. For models with a decoder the decoder-mean deno
 of its own, beside x_hat(y) (for the sigma-VAE that is its own denoiser).
 """
 
+import operator
+from collections.abc import Callable
 from pathlib import Path
 
 from matplotlib.figure import Figure
@@ -18,22 +20,18 @@ from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Metric, Table
 MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
 
-def _ratio(loss: str) -> Metric:
+def _against_bayes(name: str, loss: str, combine: Callable[[float, float], float]) -> Metric:
+    """A run's `loss` combined with its test_bayes_risk (a ratio or a difference); None where either is missing."""
     def of(summary):
         bayes = summary.get("test_bayes_risk")
-        return None if bayes is None or summary.get(loss) is None else summary[loss] / bayes
-    return Metric("risk_ratio" if loss == "test_denoising_loss" else "decoder_risk_ratio", of)
+        return None if bayes is None or summary.get(loss) is None else combine(summary[loss], bayes)
+    return Metric(name, of)
 
 
-def _excess(loss: str) -> Metric:
-    def of(summary):
-        bayes = summary.get("test_bayes_risk")
-        return None if bayes is None or summary.get(loss) is None else summary[loss] - bayes
-    return Metric("excess_risk" if loss == "test_denoising_loss" else "decoder_excess_risk", of)
-
-
-RISK_RATIO, DECODER_RISK_RATIO = _ratio("test_denoising_loss"), _ratio("test_decoder_denoising_loss")
-EXCESS_RISK, DECODER_EXCESS_RISK = _excess("test_denoising_loss"), _excess("test_decoder_denoising_loss")
+RISK_RATIO = _against_bayes("risk_ratio", "test_denoising_loss", operator.truediv)
+DECODER_RISK_RATIO = _against_bayes("decoder_risk_ratio", "test_decoder_denoising_loss", operator.truediv)
+EXCESS_RISK = _against_bayes("excess_risk", "test_denoising_loss", operator.sub)
+DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", "test_decoder_denoising_loss", operator.sub)
 CAPTION = (
     "Each cell: the test denoising loss over the exact Bayes risk on the same noisy test pairs (1 is the best any "
     "denoiser can do), mean ± sample std over seeds (n). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
