@@ -11,9 +11,10 @@ from uvb_lab.run.folder import FORMAT_VERSION
 from uvb_lab.run.identity import digest
 
 
-def table_identity(model: str, dataset: str, sigma: float, **changes: Any) -> dict[str, Any]:
-    """The identity of the paper table's run of this model, dataset and sigma, with changes ({"trainer.lr": 0.001})."""
-    experiment = TABLES_4_5_EXPERIMENT if model in ("vae", "uvb_laplace") else SIGMA_TABLE_EXPERIMENTS[dataset]
+def table_identity(model: str, dataset: str, sigma: float, experiment: str | None = None, **changes: Any) -> dict[str, Any]:
+    """The identity of the paper table's run of this model, dataset and sigma (or of `+experiment=experiment`'s run),
+    with changes ({"trainer.lr": 0.001})."""
+    experiment = experiment or (TABLES_4_5_EXPERIMENT if model in ("vae", "uvb_laplace") else SIGMA_TABLE_EXPERIMENTS[dataset])
     identity, _ = table_settings(experiment, model, sigma)
     return {**identity, **changes}
 

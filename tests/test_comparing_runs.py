@@ -215,3 +215,24 @@ def test_import_uvb_lab_and_its_notebook_functions_load_no_torch():
     done = run_python(["-c", code], timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_reduced_table2_is_reported_beside_the_papers_values_with_its_other_settings_named(tmp_path, capsys):
+    runs = tmp_path / "multirun" / "table2_mnist_cpu"
+    for model, sigma, loss in (("uvb", 0.3, 3.5), ("deen", 0.3, 3.9), ("uvb", 1.0, 17.0), ("deen", 1.0, 21.0)):
+        write_run(runs, f"{model}-mnist-sigma{sigma}", 100, identity=table_identity(model, "mnist", sigma, "table2_mnist_cpu"),
+                  metrics=curve(loss, epochs=5), model=model, sigma=sigma, train_loss=loss - 0.5, test_loss=loss, epochs=5, epochs_done=5)
+    out = tmp_path / "report"
+    assert main([str(runs), "--out", str(out)]) == 0
+    markdown = capsys.readouterr().out
+    assert "### Table 2, MNIST: denoising" not in markdown  # the paper's settings: no run, so no table of dashes
+    assert "### Table 4" not in markdown  # its sigma = 1 UVB is not at the settings of Tables 4 and 5
+    table = rows_of(markdown, "Table 2, MNIST, at +experiment=table2_mnist_cpu")
+    assert table["σ"] == ["0.3", "1.0"]  # the sigmas it ran, not the paper's eight
+    assert table["UVB test"] == ["3.50 / 3.01 (+16.3%)", "17.0 / 15.0 (+13.3%)"]
+    assert table["UVB - DEEN test"] == ["-0.40 / 0.12", "-4.0 / -4.9"]
+    note = markdown.split("[1] other settings than the paper's", 1)[1].splitlines()[0]
+    assert "UVB: model.conv_channels [8, 16, 32] (paper [32, 64, 128]), model.hidden 32 (paper 200)" in note
+    assert "DEEN: model.conv_channels [8, 16, 32] (paper [128, 256, 512]), model.hidden 179 (paper 100)" in note
+    assert "5 epochs (paper 400)" in note and "trainer.lr 0.001 (paper 0.0001)" in note
+    assert (out / "table2_table2_mnist_cpu.csv").exists() and (out / "loss_vs_sigma.png").exists()

@@ -45,10 +45,13 @@ def test_compare_samplers_counts_the_mixing_of_each_sampler_on_each_run(tmp_path
             "logger=none", "figures.jumps=4", "figures.images=2", "figures.classifier_epochs=10", f"figures.cache_dir={tmp_path / 'cache'}", f"hydra.run.dir={run_dir}"]
     assert uvb_train_here(args, cwd=tmp_path).returncode == 0
     result = run_python([str(SCRIPTS / "compare_samplers.py"), str(run_dir), "--out", str(tmp_path / "out"), "--frictions", "2",
-                         "--chains", "3"], timeout=240)
+                         "--chains", "3", "--seeds", "0,1"], timeout=240)
     assert result.returncode == 0, result.stderr
     numbers = json.loads((tmp_path / "out" / "samplers.json").read_text())
     assert sorted(numbers) == ["overdamped", "underdamped, friction 2"]
     for rows in numbers.values():
-        assert len(rows) == 1 and 1 <= rows[0]["mean_num_classes_visited"] <= 4  # 4 jumps see at most 4 classes
+        assert [row["seed"] for row in rows] == [0, 1]  # one row per sampler seed
+        for row in rows:
+            assert 1 <= row["mean_num_classes_visited"] <= 4  # 4 jumps see at most 4 classes
+            assert len(row["jump_all_classes_seen"]) == 3  # one per chain: a jump number or None (not all seen)
     assert "| overdamped |" in (tmp_path / "out" / "samplers.md").read_text()

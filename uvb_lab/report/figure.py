@@ -1,7 +1,8 @@
 """Loss vs sigma for UVB and DEEN, a panel per dataset: a colour per model, a line style per split (train solid,
 test dashed), error bars from seeds (sample std), the paper's values as hollow markers, the legend outside.
 
-Points are the tables' cells: finished runs of the table's settings, seeds aggregated; nothing else is drawn.
+Points are the tables' cells: finished runs of the table's settings, seeds aggregated; nothing else is drawn. Where
+no run has the paper's settings, a reduced experiment's cells (conf/experiment/table2_mnist_cpu.yaml) are drawn.
 """
 
 from pathlib import Path
@@ -13,7 +14,8 @@ from matplotlib.ticker import LogFormatter
 
 from uvb_lab import paper
 from uvb_lab.report.runs import RunIndex
-from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, TEST_LOSS, TRAIN_LOSS
+from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS
+from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, TEST_LOSS, TRAIN_LOSS, plotted_experiment
 
 # Colour-blind-safe pairs (Okabe-Ito): UVB blue, DEEN vermillion, and the other models' curves.
 MODEL_COLORS = {"uvb": "#0072B2", "deen": "#D55E00", "vae": "#009E73", "sigma_vae": "#E69F00", "uvb_laplace": "#CC79A7"}
@@ -39,11 +41,12 @@ def loss_vs_sigma(index: RunIndex, path: Path, log_y: bool = False) -> Path | No
     figure = Figure(figsize=(1.5 + 4.5 * len(datasets), 4.2), layout="constrained")
     for axes, dataset in zip(figure.subplots(1, len(datasets), squeeze=False)[0], datasets):
         reference = paper.SIGMA_TABLES.get(dataset, {})
+        experiment = plotted_experiment(index, dataset)
         for model in ("uvb", "deen"):
             color = model_color(model)
             for split, metric, style, paper_marker in SPLITS:
                 points = [(sigma, stat) for sigma in index.sigmas(dataset, (model,))
-                          if (stat := index.sigma_cell(model, dataset, sigma).stat(metric.of)) is not None]
+                          if (stat := index.cell(model, dataset, sigma, experiment).stat(metric.of)) is not None]
                 if points:
                     x, y = [p[0] for p in points], [p[1].mean for p in points]
                     axes.plot(x, y, style, marker="o", markersize=4, color=color, linewidth=1.6)
@@ -54,7 +57,8 @@ def loss_vs_sigma(index: RunIndex, path: Path, log_y: bool = False) -> Path | No
                 if (model, split) in reference:
                     axes.plot(paper.SIGMAS, reference[(model, split)], linestyle="none", marker=paper_marker, markersize=7,
                               markerfacecolor="none", markeredgecolor=color, markeredgewidth=1.3)
-        axes.set_title(DATASET_NAMES.get(dataset, dataset))
+        reduced = experiment != SIGMA_TABLE_EXPERIMENTS.get(dataset)  # the paper's markers are then for scale only
+        axes.set_title(DATASET_NAMES.get(dataset, dataset) + (f"\n+experiment={experiment} (other settings)" if reduced else ""))
         axes.set_xlabel("σ (pixel units)")
         axes.set_ylabel("denoising loss, E ||x - x̂(y)||²")
         if log_y:

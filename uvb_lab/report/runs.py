@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS, table_settings, without_seed
+from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.folder import recorded_identity
@@ -217,10 +217,6 @@ class RunIndex:
             settings, epochs = table_settings(experiment, model, sigma) if experiment and candidates else (None, None)
             self._cells[key] = select(candidates, settings, epochs)
         return self._cells[key]
-
-    def sigma_cell(self, model: str, dataset: str, sigma: float) -> Cell:
-        """A cell of Table 2 (MNIST), Table 3 (CIFAR-10), or of the Table 2 layout for another dataset."""
-        return self.cell(model, dataset, sigma, SIGMA_TABLE_EXPERIMENTS.get(dataset))
 
     def datasets(self, models: Iterable[str]) -> list[str]:
         models = set(models)

@@ -20,6 +20,9 @@ SEED = "trainer.seed"
 # The experiment behind each table: Table 2 / Table 3 by dataset, and Tables 4, 5 and Remark 4.
 SIGMA_TABLE_EXPERIMENTS = {"mnist": "table2_mnist", "cifar10": "table3_cifar10"}
 TABLES_4_5_EXPERIMENT = "table45_mnist"
+# Smaller versions of a paper table that a CPU finishes, by dataset: reported in the table's layout, beside the
+# paper's values, with the settings that differ from the paper's in a footnote (tables.sigma_table).
+REDUCED_SIGMA_TABLE_EXPERIMENTS = {"mnist": ("table2_mnist_cpu",)}
 
 
 def without_seed(identity: Mapping[str, Any]) -> dict[str, Any]:
@@ -43,3 +46,14 @@ def table_settings(experiment: str, model: str, sigma: float) -> tuple[dict[str,
     """The identity and the epochs of the experiment's run of this model at this sigma (composed once per process)."""
     identity, epochs = _composed(experiment, model, round(float(sigma), 6))
     return dict(identity), epochs
+
+
+def settings_differences(experiment: str, paper_experiment: str, model: str, sigma: float) -> list[str]:
+    """What `+experiment=experiment` sets differently from the paper's `+experiment=paper_experiment` for this model
+    and sigma: "model.hidden 32 (paper 200)", ..., and the epochs."""
+    ours, ours_epochs = table_settings(experiment, model, sigma)
+    paper, paper_epochs = table_settings(paper_experiment, model, sigma)
+    differ = [f"{key} {value} (paper {wanted})" for key, value, wanted in run_identity.differences(ours, paper, paper)]
+    if ours_epochs != paper_epochs:
+        differ.append(f"{ours_epochs} epochs (paper {paper_epochs})")
+    return differ

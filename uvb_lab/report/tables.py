@@ -13,7 +13,8 @@ from typing import Any, NamedTuple
 
 from uvb_lab import paper
 from uvb_lab.report.runs import Cell, RunIndex
-from uvb_lab.report.settings import TABLES_4_5_EXPERIMENT
+from uvb_lab.report.settings import (REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT,
+                                     settings_differences)
 from uvb_lab.report.stats import Difference, difference_text, number
 
 DASH = "—"
@@ -159,38 +160,88 @@ SIGMA_CAPTION = (
 )
 
 
-def sigma_table(index: RunIndex, dataset: str) -> Table:
-    """Table 2 (MNIST) / 3 (CIFAR-10) layout: rows UVB, DEEN and UVB - DEEN per split, a column per sigma."""
+def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Table:
+    """Table 2 (MNIST) / 3 (CIFAR-10) layout: rows UVB, DEEN and UVB - DEEN per split, a column per sigma.
+
+    reduced: a smaller experiment of REDUCED_SIGMA_TABLE_EXPERIMENTS: its runs, at the sigmas they ran, beside the
+    paper's values, with the settings that differ from the paper's in the first footnote.
+    """
     reference = paper.SIGMA_TABLES.get(dataset, {})
     number_ = paper.SIGMA_TABLE_NUMBER.get(dataset)
-    sigmas = sorted(set(index.sigmas(dataset, ("uvb", "deen"))) | (set(paper.SIGMAS) if reference else set()))
+    experiment = reduced or SIGMA_TABLE_EXPERIMENTS.get(dataset)
     name = DATASET_NAMES.get(dataset, dataset)
-    title = f"Table {number_}, {name}: denoising loss at the end of training" if number_ else (
-        f"{name} (not in the paper): denoising loss at the end of training, Table 2 layout"
-    )
-    table = Table(f"table{number_}_{dataset}" if number_ else f"sigma_table_{dataset}", title, ["σ", *map(str, sigmas)],
-                  caption=SIGMA_CAPTION)
+    if reduced:
+        sigmas = [sigma for sigma in index.sigmas(dataset, ("uvb", "deen")) if has_counted_runs(index, dataset, sigma, reduced)]
+        title = f"Table {number_}, {name}, at +experiment={reduced}: denoising loss at the end of training [1]"
+        file_stem = f"table{number_}_{reduced}"
+    else:
+        sigmas = sorted(set(index.sigmas(dataset, ("uvb", "deen"))) | (set(paper.SIGMAS) if reference else set()))
+        title = f"Table {number_}, {name}: denoising loss at the end of training" if number_ else (
+            f"{name} (not in the paper): denoising loss at the end of training, Table 2 layout")
+        file_stem = f"table{number_}_{dataset}" if number_ else f"sigma_table_{dataset}"
+    table = Table(file_stem, title, ["σ", *map(str, sigmas)], caption=SIGMA_CAPTION)
+    if reduced:
+        table.footnotes.append(other_settings_note(reduced, SIGMA_TABLE_EXPERIMENTS[dataset], sigmas[-1]))
 
     def paper_value(model: str, split: str, sigma: float) -> float | None:
         row = reference.get((model, split))
         return row[paper.SIGMAS.index(sigma)] if row and sigma in paper.SIGMAS else None
 
+    def cell(model: str, sigma: float) -> Cell:
+        return index.cell(model, dataset, sigma, experiment)
+
     for split, metric in (("train", TRAIN_LOSS), ("test", TEST_LOSS)):
         for model in ("uvb", "deen"):
             label = f"{MODEL_NAMES[model]} {split}"
             table.rows.append([label] + [
-                table.cell(label, index.sigma_cell(model, dataset, sigma), metric, paper_value(model, split, sigma),
+                table.cell(label, cell(model, sigma), metric, paper_value(model, split, sigma),
                            model=model, split=split, dataset=dataset, sigma=sigma)
                 for sigma in sigmas
             ])
         label = f"UVB - DEEN {split}"
         table.rows.append([label] + [
-            table.difference(label, index.sigma_cell("uvb", dataset, sigma), index.sigma_cell("deen", dataset, sigma), metric,
+            table.difference(label, cell("uvb", sigma), cell("deen", sigma), metric,
                              (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)),
                              model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
     return table
+
+
+def other_settings_note(reduced: str, paper_experiment: str, sigma: float) -> str:
+    """The footnote of a reduced table: what its runs do differently from the paper's, per model."""
+    per_model = "; ".join(f"{MODEL_NAMES[model]}: {', '.join(settings_differences(reduced, paper_experiment, model, sigma))}"
+                          for model in ("uvb", "deen"))
+    return (f"other settings than the paper's, so the paper's values are beside for scale, not as a target: {per_model}. "
+            f"The same command with more epochs (trainer.epochs=N) continues these runs.")
+
+
+def has_counted_runs(index: RunIndex, dataset: str, sigma: float, experiment: str | None) -> bool:
+    return any(index.cell(model, dataset, sigma, experiment).runs for model in ("uvb", "deen"))
+
+
+def sigma_tables(index: RunIndex, dataset: str) -> list[Table]:
+    """The paper's table of this dataset, and each reduced experiment's where it has finished runs; the paper's
+    is left out where a reduced one is shown and no run has the paper's settings (its cells would all be empty)."""
+    reduced = [sigma_table(index, dataset, experiment) for experiment in reduced_with_runs(index, dataset)]
+    paper_has_runs = any(has_counted_runs(index, dataset, sigma, SIGMA_TABLE_EXPERIMENTS.get(dataset))
+                         for sigma in index.sigmas(dataset, ("uvb", "deen")))
+    return ([sigma_table(index, dataset)] if paper_has_runs or not reduced else []) + reduced
+
+
+def reduced_with_runs(index: RunIndex, dataset: str) -> list[str]:
+    sigmas = index.sigmas(dataset, ("uvb", "deen"))
+    return [experiment for experiment in REDUCED_SIGMA_TABLE_EXPERIMENTS.get(dataset, ())
+            if any(has_counted_runs(index, dataset, sigma, experiment) for sigma in sigmas)]
+
+
+def plotted_experiment(index: RunIndex, dataset: str) -> str | None:
+    """Whose cells loss_vs_sigma draws for this dataset: the paper's experiment where a run has its settings, else
+    the first reduced experiment with runs; None for a dataset the paper has no table of (its newest runs' settings)."""
+    paper_experiment = SIGMA_TABLE_EXPERIMENTS.get(dataset)
+    if any(has_counted_runs(index, dataset, sigma, paper_experiment) for sigma in index.sigmas(dataset, ("uvb", "deen"))):
+        return paper_experiment
+    return next(iter(reduced_with_runs(index, dataset)), paper_experiment)
 
 
 def tables_4_5(index: RunIndex) -> list[Table]:
@@ -243,10 +294,11 @@ def paper_tables(index: RunIndex) -> tuple[list[Table], list[str]]:
     others = sorted(set(index.datasets(("uvb", "deen"))) - set(paper.SIGMA_TABLES))
     for dataset in [*paper.SIGMA_TABLES, *others]:  # Table 2, Table 3, then datasets the paper has not
         if index.sigmas(dataset, ("uvb", "deen")):
-            tables.append(sigma_table(index, dataset))
+            tables += sigma_tables(index, dataset)
         else:
             absent.append(f"Table {paper.SIGMA_TABLE_NUMBER[dataset]} ({DATASET_NAMES[dataset]})")
-    if has_runs(index, ("uvb", "vae"), "mnist", 1.0):
+    # A UVB run at sigma = 1 is in every Table 2 sweep: it brings Tables 4 and 5 only where it has their settings.
+    if has_runs(index, ("vae",), "mnist", 1.0) or index.cell("uvb", "mnist", 1.0, TABLES_4_5_EXPERIMENT).runs:
         tables += tables_4_5(index)
     else:
         absent.append("Tables 4 and 5 (uvb, vae on MNIST at σ = 1)")
