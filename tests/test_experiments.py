@@ -1,7 +1,9 @@
-"""Every experiment file and the SLURM launcher config compose, with the paper's settings and their sweep."""
+"""Every experiment file and the SLURM launcher config compose, with the paper's settings and their sweep, and the
+small comparisons match UVB's and DEEN's parameter counts."""
 
 import pytest
 from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
 
 from uvb_lab.config import compose_config
 
@@ -52,3 +54,17 @@ def test_slurm_launcher_asks_for_one_gpu_per_job():
     assert launcher._target_.endswith("SlurmLauncher")
     assert launcher.gpus_per_node == 1 and launcher.tasks_per_node == 1 and launcher.partition == "gpu"
     assert launcher.timeout_min > 0 and launcher.mem_gb > 0 and launcher.cpus_per_task > 0
+
+
+@pytest.mark.parametrize("experiment, dataset, sigmas", [("bayes_gap", "gmm", "0.3,0.5,0.7,1.0"), ("table2_mnist_cpu", "mnist", "0.3,0.6,1.0")])
+def test_the_small_comparisons_match_uvb_and_deen_parameter_counts_within_ten_percent(experiment, dataset, sigmas):
+    """As Table 1 matches them: UVB's lower loss must not come from more parameters."""
+    def parameters(model):
+        cfg = compose_with_hydra([f"+experiment={experiment}", f"model={model}"])
+        assert cfg.hydra.runtime.choices.data == dataset and cfg.hydra.sweeper.params.sigma == sigmas
+        return sum(p.numel() for p in instantiate(cfg.model).parameters())
+
+    uvb, deen = parameters("uvb"), parameters("deen")
+    assert abs(uvb - deen) <= 0.1 * deen
+    if experiment == "table2_mnist_cpu":
+        assert (uvb, deen) == (2_780_456, 2_778_599)  # the numbers its config file, the README and docs/results.md quote
