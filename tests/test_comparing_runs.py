@@ -220,8 +220,10 @@ def test_import_uvb_lab_and_its_notebook_functions_load_no_torch():
 def test_a_reduced_table2_is_reported_beside_the_papers_values_with_its_other_settings_named(tmp_path, capsys):
     runs = tmp_path / "multirun" / "table2_mnist_cpu"
     for model, sigma, loss in (("uvb", 0.3, 3.5), ("deen", 0.3, 3.9), ("uvb", 1.0, 17.0), ("deen", 1.0, 21.0)):
+        decoder = {"test_decoder_denoising_loss": 4 * loss} if model == "uvb" else {}
         write_run(runs, f"{model}-mnist-sigma{sigma}", 100, identity=table_identity(model, "mnist", sigma, "table2_mnist_cpu"),
-                  metrics=curve(loss, epochs=5), model=model, sigma=sigma, train_loss=loss - 0.5, test_loss=loss, epochs=5, epochs_done=5)
+                  metrics=curve(loss, epochs=5), model=model, sigma=sigma, train_loss=loss - 0.5, test_loss=loss, epochs=5, epochs_done=5,
+                  **decoder)
     out = tmp_path / "report"
     assert main([str(runs), "--out", str(out)]) == 0
     markdown = capsys.readouterr().out
@@ -231,6 +233,8 @@ def test_a_reduced_table2_is_reported_beside_the_papers_values_with_its_other_se
     assert table["σ"] == ["0.3", "1.0"]  # the sigmas it ran, not the paper's eight
     assert table["UVB test"] == ["3.50 / 3.01 (+16.3%)", "17.0 / 15.0 (+13.3%)"]
     assert table["UVB - DEEN test"] == ["-0.40 / 0.12", "-4.0 / -4.9"]
+    assert table["UVB decoder test[2]"] == ["14.0", "68.0"]  # the same runs' mu_y(z ~ q(z|y)); the paper has no such row
+    assert "[2] not in the paper: the same UVB runs' test_decoder_denoising_loss" in markdown
     note = markdown.split("[1] other settings than the paper's", 1)[1].splitlines()[0]
     assert "UVB: model.conv_channels [8, 16, 32] (paper [32, 64, 128]), model.hidden 32 (paper 200)" in note
     assert "DEEN: model.conv_channels [8, 16, 32] (paper [128, 256, 512]), model.hidden 179 (paper 100)" in note

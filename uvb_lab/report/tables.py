@@ -154,6 +154,10 @@ def tex(text: str) -> str:
 
 
 TRAIN_LOSS, TEST_LOSS = summary_field("train_loss"), summary_field("test_loss")
+DECODER_TEST_LOSS = summary_field("test_decoder_denoising_loss")  # E||x - mu_y(z ~ q(z|y))||^2 (evaluate.py)
+DECODER_ROW = "UVB decoder test"
+DECODER_NOTE = ("not in the paper: the same UVB runs' test_decoder_denoising_loss, E||x - mu_y(z ~ q(z|y))||^2 on the same "
+                "fixed test noise: their decoder mean as the denoiser, beside their x_hat(y) (UVB test)")
 SIGMA_CAPTION = (
     "Ours: one run, or the mean ± sample std (ddof 1) of runs that differ only by trainer.seed, with their number n; "
     "UVB - DEEN: the difference of the means, ± its standard error sqrt(s_u^2/n_u + s_d^2/n_d) where both n ≥ 2."
@@ -203,6 +207,13 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
             table.difference(label, cell("uvb", sigma), cell("deen", sigma), metric,
                              (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)),
                              model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
+            for sigma in sigmas
+        ])
+    # The same trained UVB denoising by its decoder mean instead of x_hat(y) (Eq. 5): how much the energy's gradient
+    # adds. Runs made before uvb-lab measured it have no value; the row is left out where none has.
+    if any(cell("uvb", sigma).stat(DECODER_TEST_LOSS.of) for sigma in sigmas):
+        table.rows.append([DECODER_ROW + table.mark([DECODER_NOTE])] + [
+            table.cell(DECODER_ROW, cell("uvb", sigma), DECODER_TEST_LOSS, None, model="uvb", split="test", dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
     return table
