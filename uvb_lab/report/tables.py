@@ -211,7 +211,7 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
         ])
     # The same trained UVB denoising by its decoder mean instead of x_hat(y) (Eq. 5): how much the energy's gradient
     # adds. Runs made before uvb-lab measured it have no value; the row is left out where none has.
-    if any(cell("uvb", sigma).stat(DECODER_TEST_LOSS.of) for sigma in sigmas):
+    if any(cell("uvb", sigma).stat(DECODER_TEST_LOSS.of) is not None for sigma in sigmas):
         table.rows.append([DECODER_ROW + table.mark([DECODER_NOTE])] + [
             table.cell(DECODER_ROW, cell("uvb", sigma), DECODER_TEST_LOSS, None, model="uvb", split="test", dataset=dataset, sigma=sigma)
             for sigma in sigmas
@@ -231,26 +231,28 @@ def has_counted_runs(index: RunIndex, dataset: str, sigma: float, experiment: st
     return any(index.cell(model, dataset, sigma, experiment).runs for model in ("uvb", "deen"))
 
 
+def experiment_has_runs(index: RunIndex, dataset: str, experiment: str | None) -> bool:
+    return any(has_counted_runs(index, dataset, sigma, experiment) for sigma in index.sigmas(dataset, ("uvb", "deen")))
+
+
 def sigma_tables(index: RunIndex, dataset: str) -> list[Table]:
     """The paper's table of this dataset, and each reduced experiment's where it has finished runs; the paper's
     is left out where a reduced one is shown and no run has the paper's settings (its cells would all be empty)."""
     reduced = [sigma_table(index, dataset, experiment) for experiment in reduced_with_runs(index, dataset)]
-    paper_has_runs = any(has_counted_runs(index, dataset, sigma, SIGMA_TABLE_EXPERIMENTS.get(dataset))
-                         for sigma in index.sigmas(dataset, ("uvb", "deen")))
+    paper_has_runs = experiment_has_runs(index, dataset, SIGMA_TABLE_EXPERIMENTS.get(dataset))
     return ([sigma_table(index, dataset)] if paper_has_runs or not reduced else []) + reduced
 
 
 def reduced_with_runs(index: RunIndex, dataset: str) -> list[str]:
-    sigmas = index.sigmas(dataset, ("uvb", "deen"))
     return [experiment for experiment in REDUCED_SIGMA_TABLE_EXPERIMENTS.get(dataset, ())
-            if any(has_counted_runs(index, dataset, sigma, experiment) for sigma in sigmas)]
+            if experiment_has_runs(index, dataset, experiment)]
 
 
 def plotted_experiment(index: RunIndex, dataset: str) -> str | None:
     """Whose cells loss_vs_sigma draws for this dataset: the paper's experiment where a run has its settings, else
     the first reduced experiment with runs; None for a dataset the paper has no table of (its newest runs' settings)."""
     paper_experiment = SIGMA_TABLE_EXPERIMENTS.get(dataset)
-    if any(has_counted_runs(index, dataset, sigma, paper_experiment) for sigma in index.sigmas(dataset, ("uvb", "deen"))):
+    if experiment_has_runs(index, dataset, paper_experiment):
         return paper_experiment
     return next(iter(reduced_with_runs(index, dataset)), paper_experiment)
 
