@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     lines = [HEADER, "| --- | --- | --- | --- | --- |"]
     for label, rows in results.items():
         seen = [jump for row in rows for jump in row["jump_all_classes_seen"] if jump is not None]
-        when = f"{statistics.median(seen):g} ({len(seen)} chains)" if seen else "never"
+        when = f"{statistics.median(seen):g} ({len(seen)} chain{'s' * (len(seen) != 1)})" if seen else "never"
         lines.append(f"| {label} | " + " | ".join(mean_std([row[k] for row in rows]) for k in NUMBERS) + f" | {when} |")
     samples = len(next(iter(results.values())))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "samplers.md").write_text("\n".join(lines) + f"\n\nmean ± std over {samples} (run, seed) pairs "
-                                          f"({len(args.runs)} runs), {args.chains} chains each\n")
+                                          f"({len(args.runs)} run{'s' * (len(args.runs) != 1)}), {args.chains} chains each\n")
     (args.out / "samplers.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n".join(lines))
     return 0
