@@ -153,3 +153,19 @@ def test_config_builds_the_loader_with_a_validation_split():
 def test_bad_arguments_are_refused_with_a_reason(arguments, message):
     with pytest.raises(DataError, match=message):
         gmm(**{"n_train": 10, "n_test": 10, **arguments})
+
+
+def test_the_monte_carlo_bayes_risk_is_estimated_once_per_mixture_and_sigma_in_a_process(monkeypatch):
+    """A sweep's runs at one sigma rebuild the same mixture: they share the estimate, and another sigma does not."""
+    chunks_scored = []
+    monkeypatch.setattr("uvb_lab.data.gmm.bayes_risk", lambda *args: chunks_scored.append(args[3]) or bayes_risk(*args))
+    first = gaussian_mixture(image_size=4, components=3, seed=5)
+    again = gaussian_mixture(image_size=4, components=3, seed=5)  # rebuilt, as the next run of a sweep does
+    other = gaussian_mixture(image_size=4, components=3, seed=6)
+    assert first.fingerprint() == again.fingerprint() != other.fingerprint()
+    estimate = first.bayes_risk_monte_carlo(0.5, n=2000, seed=0)
+    assert again.bayes_risk_monte_carlo(0.5, n=2000, seed=0) == estimate
+    assert chunks_scored == [0.5]  # one chunk of 2000 draws, scored once for both
+    assert first.bayes_risk_monte_carlo(0.7, n=2000, seed=0) != estimate
+    assert other.bayes_risk_monte_carlo(0.5, n=2000, seed=0) != estimate
+    assert chunks_scored == [0.5, 0.7, 0.5]
