@@ -75,3 +75,24 @@ def test_the_report_shows_each_models_risk_ratio_and_excess_risk_per_sigma(tmp_p
     assert value[("DEEN x̂(y)", "excess_risk")][0] == pytest.approx(0.5)
     assert ("DEEN decoder", "decoder_risk_ratio") not in value  # no decoder, no row
     assert value[("σ-VAE μ_y(z)", "risk_ratio")][0] == pytest.approx(2.0) and ("σ-VAE decoder", "decoder_risk_ratio") not in value
+
+
+def test_the_report_says_how_much_each_cell_still_fell_over_its_last_epoch(tmp_path):
+    runs = tmp_path / "runs"
+    # UVB's seeds fell 10% and 2% in their last epoch (a stop mid-epoch adds no epoch end); DEEN has one epoch end only.
+    curves = {("uvb", 0): [2.0, 1.0, 0.9], ("uvb", 1): [1.5, 1.0, 0.98], ("deen", 0): [3.0]}
+    for (model, seed), losses in curves.items():
+        metrics = [{"step": 10 * (i + 1), "eval": "epoch_end", "test_loss": loss, "test_denoising_loss": loss}
+                   for i, loss in enumerate(losses)] + [{"step": 35, "eval": "preempted", "test_loss": 0.1, "test_denoising_loss": 0.1}]
+        identity = {"run.model": model, "sigma": 0.5, "trainer.seed": seed, "data._target_": "uvb_lab.data.gmm.gmm"}
+        write_run(runs, f"{model}-{seed}", 1000.0 + seed, identity, metrics, model=model, dataset="gmm", sigma=0.5,
+                  epochs=len(losses), epochs_done=len(losses), test_bayes_risk=0.5, test_loss=losses[-1], test_denoising_loss=losses[-1])
+    assert report([str(runs), "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    assert "| UVB x̂(y) | -6.0% (-10.0 to -2.0) |" in markdown and "| DEEN x̂(y) | — |" in markdown
+    rows = list(csv.DictReader((tmp_path / "report" / "bayes_gap_gmm_last_epoch.csv").open()))
+    change = {r["row"]: r["value"] for r in rows}
+    assert float(change["UVB x̂(y)"]) == pytest.approx(-0.06) and change["DEEN x̂(y)"] == ""
+    per_run = {r["folder"].rsplit("/", 1)[-1]: r["test_denoising_loss_last_epoch_change"]
+               for r in csv.DictReader((tmp_path / "report" / "runs.csv").open())}
+    assert float(per_run["uvb-1"]) == pytest.approx(-0.02) and per_run["deen-0"] == ""

@@ -4,7 +4,8 @@ ratio table and its plot (beyond the paper, which could only rank models against
 A run on such data records test_bayes_risk, the exact posterior mean's ||x - E[x|y]||^2 on its own fixed-noise
 test pairs (uvb_lab/evaluate.py). The risk ratio is test_denoising_loss / test_bayes_risk, 1 being optimal; the
 excess risk is their difference. For models with a decoder the decoder-mean denoiser mu_y(z ~ q(z|y)) gets a row
-of its own, beside x_hat(y) (for the sigma-VAE that is its own denoiser).
+of its own, beside x_hat(y) (for the sigma-VAE that is its own denoiser). A second table says how much each
+cell's risk ratio still changed over its runs' last epoch: whether the curves had flattened.
 """
 
 import operator
@@ -13,9 +14,11 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.figure import model_color
 from uvb_lab.report.runs import RunIndex
-from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, Metric, Table
+from uvb_lab.report.stats import Stat
+from uvb_lab.report.tables import DASH, DATASET_NAMES, MODEL_NAMES, Metric, Table
 
 MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
@@ -38,6 +41,11 @@ CAPTION = (
     "the σ-VAE's is μ_y(z ~ q(z|y))); rows 'decoder' use μ_y(z ~ q(z|y)) for every model with a decoder. The CSV also "
     "holds the excess risk (loss - Bayes risk) of every cell."
 )
+LAST_EPOCH_CAPTION = (
+    "Each cell: the relative change of the test risk ratio (so of the test denoising loss: the Bayes risk of a run's "
+    "test pairs is fixed) between its runs' last two epoch ends, mean over seeds (min to max). Near 0: the curves "
+    "had flattened at the learning rate they trained with; clearly negative: longer training still pays."
+)
 
 
 def datasets_with_bayes_risk(index: RunIndex) -> list[str]:
@@ -58,7 +66,7 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
     for model in models:
         name = MODEL_NAMES.get(model, model)
         cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
-        rows = [(f"{name} x̂(y)" if model != "sigma_vae" else f"{name} μ_y(z)", RISK_RATIO, EXCESS_RISK)]
+        rows = [(own_denoiser_label(model), RISK_RATIO, EXCESS_RISK)]
         has_decoder = any(run.summary.get("test_decoder_denoising_loss") is not None for cell in cells.values() for run in cell.runs)
         if has_decoder and model != "sigma_vae":  # the sigma-VAE's own row is its decoder's already
             rows.append((f"{name} decoder", DECODER_RISK_RATIO, DECODER_EXCESS_RISK))
@@ -71,8 +79,42 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
     return table
 
 
+def own_denoiser_label(model: str) -> str:
+    name = MODEL_NAMES.get(model, model)
+    return f"{name} μ_y(z)" if model == "sigma_vae" else f"{name} x̂(y)"
+
+
+def last_epoch_table(index: RunIndex, dataset: str) -> Table | None:
+    """Rows: each model's own denoiser; cells: its risk ratio's change over the last epoch; None where no run has two epoch ends."""
+    models = models_of(index, dataset)
+    sigmas = index.sigmas(dataset, models)
+    title = f"Had the curves flattened? {DATASET_NAMES.get(dataset, dataset)}: change of the test risk ratio over the last epoch"
+    table = Table(f"bayes_gap_{dataset}_last_epoch", title, ["σ", *map(str, sigmas)], caption=LAST_EPOCH_CAPTION)
+    for model in models:
+        label, texts = own_denoiser_label(model), []
+        for sigma in sigmas:
+            runs = index.cell(model, dataset, sigma, None).runs
+            changes = [c for run in runs if (c := last_epoch_change(run.folder, "test_denoising_loss")) is not None]
+            where = {"model": model, "split": "test", "dataset": dataset, "sigma": sigma}
+            if not changes:
+                table.record(label, "risk_ratio_last_epoch_change", None, None, **where)
+                texts.append(DASH)
+                continue
+            stat = Stat.of(changes)
+            table.record(label, "risk_ratio_last_epoch_change", stat.mean, None, std=stat.std, n=stat.n, **where)
+            spread = f" ({100 * min(changes):+.1f} to {100 * max(changes):+.1f})" if len(changes) > 1 else ""
+            texts.append(f"{100 * stat.mean:+.1f}%{spread}")
+        table.rows.append([label, *texts])
+    return table if any(record["value"] is not None for record in table.records) else None
+
+
 def bayes_gap_tables(index: RunIndex) -> list[Table]:
-    return [bayes_gap_table(index, dataset) for dataset in datasets_with_bayes_risk(index)]
+    tables = []
+    for dataset in datasets_with_bayes_risk(index):
+        tables.append(bayes_gap_table(index, dataset))
+        if (last_epoch := last_epoch_table(index, dataset)) is not None:
+            tables.append(last_epoch)
+    return tables
 
 
 def risk_ratio_vs_sigma(index: RunIndex, path: Path) -> Path | None:

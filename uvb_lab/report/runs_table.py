@@ -1,8 +1,8 @@
 """runs.csv and runs.jsonl: one row per run folder read, for pandas, a spreadsheet or `uvb_lab.load_runs`.
 
 Columns: the folder, its status, model, dataset and sigma; every identity key whose value differs between the
-runs read (keys all runs share say nothing about the differences and are left out); how far each run got; its
-final metrics; time and speed; where its numbers came from (commit, package versions as version_<package>,
+runs read (keys all runs share say nothing about the differences and are left out); how far each run got and
+how much its test loss still changed over its last epoch (uvb_lab/report/convergence.py); its final metrics; time and speed; where its numbers came from (commit, package versions as version_<package>,
 precision, threads, device); and digests to group by: of its identity, and of its identity less trainer.seed.
 Numbers are numbers; a value a run does not have is an empty CSV cell (null in JSON lines).
 """
@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from uvb_lab.report.convergence import SUFFIX, last_epoch_change
 from uvb_lab.report.runs import Run
 from uvb_lab.report.settings import without_seed
 from uvb_lab.run import identity as run_identity
@@ -22,6 +23,7 @@ FIRST = ("folder", "status", "model", "dataset", "sigma")
 # they equal it in every run.
 REPEATS = {"run.model": "model", "run.data": "dataset", "sigma": "sigma", "model.sigma": "sigma"}
 PROGRESS = ("num_params", "epochs", "epochs_done", "steps_done")
+CONVERGENCE = tuple(f"{metric}{SUFFIX}" for metric in ("test_loss", "test_denoising_loss"))  # a VAE's test_loss is its ELBO
 METRICS = ("train_loss", "test_loss", "best_test_loss", "test_denoising_loss", "test_kl_on_y", "test_recon_on_y",
            "test_kl_on_x", "test_recon_on_x")
 SPEED = ("wall_time_s", "samples_per_s", "nonfinite_steps_skipped")
@@ -59,7 +61,7 @@ def extra_metrics(runs: Iterable[Run]) -> list[str]:
 def columns(runs: Sequence[Run]) -> list[str]:
     versions = sorted(set(VERSIONS) | {name for run in runs for name in (run.summary.get("package_versions") or {})},
                       key=lambda name: (name not in VERSIONS, VERSIONS.index(name) if name in VERSIONS else 0, name))
-    return [*FIRST, *differing_keys(runs), *PROGRESS, *METRICS, *extra_metrics(runs), *SPEED, *PROVENANCE,
+    return [*FIRST, *differing_keys(runs), *PROGRESS, *CONVERGENCE, *METRICS, *extra_metrics(runs), *SPEED, *PROVENANCE,
             *(f"version_{name}" for name in versions), *DIGESTS]
 
 
@@ -73,6 +75,8 @@ def row(run: Run, keys: Sequence[str]) -> dict[str, Any]:
             continue
         if key.startswith("version_"):
             values[key] = versions.get(key.removeprefix("version_"))
+        elif key in CONVERGENCE:
+            values[key] = last_epoch_change(run.folder, key.removesuffix(SUFFIX))
         elif key in DIGESTS:
             identity = run.identity if key == "identity_digest" else run.identity and without_seed(run.identity)
             values[key] = None if identity is None else run_identity.digest(identity)
