@@ -48,6 +48,7 @@ class TrainerSchema:
     max_steps: Optional[int] = MISSING
     batch_size: int = MISSING
     lr: float = MISSING
+    lr_half_life_epochs: Optional[float] = MISSING
     seed: int = MISSING
     eval_seed: int = MISSING
     eval_batch_size: int = MISSING
@@ -114,6 +115,7 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("trainer.batch_size", lambda v: v > 0, "> 0"),
     ("trainer.eval_batch_size", lambda v: v > 0, "> 0"),
     ("trainer.lr", lambda v: v > 0, "> 0"),
+    ("trainer.lr_half_life_epochs", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.checkpoint_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.log_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.eval_every_steps", lambda v: v is None or v > 0, "> 0 or null"),

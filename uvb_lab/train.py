@@ -27,6 +27,7 @@ from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.loss import Loss
+from uvb_lab.lr_schedule import learning_rate, set_learning_rate
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
@@ -179,12 +180,15 @@ class Schedule:
     eval_every: float  # an evaluation besides the pass's own
     checkpoint_every: float  # a checkpoint besides the pass's own
     progress: bool  # a progress bar
+    lr: float  # Adam's rate at step 0
+    lr_half_life: float | None  # steps in which the rate halves (None: constant, Sec. 3.1)
 
     @classmethod
-    def of(cls, trainer: DictConfig) -> "Schedule":
+    def of(cls, trainer: DictConfig, batches_per_epoch: int) -> "Schedule":
         max_steps = math.inf if trainer.max_steps is None else int(trainer.max_steps)  # 0 is a cap: build and evaluate only
         every = (trainer.log_every_steps, trainer.eval_every_steps, trainer.checkpoint_every_steps)  # null: never
-        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress))
+        half_life = None if trainer.lr_half_life_epochs is None else float(trainer.lr_half_life_epochs) * batches_per_epoch
+        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress), float(trainer.lr), half_life)
 
 
 @dataclass(frozen=True)
@@ -208,7 +212,8 @@ def train_one_pass(
     bar = tqdm(state.order.split(batch_size)[state.batches_done:], desc=description, leave=False, disable=not schedule.progress, dynamic_ncols=True)
     try:
         for indices in bar:
-            # -- One step: fresh noise for the batch, loss, backward and Adam in trainer.precision.
+            # -- One step: fresh noise for the batch, loss, backward and Adam (at this step's rate) in trainer.precision.
+            set_learning_rate(parts.optimizer, learning_rate(state.step, schedule.lr, schedule.lr_half_life))
             x = parts.x_train[indices]
             y = x + sigma * torch.randn_like(x)
             loss, finite = parts.train_step(x, y)
@@ -225,7 +230,7 @@ def train_one_pass(
             # -- The training curve: the mean loss of the last log_every steps.
             if state.step % schedule.log_every == 0:
                 now = time.perf_counter()
-                recorder.curve(window_samples, now - window_start)
+                recorder.curve(window_samples, now - window_start, parts.optimizer.param_groups[0]["lr"])
                 window_start, window_samples = now, 0
             # -- The pass ends here: its evaluation and checkpoint are the caller's.
             if state.step >= schedule.max_steps or state.batches_done == batches_per_epoch:
@@ -296,7 +301,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     batches_per_epoch = math.ceil(len(parts.x_train) / cfg.trainer.batch_size)
     recorder = Recorder(run_dir, logger, state, batches_per_epoch)
     checkpointer = Checkpointer(run_dir, parts, NonFinitePolicy(cfg.trainer.skip_nonfinite, run_dir, parts.device), recorder, loaded_from)
-    schedule, epochs = Schedule.of(cfg.trainer), int(cfg.trainer.epochs)
+    schedule, epochs = Schedule.of(cfg.trainer, batches_per_epoch), int(cfg.trainer.epochs)
 
     # -- Pass after pass; SIGTERM etc. (preemption) and Ctrl-C finish the step, checkpoint and stop.
     status = "failed"

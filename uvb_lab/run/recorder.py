@@ -23,10 +23,10 @@ class Recorder:
         run_files.append_metrics(self.run_dir, row)
         self.logger.log({k: v for k, v in row.items() if k not in ("step", "eval")}, step=row["step"])
 
-    def curve(self, samples: int, seconds: float) -> None:
-        """A training-curve row: the mean loss of the steps since the last row, and their samples/s."""
+    def curve(self, samples: int, seconds: float, lr: float) -> None:
+        """A training-curve row: the mean loss of the steps since the last row, their samples/s and the last step's rate."""
         step = self.state.step
-        self._row({"step": step, "epoch": step / self.batches_per_epoch, "train_loss": self.state.take_window(), "samples_per_s": samples / seconds})
+        self._row({"step": step, "epoch": step / self.batches_per_epoch, "train_loss": self.state.take_window(), "samples_per_s": samples / seconds, "lr": lr})
 
     def evaluation(self, why: str, numbers: dict[str, float], **extra: float) -> None:
         """An evaluation row (why: epoch_end, max_steps, eval_every_steps, preempted, ...) and the summary's test numbers."""
