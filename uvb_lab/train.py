@@ -173,7 +173,7 @@ class Checkpointer:
 
 @dataclass(frozen=True)
 class Schedule:
-    """Every how many steps something happens inside a pass (math.inf: never)."""
+    """Every how many steps something happens inside a pass (math.inf: never), and the rate of each step."""
 
     max_steps: float
     log_every: float  # a training-curve row
