@@ -181,28 +181,6 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
     return problems
 
 
-TRUSTED_TARGETS = ("uvb_lab.",)
-
-
-def untrusted_targets(node: Any, trusted: tuple[str, ...] = TRUSTED_TARGETS) -> list[str]:
-    """Every `_target_` in node (nested ones too) outside the trusted prefixes: what instantiate() would import and call.
-
-    A run folder's config.yaml is data: a crafted one naming subprocess.call must run nothing.
-    """
-    found = []
-    if isinstance(node, DictConfig | dict):
-        items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else node.items()
-        for key, value in items:
-            if key == "_target_" and not (isinstance(value, str) and value.startswith(trusted)):
-                found.append(str(value))
-            else:
-                found += untrusted_targets(value, trusted)
-    elif isinstance(node, list | tuple) or OmegaConf.is_list(node):
-        for value in node:
-            found += untrusted_targets(value, trusted)
-    return found
-
-
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
     """conf/ composed as `uvb-train OVERRIDES` would compose it, for code that runs outside the Hydra app.
 

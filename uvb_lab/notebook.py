@@ -33,8 +33,9 @@ class LoadedRun:
 def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> LoadedRun:
     """One run folder's config, summary, metrics and identity; with model=True also its trained model and data.
 
-    device: cpu | cuda | cuda:N | auto. Only the `_target_`s under uvb_lab. of its config.yaml are built.
+    device: cpu | cuda | cuda:N | auto. The model and data are rebuilt through uvb_lab/rebuild.py's allow-list.
     """
+    from uvb_lab.run import saved_config
     from uvb_lab.run.folder import recorded_identity  # here, not at the top: `import uvb_lab` stays free of torch
 
     folder = Path(run_dir)
@@ -43,7 +44,7 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
             raise FileNotFoundError(f"{folder} is not a uvb-train run folder: {folder / name} is missing")
     loaded = LoadedRun(
         folder=folder,
-        config=OmegaConf.load(folder / run_files.CONFIG),  # YAML read as data: nothing is imported or called
+        config=saved_config.read(folder, upgrade=False),  # plain values: no interpolation is evaluated, nothing imported or called
         summary=run_files.read_summary(folder),
         metrics=run_files.read_metrics(folder),
         identity=recorded_identity(folder),

@@ -11,18 +11,20 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab.config import TRUSTED_TARGETS, compose_config, untrusted_targets
-from uvb_lab.data.images import ImageData
+from uvb_lab import rebuild
+from uvb_lab.config import RANGES, FiguresSchema, compose_config
+from uvb_lab.data.images import DataError, ImageData
 from uvb_lab.figures.after_training import trained_for
 from uvb_lab.figures.paper_figures import FIGURES, FiguresError, make_figures
 from uvb_lab.models.energy import EnergyModel
-from uvb_lab.run import checkpoint, devices, legacy
-from uvb_lab.run import files as run_files
+from uvb_lab.run import checkpoint, devices, saved_config
 from uvb_lab.run import folder as run_folder
+
+# Settings of `figures:` that say where files go on the machine drawing the figures, never taken from a run folder.
+LOCAL_SETTINGS = ("cache_dir",)
 
 
 class TrainedRun(NamedTuple):
@@ -34,47 +36,58 @@ class TrainedRun(NamedTuple):
     settings: dict[str, Any]  # the run's `figures:` config; today's defaults for runs that recorded none
 
 
-def run_config(run_dir: Path) -> DictConfig:
-    """The run's config as uvb-train last ran it, every interpolation resolved (run_files.write_config)."""
-    path = run_dir / run_files.CONFIG
-    if not path.is_file():
-        raise FiguresError(f"{run_dir} is not a uvb-train run folder: {path} is missing")
-    saved = OmegaConf.to_container(OmegaConf.load(path), resolve=False)  # YAML read as data
-    return OmegaConf.create(legacy.upgrade_config(saved))  # an older uvb-lab's names for the model and loss
-
-
-def load_run(run_dir: Path, device: torch.device, trusted: tuple[str, ...] = TRUSTED_TARGETS) -> TrainedRun:
+def load_run(run_dir: Path, device: torch.device, trusted: tuple[str, ...] = ()) -> TrainedRun:
     """Model (with the weights of its newest good checkpoint) and data of a finished or running uvb-train run.
 
-    The folder's config.yaml is data: only `_target_`s under the trusted prefixes (uvb_lab.) are built.
+    The folder's config.yaml is data (uvb_lab/run/saved_config.py): the model and data are rebuilt only
+    through uvb_lab/rebuild.py's allow-list, plus the target prefixes the user trusts (--trust-target).
     """
     run_dir = Path(run_dir)
-    cfg = run_config(run_dir)
-    if untrusted := untrusted_targets(cfg, trusted):
-        raise FiguresError(
-            f"{run_dir / run_files.CONFIG} names code outside uvb_lab ({', '.join(untrusted)}); nothing was built. "
-            "If these are your own classes, pass --trust-target PREFIX for each"
-        )
-    if not checkpoint.exists(run_dir):
-        raise FiguresError(f"{run_dir / checkpoint.LAST} is missing: the run has not saved a checkpoint yet (one at each epoch end)")
     try:
-        model = instantiate(cfg.model).to(device)
-        data = instantiate(cfg.data)
-    except InstantiationException as error:  # show the constructor's or loader's own complaint
-        raise FiguresError(f"cannot rebuild {run_dir}'s model or data: {error.__cause__ or error}") from error
-    try:
+        cfg = saved_config.read(run_dir)
+        if not checkpoint.exists(run_dir):
+            raise FiguresError(f"{run_dir / checkpoint.LAST} is missing: the run has not saved a checkpoint yet (one at each epoch end)")
+        plain = OmegaConf.to_container(cfg)
+        model = rebuild.build("model", plain.get("model"), trusted).to(device)
+        data = rebuild.build("data", plain.get("data"), trusted)
         model.load_state_dict(checkpoint.load(run_dir, map_location=device)["model"])
-    except checkpoint.CheckpointError as error:
+    except (saved_config.SavedConfigError, rebuild.RebuildError, checkpoint.CheckpointError) as error:
         raise FiguresError(str(error)) from error
-    recorded = OmegaConf.to_container(cfg.figures, resolve=True) if "figures" in cfg else {}
-    settings = {**default_settings(), **recorded}  # a key added to `figures:` since the run was made: its default
+    except (DataError, TypeError, ValueError, RuntimeError) as error:  # the constructor's, loader's or weights' own complaint
+        raise FiguresError(f"cannot rebuild {run_dir}'s model or data: {error}") from error
+    return TrainedRun(str(OmegaConf.select(cfg, "run.name", default=run_dir.name)), model, data, recorded_settings(cfg))
+
+
+def recorded_settings(cfg: DictConfig) -> dict[str, Any]:
+    """The run's `figures:` settings, type-checked against the schema; today's default for a key added since.
+
+    Where files go on this machine (cache_dir) is not the run's to say: that stays this machine's default.
+    """
+    defaults = default_settings()
+    recorded = cfg.get("figures")
+    if recorded is None:
+        return defaults
+    if not isinstance(recorded, DictConfig):
+        raise FiguresError(f"the run's figures: settings are {recorded!r}, not a mapping")
+    known = {key: value for key, value in recorded.items() if key in defaults and key not in LOCAL_SETTINGS}
+    try:
+        checked = OmegaConf.merge(OmegaConf.structured(FiguresSchema), defaults, known)
+    except OmegaConfBaseException as error:
+        raise FiguresError(f"the run's figures: settings are not valid ({str(error).splitlines()[0]})") from error
+    settings = OmegaConf.to_container(checked)
     settings.pop("after_training", None)
-    return TrainedRun(str(cfg.run.name), model, data, settings)
+    for key, holds, expected in RANGES:  # the ranges uvb-train checks, for the values a run folder brings
+        group, _, name = key.partition(".")
+        if group == "figures" and name in settings and not holds(settings[name]):
+            raise FiguresError(f"the run's figures.{name} must be {expected}, got {settings[name]}")
+    return settings
 
 
 def default_settings() -> dict[str, Any]:
     """conf/config.yaml's `figures:` section, the one place the figures' defaults live."""
-    return OmegaConf.to_container(compose_config([]).figures, resolve=True)
+    settings = OmegaConf.to_container(compose_config([]).figures, resolve=True)
+    settings.pop("after_training", None)
+    return settings
 
 
 def positive(kind: type) -> Any:
@@ -112,7 +125,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-mixing", dest="mixing", action="store_const", const=False, help="skip the classifier and the mixing numbers")
     parser.add_argument(
         "--trust-target", action="append", default=[], metavar="PREFIX",
-        help="also build _target_s starting with PREFIX from the run's config.yaml (your own classes); by default only uvb_lab.*",
+        help="also build _target_s starting with PREFIX from the run's config.yaml (your own classes); by default only the "
+        "model, likelihood and data constructors of uvb-lab's config groups",
     )
     return parser.parse_args(argv)
 
@@ -125,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             device = devices.resolve_device(args.device)
         except devices.DeviceError as error:
             raise FiguresError(str(error).replace("trainer.device", "--device")) from error
-        trusted = (*TRUSTED_TARGETS, *args.trust_target)
+        trusted = tuple(args.trust_target)
         run = load_run(args.run_dir, device, trusted)
         compare = None
         if args.compare is not None:

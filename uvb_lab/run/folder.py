@@ -25,7 +25,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.run import checkpoint, legacy
+from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, write_atomic, write_config
 
@@ -65,9 +65,28 @@ def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
         return legacy.upgrade_identity(record["identity"]) if record.get("format_version", 0) < FORMAT_VERSION else record["identity"]
     path = run_dir / CONFIG
     if path.is_file():
-        saved = OmegaConf.load(path)  # YAML, read as data: no _target_ is imported or called here
-        return run_identity.identity_of_saved_config(legacy.upgrade_config(OmegaConf.to_container(saved, resolve=False)))
+        return run_identity.identity_of_saved_config(saved_config.read_plain(path))  # plain values, resolvers off
     return None
+
+
+def edited_since_checkpoint(run_dir: Path, recorded: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """The settings of a format-1 folder's config.yaml (its only record of the identity) that its checkpoint contradicts.
+
+    uvb-lab 0.1.0 trained at a constant rate, which Adam's state records, and its checkpoint's summary records
+    the model, data and sigma: an edit of any of them would continue the run under mixed settings.
+    """
+    try:
+        saved = checkpoint.load(run_dir)
+    except checkpoint.CheckpointError:
+        return []  # decide() refuses or restarts on the checkpoint's own grounds
+    summary = saved.get("summary", {})
+    trained = {
+        "trainer.lr": saved["optimizer"]["param_groups"][0].get("lr"),
+        "sigma": summary.get("sigma"),
+        "run.model": summary.get("model"),
+        "run.data": summary.get("dataset"),
+    }
+    return [(key, recorded.get(key), value) for key, value in trained.items() if value is not None and recorded.get(key) != value]
 
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
@@ -135,6 +154,14 @@ def decide(run_dir: Path, cfg: DictConfig) -> Decision:
             f"{run_dir} holds another run ({listing}). A run's settings cannot change: drop hydra.run.dir/trainer.resume "
             "to get this run's own folder, or choose another folder",
         )
+    if not (run_dir / IDENTITY).is_file() and checkpoint.exists(run_dir):
+        if edited := edited_since_checkpoint(run_dir, recorded):
+            listing = "; ".join(f"{key}: {saved} in {CONFIG}, {trained} in its checkpoint" for key, saved, trained in edited)
+            return Decision(
+                "refuse",
+                f"{run_dir / CONFIG} was edited after the run trained ({listing}); a run's settings cannot change, so it "
+                "does not continue: restore the file, or train these settings in another folder",
+            )
     summary = read_summary(run_dir)
     max_steps = cfg.trainer.max_steps
     if is_finished(summary, cfg.trainer.epochs, max_steps):
