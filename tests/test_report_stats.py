@@ -21,7 +21,7 @@ def test_a_three_seed_interval_is_the_t_interval_computed_by_hand():
     assert interval.n == 3 and interval.low == pytest.approx(34 / 3 - half)
     assert interval.text() == "11.3 ± 3.8 (95% CI, n=3)"  # three significant digits, as the paper prints
     one = Interval.of([5.0])
-    assert one.half_width is None and one.text() == "5" and not one.excludes_zero()
+    assert one.half_width is None and one.text() == "5.00" and not one.excludes_zero()
 
 
 def test_the_paired_difference_uses_the_seeds_both_ran_and_is_narrower_than_unpaired():
