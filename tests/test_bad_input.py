@@ -37,8 +37,8 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("sigma=0", "sigma must be > 0"),
-        ("sigma=-0.5", "sigma must be > 0"),
+        ("sigma=0", "sigma must be finite and > 0"),
+        ("sigma=-0.5", "sigma must be finite and > 0"),
         ("trainer.batch_size=0", "trainer.batch_size must be > 0"),
         ("trainer.epochs=-1", "trainer.epochs must be >= 0"),
         ("trainer.preemption_signals=[SIGKILL]", "trainer.preemption_signals"),
@@ -53,6 +53,9 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("trainer.keep_checkpoints=some", "trainer.keep_checkpoints must be one of both, last, none"),
         ("data.val_fraction=1", "data.val_fraction must be >= 0 and < 1"),
         ("data.val_fraction=0.0001", "data.val_fraction=0.0001 holds out 0 of synthetic's 512 training images"),
+        # One noise level: training at sigma = 1 and scoring at 0.5 gave a risk ratio of 101 (issue 24).
+        ("model.sigma=0.5", "model.sigma=0.5 differs from sigma=1.0: set sigma alone"),
+        ("sigma=inf", "sigma must be finite and > 0"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):

@@ -108,7 +108,7 @@ def _catchable(name: str) -> bool:
 
 # (key, holds, what it must be): the ranges a type cannot express.
 RANGES: tuple[tuple[str, Any, str], ...] = (
-    ("sigma", lambda v: v > 0, "> 0"),
+    ("sigma", lambda v: 0 < v < float("inf"), "finite and > 0"),
     ("data.val_fraction", lambda v: v is not None and 0 <= v < 1, ">= 0 and < 1"),
     ("trainer.epochs", lambda v: v >= 0, ">= 0"),
     ("trainer.max_steps", lambda v: v is None or v >= 0, ">= 0 or null"),
@@ -146,6 +146,12 @@ def check_values(cfg: DictConfig) -> None:
             problems.append(f"{key} must be {expected}, got {value}")
     for group in BUILT_GROUPS:
         problems += check_arguments(group, cfg[group])
+    # One noise level: training draws y at `sigma`, while x_hat (Eq. 3) and the evaluation use the model's own
+    # sigma. conf/model/*.yaml ties them (sigma: ${sigma}); an override that unties them would train at one sigma
+    # and score at another.
+    model_sigma = OmegaConf.select(cfg, "model.sigma", default=None)
+    if model_sigma is not None and model_sigma != cfg.sigma:
+        problems.append(f"model.sigma={model_sigma} differs from sigma={cfg.sigma}: set sigma alone (the model's follows it)")
     if problems:
         raise ConfigError("; ".join(problems))
 
