@@ -28,6 +28,7 @@ TINY = {
     "deen": ["model.conv_channels=[4,8]", "model.hidden=16"],
     "uvb": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
     "vae": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
+    "deen_quadratic": ["model.conv_channels=[4,8]", "model.hidden=16"],
 }
 # Small widths for the learning tests: a little more room, enough to get near the Bayes denoiser in seconds.
 SMALL = {

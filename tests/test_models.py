@@ -30,12 +30,13 @@ def tiny_models() -> dict[str, EnergyModel]:
     common = dict(sigma=0.7, channels=2, image_size=7)
     return {
         "deen": DEEN(**common, conv_channels=(3, 4), hidden=5).double(),
+        "deen-quadratic": DEEN(**common, conv_channels=(3, 4), hidden=5, quadratic=True).double(),
         "uvb": UVB(**common, conv_channels=(3, 4), hidden=5, latent_dim=3, decoder_hidden=6).double(),
         "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=LaplaceLikelihood).double(),
     }
 
 
-@pytest.mark.parametrize("name", ["deen", "uvb", "uvb-laplace"])
+@pytest.mark.parametrize("name", ["deen", "deen-quadratic", "uvb", "uvb-laplace"])
 def test_energy_gradient_matches_finite_differences(name):
     model = tiny_models()[name]
     y = torch.rand(2, 2, 7, 7, dtype=torch.float64)
@@ -52,6 +53,23 @@ def test_energy_gradient_matches_finite_differences(name):
         step[index] = h
         finite_difference = (f(y + step) - f(y - step)) / (2 * h)
         assert grad[index].item() == pytest.approx(finite_difference.item(), rel=1e-5, abs=1e-8)
+
+
+def test_the_quadratic_deen_is_a_learnt_linear_shrinkage_plus_its_convnet():
+    # With the ConvNet silenced, f(y) = ||y - b||^2 / (2c): x_hat = y - sigma^2 (y - b) / c, the Wiener filter of
+    # N(b, (c - sigma^2) I) data when c = s^2 + sigma^2. b and c are learnt: they get gradients from the loss.
+    model = tiny_models()["deen-quadratic"]
+    for parameter in model.net.parameters():
+        torch.nn.init.zeros_(parameter)
+    with torch.no_grad():
+        model.center.fill_(0.3)
+        model.log_scale.fill_(math.log(0.04 + model.sigma**2))
+    y = torch.rand(3, 2, 7, 7, dtype=torch.float64)
+    wiener = 0.3 + 0.04 / (0.04 + model.sigma**2) * (y - 0.3)
+    assert torch.allclose(model.x_hat(y), wiener)
+    x = torch.rand_like(y)
+    ((x - model.x_hat(y, create_graph=True)) ** 2).sum().backward()
+    assert model.center.grad.abs().sum() > 0 and model.log_scale.grad.abs() > 0
 
 
 def test_x_hat_is_one_gradient_step_of_size_sigma_squared():
