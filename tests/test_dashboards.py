@@ -264,11 +264,11 @@ def test_an_adhoc_sweep_is_one_wandb_group_and_every_run_has_its_tensorboard_hpa
     args = ["-m", *QUICK, *TINY["deen"], "model=deen", "data.n_train=32", "data.n_test=16", "trainer.batch_size=16", "trainer.seed=0,1"]
     result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    sweep = tmp_path / "multirun" / "seed0+1"  # named after what it sweeps (uvb_lab/run/plan.py)
+    sweep = tmp_path / "multirun" / "sweeps"  # every ad-hoc sweep's folder (uvb_lab/run/plan.py)
     run_dirs = sorted(d for d in sweep.iterdir() if d.is_dir())
     assert len(run_dirs) == 2 and run_dirs[1].name == run_dirs[0].name + "-trainer.seed1"
     files = wandb_files(sweep)
-    assert len(files) == 2 and all(in_group(f, "seed0+1") for f in files)
+    assert len(files) == 2 and all(in_group(f, "sweeps") for f in files)
     _, rows = hparams_tab(sweep)
     assert sorted((row.name, row.hparams["trainer.seed"].number_value) for row in rows) == [
         (f"{run_dirs[1].name}/tensorboard", 1.0), (f"{run_dirs[0].name}/tensorboard", 0.0)

@@ -100,6 +100,27 @@ def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path, capsys):
     assert len(list((tmp_path / "report" / "wandb_runs").iterdir())) == 2
 
 
+def test_a_sweep_that_grows_reorders_or_splits_finds_the_runs_that_exist(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    quick = [*QUICK, *TINY["deen"], "logger=none", "data.n_train=32", "data.n_test=16", "trainer.batch_size=16"]
+    stdout: list[str] = []
+    first = ["-m", *quick, "model=deen,deen_quadratic", "sigma=0.3,1.0", "trainer.seed=0,1"]
+    assert run_uvb_train_in_process(first, capsys, stdout)[0] == 0
+    assert "8 jobs in" in stdout[-1] and "8 start" in stdout[-1]
+    sweep = tmp_path / "multirun" / "sweeps"
+    before = {path.name: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if path.is_dir()}
+    assert len(before) == 8
+    # More seeds, the values reordered: the 8 runs are found, 4 start.
+    grown = ["-m", *quick, "model=deen_quadratic,deen", "sigma=1.0,0.3", "trainer.seed=2,1,0", "--dry-run"]
+    assert run_uvb_train_in_process(grown, capsys, stdout)[0] == 0
+    assert f"12 jobs in {sweep}: 4 start, 8 skip" in stdout[-1], stdout[-1]
+    # A sweep split in two commands lands in the same folder too.
+    split = ["-m", *quick, "model=deen", "sigma=0.3", "trainer.seed=0,1", "--dry-run"]
+    assert run_uvb_train_in_process(split, capsys, stdout)[0] == 0
+    assert f"2 jobs in {sweep}: 2 skip" in stdout[-1], stdout[-1]
+    assert {path.name: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if path.is_dir()} == before
+
+
 def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):
     sweep = tmp_path / "smoke"
     assert run_uvb_train_in_process([*SMOKE, f"hydra.sweep.dir={sweep}"], capsys)[0] == 0

@@ -92,8 +92,12 @@ def _compose(overrides: list[str]) -> DictConfig:
 SAFE = re.compile(r"[^A-Za-z0-9._+-]")
 
 
+# Where every ad-hoc `uvb-train -m` sweep puts its runs (an experiment has its own folder, hydra.sweep.dir any other).
+ADHOC_SWEEPS = "sweeps"
+
+
 def adhoc_sweep_name(sweeps: list[Any]) -> str:
-    """An ad-hoc sweep's folder, named after what it sweeps: `model_uvb+deen-sigma0.3+0.5`."""
+    """An ad-hoc search's folder, named after what it searches: `lr0.001+0.003`."""
     parts = []
     for override in sweeps:
         key = override.get_key_element().lstrip("+~")
@@ -221,7 +225,11 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             sweep_dir = Path(base.hydra.sweep.dir)
             chosen = base.hydra.runtime.choices
             if "hydra.sweep.dir" not in given and not any(chosen.get(g) for g in run_identity.SETTINGS_GROUPS):
-                sweep_dir = Path("multirun", adhoc_sweep_name(sweeps))
+                # A plain sweep's runs are named by their identity, so they can share one folder whatever the
+                # command: adding values, reordering them or splitting a sweep in two finds the runs that exist.
+                # A search's folder holds its study, which is of one grid: it is named after what it searches.
+                searching = base.hydra.sweeper._target_ != BASIC_SWEEPER
+                sweep_dir = Path("multirun", adhoc_sweep_name(sweeps) if searching else ADHOC_SWEEPS)
                 hydra_overrides.append(f"hydra.sweep.dir={sweep_dir}")
             if base.hydra.sweeper._target_ != BASIC_SWEEPER:
                 searched_by = base.hydra.sweeper._target_.rsplit(".", 1)[-1]
