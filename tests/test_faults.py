@@ -125,3 +125,35 @@ def test_the_submitit_launcher_can_requeue_a_hydra_job():
     job = launcher.BaseSubmititLauncher()
     resubmission = job.checkpoint(["sigma=1.0"], "hydra.sweep.dir", 0, "id", {})
     assert isinstance(resubmission, submitit.helpers.DelayedSubmission) and resubmission.function is job
+
+
+# -- A full disk ------------------------------------------------------------------------------------------------
+
+
+def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_command_continues_exactly(tmp_path, capsys, monkeypatch):
+    from conftest import run_uvb_train_in_process
+
+    args = [*RUN, "trainer.max_steps=null", "trainer.checkpoint_every_steps=null"]  # a checkpoint at each of 2 epoch ends
+    code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={tmp_path / 'whole'}"], capsys)
+    assert code == 0, err
+    real_save, saves = torch.save, []
+
+    def disk_fills_at_the_second_checkpoint(state, f, *rest, **kwargs):
+        saves.append(1)
+        if len(saves) == 2:
+            f.write(b"half a checkpoint")
+            raise OSError(28, "No space left on device", str(f.name))
+        return real_save(state, f, *rest, **kwargs)
+
+    monkeypatch.setattr(torch, "save", disk_fills_at_the_second_checkpoint)
+    run_dir = tmp_path / "full"
+    code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err, err
+    assert sorted(p.name for p in run_dir.rglob(".*.tmp")) == []
+    assert checkpoint.load(run_dir)["step"] == 4  # the first epoch's checkpoint, whole
+    monkeypatch.setattr(torch, "save", real_save)  # space is freed
+    code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)
+    assert code == 0, err
+    evaluations = [run_files.evaluations(run_files.read_metrics(d)) for d in (tmp_path / "whole", run_dir)]
+    assert [row["test_loss"] for row in evaluations[0]] == [row["test_loss"] for row in evaluations[1]]
+    assert run_files.read_summary(run_dir)["steps_done"] == 8

@@ -17,6 +17,7 @@ import pytest
 
 from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process
 from uvb_lab.run import checkpoint, files as run_files
+from uvb_lab.run.plan import quoted
 from uvb_lab.figures import cli as figures_cli
 from uvb_lab.report import main as report
 
@@ -119,6 +120,24 @@ def test_a_sweep_that_grows_reorders_or_splits_finds_the_runs_that_exist(tmp_pat
     assert run_uvb_train_in_process(split, capsys, stdout)[0] == 0
     assert f"2 jobs in {sweep}: 2 skip" in stdout[-1], stdout[-1]
     assert {path.name: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if path.is_dir()} == before
+
+
+def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
+    (tmp_path / "afile").write_text("mine")
+    for where in (tmp_path / "afile", tmp_path / "afile" / "run"):
+        code, err = run_uvb_train_in_process(quick_run(where), capsys)
+        assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+        assert f"{tmp_path / 'afile'} is a file" in err
+    assert (tmp_path / "afile").read_text() == "mine"
+
+
+def test_a_resume_path_with_quotes_commas_and_spaces_is_passed_on_intact(tmp_path, capsys):
+    odd = tmp_path / "it's run, v=1"
+    assert run_uvb_train_in_process(quick_run(quoted(str(odd))), capsys)[0] == 0
+    longer = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "trainer.epochs=2", "trainer.max_steps=null"]
+    code, err = run_uvb_train_in_process([*longer, f"trainer.resume={quoted(str(odd))}"], capsys)
+    assert code == 0, err
+    assert run_files.read_summary(odd)["epochs_done"] == 2
 
 
 def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):

@@ -333,7 +333,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         status = "interrupted"
         raise
     finally:
-        recorder.summary(status=status, wall_time_s=recorder.wall_time(), steps_done=state.step)
+        try:
+            recorder.summary(status=status, wall_time_s=recorder.wall_time(), steps_done=state.step)
+        except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
+            log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == "finished" else 1)
     if status == "preempted":
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
@@ -381,6 +384,14 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     except FloatingPointError as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
         code = 1
+    except OSError as error:  # a full disk, a read-only mount: the checkpoint before it stays whole (run/checkpoint.py)
+        where = f" {error.filename}" if error.filename else ""
+        print(
+            f"uvb-train: error: cannot write{where}: {error.strerror or error}; nothing half-written was left, and the "
+            "last checkpoint is intact: once it can be written, the same command continues",
+            file=sys.stderr,
+        )
+        code = 2
     if summary is not None:
         code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:

@@ -78,7 +78,11 @@ def save(run_dir: Path, state: Mapping[str, Any], rotate: bool = True) -> Path:
     last, previous = Path(run_dir) / LAST, Path(run_dir) / PREVIOUS
     last.parent.mkdir(parents=True, exist_ok=True)
     tmp = last.with_name(f".{last.name}.{os.getpid()}.tmp")  # per process: never another job's half-written file
-    _fsync_write(tmp, state)
+    try:
+        _fsync_write(tmp, state)
+    except BaseException:  # a full disk, a kill: the half-written file goes, last.pt and previous.pt stay as they were
+        tmp.unlink(missing_ok=True)
+        raise
     if rotate and last.is_file():
         os.replace(last, previous)
     os.replace(tmp, last)

@@ -35,10 +35,14 @@ def write_atomic(path: Path, write) -> None:
     """Write through a temporary file and rename it over the target, so a kill never leaves half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel jobs may write one cache file
-    write(tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new, never empty
-    os.replace(tmp, path)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new, never empty
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: the file keeps its old contents, and no temporary is left beside it
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:

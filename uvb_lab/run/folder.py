@@ -129,6 +129,8 @@ def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int |
 def decide(run_dir: Path, cfg: DictConfig) -> Decision:
     """What this command would do in run_dir (see the module's docstring); reads only."""
     resume = cfg.trainer.resume
+    if blocking := next((path for path in (run_dir, *run_dir.parents) if path.exists() and not path.is_dir()), None):
+        return Decision("refuse", f"{blocking} is a file, so {run_dir} cannot be a run folder; choose another folder (hydra.run.dir=...)")
     if not run_dir.exists() or not holds_run(run_dir):
         ours = [name for name in WRITES if (run_dir / name).exists()]
         if ours:

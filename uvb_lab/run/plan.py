@@ -83,6 +83,16 @@ def one_line(error: BaseException) -> str:
     return "; ".join(parts)
 
 
+def quoted(text: str) -> str:
+    """text as one quoted value of Hydra's override grammar, whatever quotes or backslashes it holds.
+
+    Inside quotes Hydra reads \\' as a quote and a backslash literally, except a run of them before a quote (or
+    the end), which stands for half as many.
+    """
+    body = re.sub(r"(\\+)(?='|$)", lambda run: run.group(1) * 2, text)
+    return "'" + body.replace("'", "\\'") + "'"
+
+
 def _compose(overrides: list[str]) -> DictConfig:
     cfg = compose("config", overrides=overrides, return_hydra_config=True)
     HydraConfig.instance().set_config(cfg)  # ${hydra:...} and the run name read the composition being planned
@@ -246,7 +256,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 target = Path(resume).expanduser().resolve()
                 if "hydra.run.dir" in given and Path(base.hydra.run.dir).resolve() != target:
                     raise PlanError(f"hydra.run.dir={base.hydra.run.dir} and trainer.resume={resume} name two folders: give one")
-                hydra_overrides.append(f"hydra.run.dir='{target}'")  # quoted: a path may hold , = or spaces
+                hydra_overrides.append(f"hydra.run.dir={quoted(str(target))}")  # a path may hold , = ' or spaces
             jobs_overrides = [list(overrides)]
 
         jobs: list[Job] = []
