@@ -26,6 +26,7 @@ from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
 from uvb_lab.figures.after_training import figures_after_training, trained_for
+from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
 from uvb_lab.paired_noise import noise_fingerprint
@@ -134,6 +135,7 @@ def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
         "nonfinite_steps_skipped": 0,
         **bayes_risk_monte_carlo(parts.data, float(cfg.sigma)),
         **noise_fingerprints(parts, cfg),
+        **linear_risks(parts, cfg),
         **provenance(parts.device, parts.precision),
     }
 
@@ -156,6 +158,13 @@ def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
         return {}
     mean, standard_error = data.ground_truth.bayes_risk_monte_carlo(sigma, n=BAYES_RISK_SAMPLES, seed=0)
     return {"bayes_risk_monte_carlo": mean, "bayes_risk_monte_carlo_se": standard_error}
+
+
+def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
+    """test_linear_risk (and val_...): the best linear denoiser of the training set on the same noisy images as the
+    model (uvb_lab/linear_baseline.py), the row every report table shows beside the models."""
+    sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
+    return {f"{split}_linear_risk": linear_risk(parts.x_train, x, sigma, seed, split, cache) for split, x in evaluated_splits(parts).items()}
 
 
 def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
