@@ -22,10 +22,16 @@ def table_identity(model: str, dataset: str, sigma: float, experiment: str | Non
 def write_run(root: Path, name: str, mtime: float, identity: dict[str, Any] | None | str = "table",
               metrics: list[dict[str, Any]] | None = None, **summary: Any) -> Path:
     """A run folder root/name whose summary.json was written at mtime; identity "table": the paper table's
-    settings of its model, dataset and sigma; a dict: that identity; None: no identity.json."""
+    settings of its model, dataset and sigma; a dict: that identity; None: no identity.json.
+
+    Like today's runs it records the fingerprint of its noisy test images, one per dataset and sigma (every model
+    scored on the same images); test_noise_fingerprint=None makes a run from before paired evaluation, which has none."""
     folder = root / name
     folder.mkdir(parents=True)
     summary = {"status": "finished", "dataset": "mnist", "epochs": 400, "epochs_done": 400, **summary}
+    summary.setdefault("test_noise_fingerprint", f"{summary['dataset']}-sigma{summary.get('sigma')}")
+    if summary["test_noise_fingerprint"] is None:
+        del summary["test_noise_fingerprint"]
     if identity == "table":
         identity = table_identity(summary["model"], summary["dataset"], summary["sigma"])
     if identity is not None:

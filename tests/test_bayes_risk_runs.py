@@ -10,6 +10,7 @@ from conftest import QUICK, SMALL, TINY, compose_config
 from hand_made_runs import write_run
 
 from uvb_lab.data.gmm import bayes_risk, gmm
+from uvb_lab.paired_noise import noisy
 from uvb_lab.report import main as report
 from uvb_lab.train import train
 
@@ -23,8 +24,7 @@ def test_a_run_on_the_mixture_records_the_exact_bayes_risk_of_its_own_test_pairs
                  "trainer.eval_batch_size=1024", "trainer.eval_seed=7"]
     summary = train(compose_config(overrides), tmp_path)
     data = gmm(image_size=8, n_train=4096, n_test=1024, components=4, std=0.15)
-    torch.manual_seed(7)  # DEEN draws nothing else: one batch of noise from the evaluation seed is the test pairs
-    y = data.test + 0.5 * torch.randn_like(data.test)
+    y = noisy(data.test, 0.5, 7, "test")  # the paired test noise of eval_seed 7 (uvb_lab/paired_noise.py)
     assert summary["test_bayes_risk"] == pytest.approx(bayes_risk(data.ground_truth, data.test, y, 0.5).mean().item(), rel=1e-5)
     assert summary["test_risk_ratio"] == pytest.approx(summary["test_denoising_loss"] / summary["test_bayes_risk"])
     mc, se = summary["bayes_risk_monte_carlo"], summary["bayes_risk_monte_carlo_se"]

@@ -25,7 +25,7 @@ PROVENANCE = {"git_commit": "0123abc", "package_versions": {"torch": "2.13.0", "
               "precision": "tf32", "threads": 16, "device": "cuda:0", "wall_time_s": 3600.5, "samples_per_s": 16660.0}
 # Columns that hold text (or JSON text) by design; every other non-empty cell of runs.csv is a number.
 TEXT_COLUMNS = {"folder", "status", "model", "dataset", "git_commit", "precision", "device", "device_name", "python_version",
-                "identity_digest", "settings_digest"}
+                "identity_digest", "settings_digest", "test_noise_fingerprint"}
 
 
 def curve(final: float, epochs: int = 3, steps_per_epoch: int = 469) -> list[dict]:

@@ -1,7 +1,9 @@
 """The test-set numbers of Tables 2-5, computed the same way in every run (docs/reproduction.md, "Where the test loss comes from").
 
-The noise y = x + sigma eps and, for UVB and VAE, the z draws come from a fixed seed, so two runs are
-compared on the same noisy test set and a rerun gives the same number.
+The noisy test set y = x + sigma eps is paired: drawn from its own generator, seeded by the evaluation seed and the
+split, before and apart from any draw of the model (uvb_lab/paired_noise.py), so every model at one sigma is scored on
+byte-identical noisy images. The z draws of UVB and VAE come from their own stream, seeded too, so a rerun gives the
+same numbers.
 """
 
 from collections import defaultdict
@@ -11,6 +13,7 @@ import torch
 
 from uvb_lab.loss import Loss, squared_error
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.paired_noise import noise
 from uvb_lab.samplers.seeding import seeded
 
 def evaluate(
@@ -34,9 +37,11 @@ def evaluate(
     model.eval()
     # Sums stay on the device and are read once at the end: one wait for the GPU per evaluation, not per batch.
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64, device=x_test.device))
-    with seeded(seed, x_test.device):
-        for x in x_test.split(batch_size):
-            y = x + model.sigma * torch.randn_like(x)
+    # The noise first, whole and from its own generator: the model's z draws below cannot shift it.
+    eps = noise(x_test.shape, seed, split, x_test.device).to(x_test.dtype)
+    with seeded(seed, x_test.device):  # the z draws' stream
+        for x, eps_batch in zip(x_test.split(batch_size), eps.split(batch_size)):
+            y = x + model.sigma * eps_batch
             n = len(x)
             loss = loss_fn(model, x, y).detach()
             sums[f"{split}_loss"] += loss * n

@@ -26,8 +26,10 @@ from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
 from uvb_lab.figures.after_training import figures_after_training, trained_for
+from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
+from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
@@ -132,8 +134,21 @@ def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
         "wall_time_s": 0.0,
         "nonfinite_steps_skipped": 0,
         **bayes_risk_monte_carlo(parts.data, float(cfg.sigma)),
+        **noise_fingerprints(parts, cfg),
+        **linear_risks(parts, cfg),
         **provenance(parts.device, parts.precision),
     }
+
+
+def evaluated_splits(parts: Parts) -> dict[str, torch.Tensor]:
+    """The clean images of each split an evaluation scores, by split name: test, and val where one is held out."""
+    return {"test": parts.x_test} | ({"val": parts.x_val} if parts.x_val is not None else {})
+
+
+def noise_fingerprints(parts: Parts, cfg: DictConfig) -> dict[str, str]:
+    """test_noise_fingerprint (and val_...): which noisy images this run is scored on (uvb_lab/paired_noise.py)."""
+    sigma, seed = float(cfg.sigma), int(cfg.trainer.eval_seed)
+    return {f"{split}_noise_fingerprint": noise_fingerprint(x, sigma, seed, split) for split, x in evaluated_splits(parts).items()}
 
 
 def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
@@ -145,12 +160,19 @@ def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
     return {"bayes_risk_monte_carlo": mean, "bayes_risk_monte_carlo_se": standard_error}
 
 
+def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
+    """test_linear_risk (and val_...): the best linear denoiser of the training set on the same noisy images as the
+    model (uvb_lab/linear_baseline.py), the row every report table shows beside the models."""
+    sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
+    return {f"{split}_linear_risk": linear_risk(parts.x_train, x, sigma, seed, split, cache) for split, x in evaluated_splits(parts).items()}
+
+
 def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     """test_loss, ... (uvb_lab/evaluate.py); also val_loss, ... where data.val_fraction holds out a validation split."""
     seed, batch_size, truth = cfg.trainer.eval_seed, cfg.trainer.eval_batch_size, parts.data.ground_truth
-    numbers = evaluate(parts.model, parts.loss_fn, parts.x_test, seed, batch_size, ground_truth=truth)
-    if parts.x_val is not None:
-        numbers |= evaluate(parts.model, parts.loss_fn, parts.x_val, seed, batch_size, split="val", ground_truth=truth)
+    numbers = {}
+    for split, x in evaluated_splits(parts).items():
+        numbers |= evaluate(parts.model, parts.loss_fn, x, seed, batch_size, split=split, ground_truth=truth)
     return numbers
 
 

@@ -18,7 +18,8 @@ from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.figure import model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
-from uvb_lab.report.tables import DASH, DATASET_NAMES, MODEL_NAMES, Metric, Table
+from uvb_lab.report import pairing
+from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, MODEL_NAMES, Metric, Table, baseline_stat
 
 MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
@@ -32,6 +33,7 @@ def _against_bayes(name: str, loss: str, combine: Callable[[float, float], float
 
 
 RISK_RATIO = _against_bayes("risk_ratio", "test_denoising_loss", operator.truediv)
+LINEAR_RISK_RATIO = _against_bayes("linear_risk_ratio", "test_linear_risk", operator.truediv)
 DECODER_RISK_RATIO = _against_bayes("decoder_risk_ratio", "test_decoder_denoising_loss", operator.truediv)
 EXCESS_RISK = _against_bayes("excess_risk", "test_denoising_loss", operator.sub)
 DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", "test_decoder_denoising_loss", operator.sub)
@@ -39,7 +41,8 @@ CAPTION = (
     "Each cell: the test denoising loss over the exact Bayes risk on the same noisy test pairs (1 is the best any "
     "denoiser can do), mean ± sample std over seeds (n). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
     "the σ-VAE's is μ_y(z ~ q(z|y))); rows 'decoder' use μ_y(z ~ q(z|y)) for every model with a decoder. The CSV also "
-    "holds the excess risk (loss - Bayes risk) of every cell."
+    "holds the excess risk (loss - Bayes risk) of every cell. Row 'Linear (Wiener)': the best linear denoiser of the "
+    "training set on the same noisy test pairs, the floor every model should be under."
 )
 LAST_EPOCH_CAPTION = (
     "Each cell: the relative change of the test risk ratio (so of the test denoising loss: the Bayes risk of a run's "
@@ -63,6 +66,8 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
     sigmas = index.sigmas(dataset, models)
     title = f"Distance to the Bayes risk, {DATASET_NAMES.get(dataset, dataset)} (not in the paper): test risk ratio"
     table = Table(f"bayes_gap_{dataset}", title, ["σ", *map(str, sigmas)], caption=CAPTION)
+    every_cell = {sigma: [index.cell(model, dataset, sigma, None) for model in models] for sigma in sigmas}
+    linear = {sigma: baseline_stat(every_cell[sigma], LINEAR_RISK_RATIO) for sigma in sigmas}
     for model in models:
         name = MODEL_NAMES.get(model, model)
         cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
@@ -72,10 +77,22 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
             rows.append((f"{name} decoder", DECODER_RISK_RATIO, DECODER_EXCESS_RISK))
         for label, ratio, excess in rows:
             where = {"model": model, "split": "test", "dataset": dataset}
-            table.rows.append([label] + [table.cell(label, cells[sigma], ratio, None, sigma=sigma, **where) for sigma in sigmas])
+            table.rows.append([label] + [table.cell(label, cells[sigma], ratio, None, linear[sigma], sigma=sigma, **where) for sigma in sigmas])
             for sigma in sigmas:
                 if (stat := cells[sigma].stat(excess.of)) is not None:
                     table.record(label, excess.name, stat.mean, None, std=stat.std, n=stat.n, sigma=sigma, **where)
+    if any(stat is not None for stat in linear.values()):
+        label = "Linear (Wiener)"
+        table.rows.append([label + table.mark([LINEAR_NOTE])] + [
+            table.stat_cell(label, LINEAR_RISK_RATIO.name, linear[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
+        ])
+    # Each ratio is on its run's own pairs; comparing rows compares runs, paired only where they share their noisy images.
+    runs = [run for cells in every_cell.values() for cell in cells for run in cell.runs]
+    for sigma in sigmas:
+        if (refused := pairing.refusal((run for cell in every_cell[sigma] for run in cell.runs), "so compare its rows with care")):
+            table.footnotes.append(f"σ = {sigma}: {refused}")
+    if (old := pairing.unpaired_note(runs)) is not None:
+        table.footnotes.append(old)
     return table
 
 

@@ -2,8 +2,9 @@
 
 Columns: the folder, its status, model, dataset and sigma; every identity key whose value differs between the
 runs read (keys all runs share say nothing about the differences and are left out); how far each run got and
-how much its test loss still changed over its last epoch (uvb_lab/report/convergence.py); its final metrics; time and speed; where its numbers came from (commit, package versions as version_<package>,
-precision, threads, device); and digests to group by: of its identity, and of its identity less trainer.seed.
+how much its test loss still changed over its last epoch (uvb_lab/report/convergence.py); its final metrics; the
+fingerprint of its noisy test images (runs with equal ones are paired: uvb_lab/paired_noise.py); time and speed;
+where its numbers came from (commit, package versions as version_<package>, precision, threads, device); and digests to group by: of its identity, and of its identity less trainer.seed.
 Numbers are numbers; a value a run does not have is an empty CSV cell (null in JSON lines).
 """
 
@@ -26,6 +27,7 @@ PROGRESS = ("num_params", "epochs", "epochs_done", "steps_done")
 CONVERGENCE = tuple(f"{metric}{SUFFIX}" for metric in ("test_loss", "test_denoising_loss"))  # a VAE's test_loss is its ELBO
 METRICS = ("train_loss", "test_loss", "best_test_loss", "test_denoising_loss", "test_kl_on_y", "test_recon_on_y",
            "test_kl_on_x", "test_recon_on_x")
+NOISE = ("test_noise_fingerprint",)  # which noisy test images the run was scored on: equal ones are paired (paired_noise.py)
 SPEED = ("wall_time_s", "samples_per_s", "nonfinite_steps_skipped")
 PROVENANCE = ("git_commit", "precision", "threads", "device", "device_name", "python_version")
 VERSIONS = ("torch", "hydra-core", "numpy", "uvb-lab")  # columns even where no run records them
@@ -61,7 +63,7 @@ def extra_metrics(runs: Iterable[Run]) -> list[str]:
 def columns(runs: Sequence[Run]) -> list[str]:
     versions = sorted(set(VERSIONS) | {name for run in runs for name in (run.summary.get("package_versions") or {})},
                       key=lambda name: (name not in VERSIONS, VERSIONS.index(name) if name in VERSIONS else 0, name))
-    return [*FIRST, *differing_keys(runs), *PROGRESS, *CONVERGENCE, *METRICS, *extra_metrics(runs), *SPEED, *PROVENANCE,
+    return [*FIRST, *differing_keys(runs), *PROGRESS, *CONVERGENCE, *METRICS, *extra_metrics(runs), *NOISE, *SPEED, *PROVENANCE,
             *(f"version_{name}" for name in versions), *DIGESTS]
 
 

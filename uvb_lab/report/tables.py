@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from uvb_lab import paper
+from uvb_lab.report import pairing
 from uvb_lab.report.runs import Cell, RunIndex
 from uvb_lab.report.settings import (REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT,
                                      settings_differences)
-from uvb_lab.report.stats import Difference, difference_text, number
+from uvb_lab.report.stats import Difference, Stat, difference_text, number
 
 DASH = "—"
 MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "sigma_vae": "σ-VAE", "uvb_laplace": "UVB (Laplace decoder)"}
@@ -67,33 +68,54 @@ class Table:
             "note_ids": ";".join(map(str, self.note_ids(notes))), **numbers_and_where,
         })
 
-    def cell(self, row: str, cell: Cell, metric: Metric, reference: float | None, **where: Any) -> str:
-        """'ours / paper (delta %)', ours as mean ± std (n) over seeds; a dash for no run or value; note markers."""
+    def cell(self, row: str, cell: Cell, metric: Metric, reference: float | None, linear: Stat | None = None, **where: Any) -> str:
+        """'ours / paper (delta %)', ours as mean ± std (n) over seeds; a dash for no run or value; note markers.
+
+        linear: the linear (Wiener) denoiser's risk on the same noisy images, where the metric is a denoising loss:
+        a mean above it is flagged (ABOVE_LINEAR_NOTE)."""
         stat = cell.stat(metric.of)
         if stat is None:
             self.record(row, metric.name, None, reference, cell.notes, **where)
             text = DASH if reference is None else f"{DASH} / {number(reference)}"
             return text + self.mark(cell.notes)
+        notes = [*cell.notes, *([ABOVE_LINEAR_NOTE] if linear is not None and stat.mean > linear.mean else [])]
         delta = delta_percent(stat.mean, reference) if reference is not None else None
-        self.record(row, metric.name, stat.mean, reference, cell.notes, std=stat.std, n=stat.n, delta_percent=delta, **where)
+        self.record(row, metric.name, stat.mean, reference, notes, std=stat.std, n=stat.n, delta_percent=delta, **where)
         text = stat.text() if reference is None else f"{stat.text()} / {number(reference)} ({delta:+.1f}%)"
-        return text + self.mark(cell.notes)
+        return text + self.mark(notes)
+
+    def stat_cell(self, row: str, metric: str, stat: Stat | None, notes: Sequence[str] = (), **where: Any) -> str:
+        """A row that is no model's (the linear denoiser, the Bayes risk): its mean ± std (n) over the runs that record it."""
+        if stat is None:
+            self.record(row, metric, None, None, notes, **where)
+            return DASH + self.mark(notes)
+        self.record(row, metric, stat.mean, None, notes, std=stat.std, n=stat.n, **where)
+        return stat.text() + self.mark(notes)
 
     def difference(self, row: str, first: Cell, second: Cell, metric: Metric, references: tuple[float | None, float | None],
-                   **where: Any) -> str:
+                   paired: bool = False, **where: Any) -> str:
         """'ours / paper' for mean(first) - mean(second), ours ± its standard error where both cells have n >= 2;
-        references: the paper's values of the two cells."""
+        references: the paper's values of the two cells. paired: a difference of test numbers, shown only where
+        the runs were scored on the same noisy images (uvb_lab/report/pairing.py), with a note on runs made before."""
         reference, reference_text = None, None
         if None not in references:
             reference, reference_text = round(references[0] - references[1], 6), difference_text(*references)  # no float noise
         a, b = first.stat(metric.of), second.stat(metric.of)
         ours = Difference.of(a, b) if a is not None and b is not None else None
+        notes: list[str] = []
+        if paired and ours is not None:
+            runs = [*first.runs, *second.runs]
+            if (refused := pairing.refusal(runs)) is not None:
+                ours, notes = None, [refused]
+            elif (old := pairing.unpaired_note(runs)) is not None:
+                notes = [old]
         if ours is None:
-            self.record(row, metric.name, None, reference, **where)
+            self.record(row, metric.name, None, reference, notes, **where)
             text = DASH
         else:
-            self.record(row, metric.name, ours.value, reference, se=ours.se, **where)
+            self.record(row, metric.name, ours.value, reference, notes, se=ours.se, **where)
             text = ours.text()
+        text += self.mark(notes)
         return text if reference is None else f"{text} / {reference_text}"
 
     def markdown(self) -> str:
@@ -158,6 +180,24 @@ DECODER_TEST_LOSS = summary_field("test_decoder_denoising_loss")  # E||x - mu_y(
 DECODER_ROW = "UVB decoder test"
 DECODER_NOTE = ("not in the paper: the same UVB runs' test_decoder_denoising_loss, E||x - mu_y(z ~ q(z|y))||^2 on the same "
                 "fixed test noise: their decoder mean as the denoiser, beside their x_hat(y) (UVB test)")
+TEST_DENOISING_LOSS = Metric("test_denoising_loss", lambda s: s.get("test_denoising_loss", s.get("test_loss")))
+LINEAR_RISK, BAYES_RISK = summary_field("test_linear_risk"), summary_field("test_bayes_risk")
+LINEAR_ROW, BAYES_ROW = "Linear (Wiener) test", "Bayes risk test"
+LINEAR_NOTE = ("not in the paper: the best linear denoiser, the Wiener filter of the training set's mean and covariance, "
+               "scored on the same noisy test images as the models (test_linear_risk; uvb_lab/linear_baseline.py)")
+BAYES_NOTE = ("not in the paper: the exact posterior mean E[x|y] on the same noisy test images (test_bayes_risk), the lowest "
+              "loss any denoiser can reach on data whose distribution is known")
+ABOVE_LINEAR_NOTE = ("above the linear (Wiener) denoiser on the same noisy test images: this model is mis-tuned or unable to "
+                     "learn the data (docs/comparing_runs.md, \"The linear row\")")
+
+
+def baseline_stat(cells: Sequence[Cell], metric: Metric) -> Stat | None:
+    """A number that is the data's, not a model's (test_linear_risk, test_bayes_risk), over the distinct values the
+    cells' counted runs record: one value where they share their noisy test images, a spread where they do not."""
+    values = {value for cell in cells for run in cell.runs if (value := metric.of(run.summary)) is not None}
+    return Stat.of(sorted(values)) if values else None
+
+
 SIGMA_CAPTION = (
     "Ours: one run, or the mean ± sample std (ddof 1) of runs that differ only by trainer.seed, with their number n; "
     "UVB - DEEN: the difference of the means, ± its standard error sqrt(s_u^2/n_u + s_d^2/n_d) where both n ≥ 2."
@@ -194,26 +234,38 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
     def cell(model: str, sigma: float) -> Cell:
         return index.cell(model, dataset, sigma, experiment)
 
+    linear = {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], LINEAR_RISK) for sigma in sigmas}
     for split, metric in (("train", TRAIN_LOSS), ("test", TEST_LOSS)):
         for model in ("uvb", "deen"):
             label = f"{MODEL_NAMES[model]} {split}"
             table.rows.append([label] + [
                 table.cell(label, cell(model, sigma), metric, paper_value(model, split, sigma),
-                           model=model, split=split, dataset=dataset, sigma=sigma)
+                           linear[sigma] if split == "test" else None, model=model, split=split, dataset=dataset, sigma=sigma)
                 for sigma in sigmas
             ])
         label = f"UVB - DEEN {split}"
         table.rows.append([label] + [
             table.difference(label, cell("uvb", sigma), cell("deen", sigma), metric,
-                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)),
+                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)), paired=split == "test",
                              model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
+    # The floor every model should be under, and where the data's distribution is known, the ceiling none can pass.
+    # Runs made before uvb-lab recorded them have no value; a row is left out where no run has one.
+    for label, metric, note, values in (
+        (LINEAR_ROW, LINEAR_RISK, LINEAR_NOTE, linear),
+        (BAYES_ROW, BAYES_RISK, BAYES_NOTE, {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], BAYES_RISK) for sigma in sigmas}),
+    ):
+        if any(stat is not None for stat in values.values()):
+            table.rows.append([label + table.mark([note])] + [
+                table.stat_cell(label, metric.name, values[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
+            ])
     # The same trained UVB denoising by its decoder mean instead of x_hat(y) (Eq. 5): how much the energy's gradient
     # adds. Runs made before uvb-lab measured it have no value; the row is left out where none has.
     if any(cell("uvb", sigma).stat(DECODER_TEST_LOSS.of) is not None for sigma in sigmas):
         table.rows.append([DECODER_ROW + table.mark([DECODER_NOTE])] + [
-            table.cell(DECODER_ROW, cell("uvb", sigma), DECODER_TEST_LOSS, None, model="uvb", split="test", dataset=dataset, sigma=sigma)
+            table.cell(DECODER_ROW, cell("uvb", sigma), DECODER_TEST_LOSS, None, linear[sigma], model="uvb", split="test",
+                       dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
     return table

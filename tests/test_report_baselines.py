@@ -1,0 +1,85 @@
+"""The report's baselines and pairing: the linear (Wiener) row beside the models, a flag on a model above it, and
+UVB - DEEN test differences only between runs scored on the same noisy test images. Run folders are hand-made."""
+
+from hand_made_runs import table_identity, write_run
+
+from uvb_lab.report import main
+from uvb_lab.report.tables import ABOVE_LINEAR_NOTE, LINEAR_ROW
+
+COLUMN = 2  # sigma = 0.5 in Table 2's columns 0.3, 0.4, 0.5, ...
+
+
+def run(root, model, sigma, test_loss, seed=0, **summary):
+    identity = table_identity(model, "mnist", sigma, **{"trainer.seed": seed})
+    write_run(root, f"{model}-{sigma}-seed{seed}", 100 + seed, identity=identity, model=model, sigma=sigma,
+              train_loss=test_loss, test_loss=test_loss, test_denoising_loss=test_loss, **summary)
+
+
+def table2(tmp_path, capsys) -> tuple[dict[str, list[str]], list[str]]:
+    """Table 2's rows by label (footnote markers left out of the labels) and its footnotes."""
+    assert main([str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    section = capsys.readouterr().out.split("### Table 2", 1)[1].split("###", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    notes = [line for line in section.splitlines() if line.startswith("[")]
+    return {row[0].split("[")[0]: row[1:] for row in rows}, notes
+
+
+def marked_with(cell: str, notes: list[str], text: str) -> bool:
+    return any(f"[{i}]" in cell for i, note in enumerate(notes, 1) if text in note)
+
+
+def test_a_model_above_the_linear_row_is_flagged_and_one_below_is_not(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, test_linear_risk=15.5)
+    run(root, "deen", 0.5, 16.0, test_linear_risk=15.5)  # worse than the Wiener filter on the same noisy images
+    rows, notes = table2(tmp_path, capsys)
+    assert rows[LINEAR_ROW][COLUMN] == "15.5"
+    assert marked_with(rows["DEEN test"][COLUMN], notes, ABOVE_LINEAR_NOTE[:40])
+    assert not marked_with(rows["UVB test"][COLUMN], notes, ABOVE_LINEAR_NOTE[:40])
+    assert not marked_with(rows["DEEN train"][COLUMN], notes, ABOVE_LINEAR_NOTE[:40])  # a training loss is not on those images
+
+
+def test_runs_without_a_linear_risk_get_no_linear_row_and_no_flag(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9)
+    run(root, "deen", 0.5, 16.0)
+    rows, notes = table2(tmp_path, capsys)
+    assert LINEAR_ROW not in rows and not any(ABOVE_LINEAR_NOTE[:40] in note for note in notes)
+
+
+def test_a_difference_of_runs_scored_on_different_noisy_images_is_refused_and_says_why(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, test_noise_fingerprint="aaaa")
+    run(root, "deen", 0.5, 6.5, test_noise_fingerprint="bbbb")
+    rows, notes = table2(tmp_path, capsys)
+    difference = rows["UVB - DEEN test"][COLUMN]
+    assert difference.startswith("—") and marked_with(difference, notes, "not paired")
+    assert any("aaaa" in note and "bbbb" in note for note in notes)
+    assert rows["UVB - DEEN train"][COLUMN].startswith("-0.6")  # training losses are not on the test noise
+
+
+def test_a_difference_with_runs_made_before_paired_evaluation_names_them(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, test_noise_fingerprint=None)  # made before: no fingerprint
+    run(root, "deen", 0.5, 6.5)
+    rows, notes = table2(tmp_path, capsys)
+    difference = rows["UVB - DEEN test"][COLUMN]
+    assert difference.startswith("-0.6") and marked_with(difference, notes, "unpaired noise")
+    old = next(note for note in notes if "unpaired noise" in note)
+    assert "uvb-0.5-seed0" in old and "deen-0.5-seed0" not in old
+
+
+def test_the_bayes_gap_table_has_a_linear_row_and_flags_a_model_above_it(tmp_path):
+    root = tmp_path / "runs"
+    for model, loss in (("uvb", 1.2), ("deen", 1.6)):
+        identity = {"run.model": model, "sigma": 0.5, "data._target_": "uvb_lab.data.gmm.gmm"}
+        write_run(root, model, 1000.0, identity, model=model, dataset="gmm", sigma=0.5, epochs=3, epochs_done=3,
+                  test_bayes_risk=1.0, test_linear_risk=1.5, test_loss=loss, test_denoising_loss=loss)
+    assert main([str(root), "--out", str(tmp_path / "report")]) == 0
+    markdown = (tmp_path / "report" / "report.md").read_text()
+    section = markdown.split("### Distance to the Bayes risk", 1)[1].split("###", 1)[0]
+    rows = {line.split("|")[1].strip().split("[")[0]: line.split("|")[2].strip() for line in section.splitlines() if line.startswith("| ")}
+    notes = [line for line in section.splitlines() if line.startswith("[")]
+    assert rows["Linear (Wiener)"] == "1.50"
+    assert marked_with(rows["DEEN x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])
+    assert not marked_with(rows["UVB x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])

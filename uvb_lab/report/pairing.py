@@ -1,0 +1,36 @@
+"""Which runs a report may compare on their test numbers: those scored on the same noisy test images.
+
+Every run since paired evaluation records test_noise_fingerprint, a digest of the noisy test images it was scored
+on (uvb_lab/paired_noise.py). A difference between two models' cells is paired where all their runs share one
+fingerprint. Where two fingerprints differ (another eval_seed, other test images, another sigma) the report refuses
+the difference and says why; where a run has none it was made before paired evaluation, when the test noise shared
+a random stream with the model's z draws: the difference is shown, with a note naming those runs
+(docs/comparing_runs.md, "Paired noise").
+"""
+
+from collections.abc import Iterable
+
+from uvb_lab.report.runs import Run
+
+FINGERPRINT = "test_noise_fingerprint"
+
+
+def unpaired_note(runs: Iterable[Run]) -> str | None:
+    """The note naming runs scored before paired evaluation; None where every run has a fingerprint."""
+    old = sorted({str(run.folder) for run in runs if run.summary.get(FINGERPRINT) is None})
+    if not old:
+        return None
+    return (f"scored on unpaired noise (made before uvb-lab drew one noisy test set for every model, no {FINGERPRINT}): "
+            f"a difference with these runs includes the difference of their noisy test images: {', '.join(old)}")
+
+
+def refusal(runs: Iterable[Run], consequence: str = "so no difference is shown") -> str | None:
+    """Why these runs cannot be paired (their fingerprints differ), or None where they can."""
+    by_fingerprint: dict[str, list[str]] = {}
+    for run in runs:
+        if (fingerprint := run.summary.get(FINGERPRINT)) is not None:
+            by_fingerprint.setdefault(fingerprint, []).append(str(run.folder))
+    if len(by_fingerprint) < 2:
+        return None
+    listing = "; ".join(f"{fingerprint} in {', '.join(folders)}" for fingerprint, folders in sorted(by_fingerprint.items()))
+    return f"not paired, {consequence}: these runs were scored on different noisy test images ({FINGERPRINT} {listing})"
