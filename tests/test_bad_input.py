@@ -56,6 +56,7 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         # One noise level: training at sigma = 1 and scoring at 0.5 gave a risk ratio of 101 (issue 24).
         ("model.sigma=0.5", "model.sigma=0.5 differs from sigma=1.0: set sigma alone"),
         ("sigma=inf", "sigma must be finite and > 0"),
+        ("trainer.evaluate_test=false", "trainer.evaluate_test=false scores nothing: set data.val_fraction"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):

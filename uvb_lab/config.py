@@ -50,6 +50,7 @@ class TrainerSchema:
     lr: float = MISSING
     lr_half_life_epochs: Optional[float] = MISSING
     seed: int = MISSING
+    evaluate_test: bool = MISSING
     eval_seed: int = MISSING
     eval_batch_size: int = MISSING
     device: str = MISSING
@@ -149,6 +150,8 @@ def check_values(cfg: DictConfig) -> None:
     # One noise level: training draws y at `sigma`, while x_hat (Eq. 3) and the evaluation use the model's own
     # sigma. conf/model/*.yaml ties them (sigma: ${sigma}); an override that unties them would train at one sigma
     # and score at another.
+    if not cfg.trainer.evaluate_test and not OmegaConf.select(cfg, "data.val_fraction", default=0):
+        problems.append("trainer.evaluate_test=false scores nothing: set data.val_fraction to hold out a validation split")
     model_sigma = OmegaConf.select(cfg, "model.sigma", default=None)
     if model_sigma is not None and model_sigma != cfg.sigma:
         problems.append(f"model.sigma={model_sigma} differs from sigma={cfg.sigma}: set sigma alone (the model's follows it)")

@@ -140,15 +140,17 @@ def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
     }
 
 
-def evaluated_splits(parts: Parts) -> dict[str, torch.Tensor]:
-    """The clean images of each split an evaluation scores, by split name: test, and val where one is held out."""
-    return {"test": parts.x_test} | ({"val": parts.x_val} if parts.x_val is not None else {})
+def evaluated_splits(parts: Parts, cfg: DictConfig) -> dict[str, torch.Tensor]:
+    """The clean images of each split an evaluation scores, by split name: test (unless trainer.evaluate_test=false,
+    as a search's trials run: the test set stays unseen until the chosen setting is scored), and val where one is held out."""
+    test = {"test": parts.x_test} if cfg.trainer.evaluate_test else {}
+    return test | ({"val": parts.x_val} if parts.x_val is not None else {})
 
 
 def noise_fingerprints(parts: Parts, cfg: DictConfig) -> dict[str, str]:
     """test_noise_fingerprint (and val_...): which noisy images this run is scored on (uvb_lab/paired_noise.py)."""
     sigma, seed = float(cfg.sigma), int(cfg.trainer.eval_seed)
-    return {f"{split}_noise_fingerprint": noise_fingerprint(x, sigma, seed, split) for split, x in evaluated_splits(parts).items()}
+    return {f"{split}_noise_fingerprint": noise_fingerprint(x, sigma, seed, split) for split, x in evaluated_splits(parts, cfg).items()}
 
 
 def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
@@ -164,14 +166,14 @@ def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     """test_linear_risk (and val_...): the best linear denoiser of the training set on the same noisy images as the
     model (uvb_lab/linear_baseline.py), the row every report table shows beside the models."""
     sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
-    return {f"{split}_linear_risk": linear_risk(parts.x_train, x, sigma, seed, split, cache) for split, x in evaluated_splits(parts).items()}
+    return {f"{split}_linear_risk": linear_risk(parts.x_train, x, sigma, seed, split, cache) for split, x in evaluated_splits(parts, cfg).items()}
 
 
 def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     """test_loss, ... (uvb_lab/evaluate.py); also val_loss, ... where data.val_fraction holds out a validation split."""
     seed, batch_size, truth = cfg.trainer.eval_seed, cfg.trainer.eval_batch_size, parts.data.ground_truth
     numbers = {}
-    for split, x in evaluated_splits(parts).items():
+    for split, x in evaluated_splits(parts, cfg).items():
         numbers |= evaluate(parts.model, parts.loss_fn, x, seed, batch_size, split=split, ground_truth=truth)
     return numbers
 
@@ -284,8 +286,8 @@ def end_pass(parts: Parts, cfg: DictConfig, state: TrainState, end: PassEnd, epo
         state.epochs_done, state.batches_done = epoch, 0
     checkpointer.save(state)  # also mid-epoch at max_steps: resuming then finds nothing left to do
     summary = state.summary
-    val = f"  val {summary['val_loss']:.4f}" if "val_loss" in summary else ""
-    log.info("epoch %d/%d  step %d  train %.4f%s  test %.4f  %.0f samples/s", epoch, summary["epochs"], state.step, train_loss, val, summary["test_loss"], samples_per_s)
+    scores = "".join(f"  {split} {summary[f'{split}_loss']:.4f}" for split in ("val", "test") if summary.get(f"{split}_loss") is not None)
+    log.info("epoch %d/%d  step %d  train %.4f%s  %.0f samples/s", epoch, summary["epochs"], state.step, train_loss, scores, samples_per_s)
     recorder.summary()
 
 

@@ -88,11 +88,11 @@ def truncate_metrics(run_dir: Path, step: int) -> None:
 
 
 def evaluations(rows: list[dict[str, Any]], *why: str) -> list[dict[str, Any]]:
-    """The rows holding test-set numbers; with reasons (epoch_end, max_steps, ...), only those evaluated for one.
+    """The evaluation rows (test and/or validation numbers); with reasons (epoch_end, max_steps, ...), only those evaluated for one.
 
     Rows written by uvb-lab 0.1.0 carry no "eval": each was an epoch end's.
     """
-    found = [row for row in rows if "test_loss" in row]
+    found = [row for row in rows if "test_loss" in row or "val_loss" in row]  # a search's trial scores val only
     return [row for row in found if row.get("eval", "epoch_end") in why] if why else found
 
 

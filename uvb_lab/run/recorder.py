@@ -34,9 +34,9 @@ class Recorder:
         self._row({"step": step, "epoch": step / self.batches_per_epoch, "eval": why, **extra, **numbers})
         summary.update(numbers, steps_done=step, wall_time_s=self.wall_time())
         # An evaluation made because the run was stopped is one an uninterrupted run never makes: not a candidate.
-        best = summary["best_test_loss"]
-        if why not in run_files.STOP_EVALUATIONS and (best is None or numbers["test_loss"] < best):
-            summary["best_test_loss"] = numbers["test_loss"]
+        best, test_loss = summary["best_test_loss"], numbers.get("test_loss")  # none where trainer.evaluate_test=false
+        if why not in run_files.STOP_EVALUATIONS and test_loss is not None and (best is None or test_loss < best):
+            summary["best_test_loss"] = test_loss
 
     def summary(self, **changes: Any) -> None:
         """summary.json and the tracker's summary, with these fields changed first."""
