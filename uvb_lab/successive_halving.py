@@ -125,7 +125,8 @@ def write_table(path: Path, budget_key: str, names: list[str], scores: dict[str,
         losses = scores.get(name, {})
         reached = max((b for b, loss in losses.items() if math.isfinite(loss)), default="")
         writer.writerow([name, reached, *(repr(losses[b]) if b in losses else "" for b in budgets), "yes" if name == chosen else ""])
-    write_atomic(path, lambda tmp: tmp.write_text(out.getvalue()))
+    if not path.is_file() or path.read_text() != out.getvalue():  # a relaunch that ran nothing leaves it untouched
+        write_atomic(path, lambda tmp: tmp.write_text(out.getvalue()))
 
 
 def table_markdown(path: Path) -> str:
@@ -193,11 +194,11 @@ class SuccessiveHalvingSweeper(Sweeper):
         table = sweep_dir / TABLE
         scores = read_table(table, self.budget_key)
 
-        alive, job_index, chosen = list(range(len(configs))), 0, None
+        alive, job_index = list(range(len(configs))), 0
         for k, rung in enumerate(schedule):
-            if k:  # the best rung.configs of the previous rung, in the grid's order
+            if k:  # the best rung.configs of the previous rung that finished it, in the grid's order
                 previous = [scores[names[i]][schedule[k - 1].budget] for i in alive]
-                alive = sorted(alive[j] for j in survivors(previous, rung.configs))
+                alive = sorted(alive[j] for j in survivors(previous, rung.configs) if math.isfinite(previous[j]))
             todo = [i for i in alive if not math.isfinite(scores.get(names[i], {}).get(rung.budget, math.inf))]
             if todo:
                 wave = [[*configs[i], f"{self.budget_key}={rung.budget}"] for i in todo]
@@ -206,13 +207,17 @@ class SuccessiveHalvingSweeper(Sweeper):
                 for i, result in zip(todo, results):
                     scores.setdefault(names[i], {})[rung.budget] = job_score(result)
             (first,) = survivors([scores[names[i]][rung.budget] for i in alive], 1)
-            best = alive[first]
-            chosen = names[best] if k == len(schedule) - 1 else None
-            write_table(table, self.budget_key, names, scores, chosen)
+            best, last = alive[first], k == len(schedule) - 1
+            loss = scores[names[best]][rung.budget]
+            if todo or last or not math.isfinite(loss):  # a rung taken from the table changed nothing in it
+                write_table(table, self.budget_key, names, scores, names[best] if last and math.isfinite(loss) else None)
             log.info(
                 "successive halving, rung %d/%d: %d at %s=%d (%d launched, %d from %s); best %s: %.6g",
                 k + 1, len(schedule), len(alive), self.budget_key, rung.budget, len(todo), len(alive) - len(todo), TABLE,
-                names[best], scores[names[best]][rung.budget],
+                names[best], loss,
             )
-        log.info("successive halving chose %s; its table: %s", chosen, table)
+            if not math.isfinite(loss):
+                log.warning("successive halving: every trial of rung %d failed; nothing to continue (%s)", k + 1, table)
+                return []
+        log.info("successive halving chose %s; its table: %s", names[best], table)
         return configs[best]
