@@ -101,6 +101,11 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     # No trial launched, not even to be skipped: the table had every rung's loss.
     assert "Launching" not in done.stdout and done.stdout.count("(0 launched, ") == 2
 
+    # Other rungs (min_budget 2) would score the survivor, trained to 3, at 2 by its 3-epoch loss: refused, nothing run.
+    code, err = run_uvb_train_in_process([*command, "hydra.sweeper.min_budget=2"], capsys)
+    assert code == 2 and "is of a search with other rungs, trainer.lr=0.01 (trained to 3, no loss at 2)" in err
+    assert files() == before
+
     # The same search to 9 epochs: two rungs from the table, then the survivor alone continues to 9.
     code, err = run_uvb_train_in_process([*command, "trainer.epochs=9"], capsys)
     assert code == 0, err

@@ -12,7 +12,9 @@ by the value its job returns (uvb_lab/train.py sweeper_objective: the final val_
 trial scores inf and ranks last. After each rung the sweep folder's successive_halving.csv is rewritten: one row
 per configuration, its loss at each rung's budget, the budget it reached and the one chosen. That table is also
 the search's memory: a relaunch launches only the (configuration, budget) pairs it has no finite loss for, so no
-rung is redone, and a failed trial is tried again.
+rung is redone, a failed trial is tried again, and a larger max_budget adds rungs for the survivors alone. (A relaunch
+with another eta or min_budget asks for budgets the table lacks; a trial trained beyond one would be skipped and
+return its later loss, so such a search is refused before it launches anything: it wants its own hydra.sweep.dir.)
 
 The rung arithmetic (rungs, training_cost, survivors) is pure; the Hydra adapter is the class at the bottom.
 Hydra instantiates sweepers only from the hydra_plugins namespace: hydra_plugins/uvb_lab_sweepers/ names it there.
@@ -87,16 +89,41 @@ def survivors(scores: list[float], keep: int) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (worst_for_nan[i], i))[:keep]
 
 
-def preview(sweeper: DictConfig, n_configs: int) -> str:
-    """The search's rungs and budgets, for `uvb-train --dry-run`; ValueError on a bad setting."""
+def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
+    """The search's rungs and budgets, for `uvb-train --dry-run`: jobs are the grid's override lists as the basic
+    sweeper expands them. ValueError on a bad setting, or a folder whose table this search cannot extend."""
     key = sweeper.budget_key
-    schedule = rungs(n_configs, sweeper.eta, sweeper.min_budget, sweeper.max_budget)
+    _, names = grid(jobs, key)
+    schedule = rungs(len(names), sweeper.eta, sweeper.min_budget, sweeper.max_budget)
+    check_extends(read_table(sweep_dir / TABLE, key), names, schedule, sweep_dir / TABLE)
     unit = "steps" if key.endswith("steps") else "epochs"
-    lines = [f"successive halving of {n_configs} configuration{'s' * (n_configs != 1)} on {key}, eta {sweeper.eta}:"]
+    lines = [f"successive halving of {len(names)} configuration{'s' * (len(names) != 1)} on {key}, eta {sweeper.eta}:"]
     lines += [f"  rung {k}: {rung.configs} configuration{'s' * (rung.configs != 1)} to {key}={rung.budget}" for k, rung in enumerate(schedule, 1)]
-    cost, grid = training_cost(schedule), n_configs * schedule[-1].budget
-    lines.append(f"  {cost} {unit} trained in all, against {grid} for the exhaustive grid ({100 * cost / grid:.0f}%)")
+    cost, exhaustive = training_cost(schedule), len(names) * schedule[-1].budget
+    lines.append(f"  {cost} {unit} trained in all, against {exhaustive} for the exhaustive grid ({100 * cost / exhaustive:.0f}%)")
     return "\n".join(lines)
+
+
+def grid(jobs: list[list[str]], budget_key: str) -> tuple[list[list[str]], list[str]]:
+    """The configurations (each job's overrides less the budget, which the sweeper sets per rung) and their names:
+    the overrides that differ between them (all of them if none differ)."""
+    configs = [[o for o in job if o.split("=", 1)[0].lstrip("+~") != budget_key] for job in jobs]
+    varying = [i for i in range(len(configs[0])) if len({config[i] for config in configs}) > 1] or range(len(configs[0]))
+    return configs, [" ".join(config[i] for i in varying) for config in configs]
+
+
+def check_extends(scores: dict[str, dict[int, float]], names: list[str], schedule: list[Rung], table: Path) -> None:
+    """ValueError where the table says a configuration trained beyond a budget of this schedule it has no loss for:
+    launched at that budget its job would skip (finished further) and return the later loss. That is a relaunch
+    with another eta or min_budget; a larger max_budget only adds rungs above the table's."""
+    budgets = [rung.budget for rung in schedule]
+    beyond = [
+        f"{name} (trained to {max(scores[name])}, no loss at {missing[0]})"
+        for name in names if scores.get(name)
+        for missing in [[b for b in budgets if b not in scores[name] and b < max(scores[name])]] if missing
+    ]
+    if beyond:
+        raise ValueError(f"{table} is of a search with other rungs, {', '.join(beyond)}; give this one its own hydra.sweep.dir")
 
 
 # ---- the table: one row per configuration, its loss at each budget -----------------------------------------------
@@ -150,12 +177,6 @@ def job_score(result: JobReturn) -> float:
     return value if math.isfinite(value) else math.inf
 
 
-def config_names(configs: list[list[str]]) -> list[str]:
-    """Each configuration named by the overrides that differ between them (all of them if none differ)."""
-    varying = [i for i in range(len(configs[0])) if len({config[i] for config in configs}) > 1] or range(len(configs[0]))
-    return [" ".join(config[i] for i in varying) for config in configs]
-
-
 # ---- the Hydra adapter ------------------------------------------------------------------------------------------
 
 class SuccessiveHalvingSweeper(Sweeper):
@@ -176,23 +197,22 @@ class SuccessiveHalvingSweeper(Sweeper):
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
 
     @staticmethod
-    def preview(sweeper: DictConfig, n_configs: int) -> str:
-        return preview(sweeper, n_configs)
+    def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
+        return preview(sweeper, jobs, sweep_dir)
 
     def sweep(self, arguments: list[str]) -> list[str]:
         """Runs the rungs; returns the chosen configuration's overrides."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         params = [f"{key}={value}" for key, value in self.params.items()]
-        (configs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + arguments), None)
-        # The budget is the sweeper's to set per rung; the command's value of it is max_budget's default.
-        configs = [[o for o in config if o.split("=", 1)[0].lstrip("+~") != self.budget_key] for config in configs]
-        names = config_names(configs)
+        (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + arguments), None)
+        configs, names = grid(jobs, self.budget_key)
         schedule = rungs(len(configs), self.eta, self.min_budget, self.max_budget)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
         table = sweep_dir / TABLE
         scores = read_table(table, self.budget_key)
+        check_extends(scores, names, schedule, table)  # uvb-train's plan refused such a search already
 
         alive, job_index = list(range(len(configs))), 0
         for k, rung in enumerate(schedule):

@@ -12,7 +12,7 @@ A search (a sweeper other than the basic one, e.g. Optuna in conf/hparams_search
 goes, so its plan is the settings every trial shares: checked as above and compared with the record of the
 study its folder already holds (search.json); each trial decides about its own folder when it runs. A sweeper
 that knows its schedule before it starts (successive halving: its rungs and budgets) says it in the plan through
-its `preview(sweeper_config, n_configs)`.
+its `preview(sweeper_config, jobs, sweep_dir)`.
 """
 
 import json
@@ -123,7 +123,7 @@ def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str
     return jobs
 
 
-def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> str | None:
+def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> str | None:
     """A search's schedule, from its sweeper's `preview` where it has one (successive halving: the rungs of its grid)."""
     try:
         sweeper = get_class(cfg.hydra.sweeper._target_)
@@ -133,7 +133,7 @@ def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) ->
     if preview is None:
         return None
     try:
-        return preview(cfg.hydra.sweeper, len(_job_overrides(cfg, parser, overrides)))
+        return preview(cfg.hydra.sweeper, _job_overrides(cfg, parser, overrides), sweep_dir)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise PlanError(one_line(error)) from error
 
@@ -246,7 +246,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 searched_by = base.hydra.sweeper._target_.rsplit(".", 1)[-1]
                 minimises = "val_loss" if base.data.get("val_fraction") else "test_loss"
                 searched = {*(OmegaConf.select(base, "hydra.sweeper.params") or {}), *(o.get_key_element() for o in sweeps)}
-                schedule = _schedule(base, parser, overrides)
+                schedule = _schedule(base, parser, overrides, sweep_dir.absolute())
                 job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute())
                 return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings, schedule)
             try:
