@@ -143,7 +143,9 @@ def read_table(path: Path, budget_key: str) -> dict[str, dict[int, float]]:
 
 
 def write_table(path: Path, budget_key: str, names: list[str], scores: dict[str, dict[int, float]], chosen: str | None) -> None:
-    """successive_halving.csv, atomically: configuration, budget reached, the loss at each budget, chosen."""
+    """successive_halving.csv, atomically: configuration, budget reached, the loss at each budget, chosen. Rows of an
+    earlier launch's other configurations stay, after this search's."""
+    names = [*names, *(name for name in scores if name not in names)]
     budgets = sorted({budget for name in names for budget in scores.get(name, {})})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
