@@ -12,7 +12,7 @@ from conftest import TINY, run_uvb_train_in_process, uvb_train_here
 
 from uvb_lab.report import main as report
 from uvb_lab.run import files as run_files
-from uvb_lab.successive_halving import TABLE, Rung, read_table, rungs, survivors, training_cost
+from uvb_lab.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [
@@ -49,6 +49,16 @@ def test_each_rung_keeps_a_third_and_triples_the_budget_up_to_the_full_one():
 def test_survivors_are_the_lowest_losses_with_failures_last_and_ties_in_order():
     assert survivors([3.0, 1.0, 2.0], 2) == [1, 2]
     assert survivors([math.nan, math.inf, 5.0, 5.0], 3) == [2, 3, 0]
+
+
+def test_a_configuration_is_named_by_what_sets_it_apart_and_the_grid_leaves_the_budget_to_the_rungs():
+    jobs = [["+hparams_search=x", "trainer.lr=1", "sigma=1", "trainer.epochs=9"], ["+hparams_search=x", "trainer.lr=2", "sigma=1", "trainer.epochs=9"]]
+    configs, names = grid(jobs, "trainer.epochs")
+    assert configs == [["+hparams_search=x", "trainer.lr=1", "sigma=1"], ["+hparams_search=x", "trainer.lr=2", "sigma=1"]]
+    assert names == ["trainer.lr=1", "trainer.lr=2"]
+    assert grid(jobs[:1], "trainer.epochs")[1] == ["+hparams_search=x trainer.lr=1 sigma=1"]
+    with pytest.raises(ValueError, match="the grid sweeps trainer.epochs"):
+        grid([["trainer.epochs=1"], ["trainer.epochs=3"]], "trainer.epochs")
 
 
 @pytest.fixture(scope="module")

@@ -108,6 +108,8 @@ def grid(jobs: list[list[str]], budget_key: str) -> tuple[list[list[str]], list[
     """The configurations (each job's overrides less the budget, which the sweeper sets per rung) and their names:
     the overrides that differ between them (all of them if none differ)."""
     configs = [[o for o in job if o.split("=", 1)[0].lstrip("+~") != budget_key] for job in jobs]
+    if len({tuple(config) for config in configs}) < len(configs):
+        raise ValueError(f"the grid sweeps {budget_key}, which successive halving sets per rung: give the full budget as one value ({budget_key}=9 or hydra.sweeper.max_budget=9)")
     varying = [i for i in range(len(configs[0])) if len({config[i] for config in configs}) > 1] or range(len(configs[0]))
     return configs, [" ".join(config[i] for i in varying) for config in configs]
 
