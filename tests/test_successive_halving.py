@@ -67,7 +67,7 @@ def search(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("search") / "lr"
     done = uvb_train_here([*SEARCH, f"hydra.sweep.dir={folder}"])
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "trains its rungs" in done.stdout and "rung 2: 1 configuration to trainer.epochs=3" in done.stdout
+    assert "runs the schedule below" in done.stdout and "rung 2: 1 configuration to trainer.epochs=3" in done.stdout
     return folder
 
 

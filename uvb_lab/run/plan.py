@@ -283,7 +283,7 @@ def describe(launch: Launch) -> str:
     if launch.searched_by:
         (job,) = launch.jobs
         verdict = f"refused: {job.decision.reason}" if job.decision.action == "refuse" else job.decision.reason
-        picks = "trains its rungs" if launch.schedule else "picks each trial's values as it goes"
+        picks = "runs the schedule below" if launch.schedule else "picks each trial's values as it goes"
         lines = [f"a search in {launch.sweep_dir}: {launch.searched_by} {picks}; {verdict}"]
         if launch.schedule:
             lines.append(launch.schedule)
