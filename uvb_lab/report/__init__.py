@@ -3,13 +3,15 @@
 Reads each run folder's summary.json, identity.json and metrics.jsonl (never W&B, never the network) and
 writes to --out (default PATH/report/): report.md (also printed), report.tex, one tidy CSV per table with
 their notes in notes.csv, runs.csv and runs.jsonl (one row per run), loss_vs_sigma.png and
-learning_curves.png, and wandb_runs/ (links to every offline W&B run read). `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
+learning_curves.png, and wandb_runs/ (links to every offline W&B run read). A PATH that holds a search's
+successive_halving.csv (hydra/sweeper=successive_halving) has that table in the report too. `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
+from uvb_lab import successive_halving
 from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
@@ -30,12 +32,13 @@ HEADER = (
 WANDB_LINKS = "wandb_runs"  # the folder of links to the offline W&B runs read
 
 def write_report(tables: list[Table], absent: list[str], out: Path | None, figures: list[Path],
-                 runs: list[dict] | None = None) -> str:
+                 runs: list[dict] | None = None, searches: list[str] | None = None) -> str:
     """The Markdown report (returned), and with out: report.md, report.tex, <table>.csv, notes.csv, runs.csv/jsonl there."""
     parts = ["# uvb-lab: our runs beside the paper", "", HEADER, ""]
     parts += [table.markdown() for table in tables]
     if absent:
         parts.append("Not in these runs: " + "; ".join(absent) + ".\n")
+    parts += searches or []
     if runs:
         parts.append(f"{len(runs)} runs read: one row each in runs.csv (and runs.jsonl).\n")
     parts += [f"![{figure.stem.replace('_', ' ')}]({figure.name})\n" for figure in figures]
@@ -68,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or (args.paths[0] / "report" if args.paths else None)
     figures: list[Path] = []
     runs_table = None
+    searches = [  # the search tables of the folders given, as uvb-train wrote them
+        f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
+        for path in args.paths if (path / successive_halving.TABLE).is_file()
+    ]
     if args.paths:
         try:
             runs = find_runs(args.paths)
@@ -84,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y),
                  risk_ratio_vs_sigma(index, out / "risk_ratio_vs_sigma.png"))
         figures = [figure for figure in drawn if figure is not None]
-    print(write_report(tables, absent, out, figures, runs_table))
+    print(write_report(tables, absent, out, figures, runs_table, searches))
     if args.paths:
         # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
         links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)

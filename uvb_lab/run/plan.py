@@ -10,7 +10,9 @@ the jobs' folders again and says how each one ended.
 
 A search (a sweeper other than the basic one, e.g. Optuna in conf/hparams_search/) picks its jobs as it
 goes, so its plan is the settings every trial shares: checked as above and compared with the record of the
-study its folder already holds (search.json); each trial decides about its own folder when it runs.
+study its folder already holds (search.json); each trial decides about its own folder when it runs. A sweeper
+that knows its schedule before it starts (successive halving: its rungs and budgets) says it in the plan through
+its `preview(sweeper_config, jobs, sweep_dir)`.
 """
 
 import json
@@ -24,10 +26,11 @@ from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import CONFIG_DIR
+from uvb_lab import CONFIG_DIR, successive_halving
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
@@ -56,6 +59,7 @@ class Launch:
     searched_by: str | None = None
     minimises: str | None = None  # what the search minimises: val_loss, or test_loss where nothing is held out
     search_settings: dict[str, Any] | None = None  # the identity every trial shares (SEARCH_RECORD)
+    schedule: str | None = None  # the search's schedule where its sweeper knows it up front (successive halving's rungs)
 
     @property
     def refused(self) -> list[Job]:
@@ -131,6 +135,21 @@ def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str
     params = [f"{key}={value}" for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()]
     (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), None)
     return jobs
+
+
+def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> str | None:
+    """A search's schedule, from its sweeper's `preview` where it has one (successive halving: the rungs of its grid)."""
+    try:
+        sweeper = get_class(cfg.hydra.sweeper._target_)
+    except (ImportError, ValueError):
+        return None  # a sweeper we cannot import here: Hydra says why when it launches
+    preview = getattr(sweeper, "preview", None)
+    if preview is None:
+        return None
+    try:
+        return preview(cfg.hydra.sweeper, _job_overrides(cfg, parser, overrides), sweep_dir)
+    except (HydraException, OmegaConfBaseException, ValueError) as error:
+        raise PlanError(one_line(error)) from error
 
 
 def _check_job(cfg: DictConfig, job_num: int | None) -> None:
@@ -245,8 +264,9 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 searched_by = base.hydra.sweeper._target_.rsplit(".", 1)[-1]
                 minimises = "val_loss" if base.data.get("val_fraction") else "test_loss"
                 searched = {*(OmegaConf.select(base, "hydra.sweeper.params") or {}), *(o.get_key_element() for o in sweeps)}
+                schedule = _schedule(base, parser, overrides, sweep_dir.absolute())
                 job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute())
-                return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings)
+                return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings, schedule)
             try:
                 jobs_overrides = _job_overrides(base, parser, overrides)
             except (HydraException, OmegaConfBaseException) as error:
@@ -281,7 +301,10 @@ def describe(launch: Launch) -> str:
     if launch.searched_by:
         (job,) = launch.jobs
         verdict = f"refused: {job.decision.reason}" if job.decision.action == "refuse" else job.decision.reason
-        lines = [f"a search in {launch.sweep_dir}: {launch.searched_by} picks each trial's values as it goes; {verdict}"]
+        picks = "runs the schedule below" if launch.schedule else "picks each trial's values as it goes"
+        lines = [f"a search in {launch.sweep_dir}: {launch.searched_by} {picks}; {verdict}"]
+        if launch.schedule:
+            lines.append(launch.schedule)
         if launch.minimises == "test_loss":
             lines.append("  note: data.val_fraction=0 holds out nothing, so the search minimises the test loss; set it to tune on a validation split")
         return "\n".join(lines)
@@ -335,7 +358,7 @@ def _search_outcome(launch: Launch) -> tuple[str, int]:
     ] if launch.sweep_dir.is_dir() else []
     counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
     line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
-    best = launch.sweep_dir / "optimization_results.yaml"
-    if best.is_file():
-        line += f"; the best {launch.minimises}: {best}"
+    for best in (launch.sweep_dir / "optimization_results.yaml", launch.sweep_dir / successive_halving.TABLE):  # Optuna's, ours
+        if best.is_file():
+            line += f"; the best {launch.minimises}: {best}"
     return line, 0

@@ -1,0 +1,178 @@
+"""Successive halving (hydra/sweeper=successive_halving): the rung arithmetic, then searches of tiny runs on
+synthetic data that stop the bad configurations, continue the good one exactly as a longer run, redo nothing
+when relaunched, rank a failed trial last, and launch each rung as one joblib wave."""
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import TINY, run_uvb_train_in_process, uvb_train_here
+
+from uvb_lab.report import main as report
+from uvb_lab.run import files as run_files
+from uvb_lab.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
+
+# 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
+TINY_UVB = [
+    "model=uvb", "data=synthetic", "data.n_train=128", "data.n_test=32", "data.val_fraction=0.25", "trainer.batch_size=32",
+    "trainer.device=cpu", "trainer.progress=false", "figures.after_training=false", "logger=none", *TINY["uvb"],
+]
+# 1e-6 barely moves in an epoch: a clearly bad rate beside two usable ones. eta 3 keeps one of three.
+SEARCH = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=3", "trainer.lr=1e-6,1e-2,3e-3"]
+TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
+
+
+def without_timings(rows):
+    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
+
+
+def runs_by_lr(sweep: Path) -> dict[float, Path]:
+    return {json.loads((path / "identity.json").read_text())["identity"]["trainer.lr"]: path for path in sweep.iterdir() if (path / "summary.json").is_file()}
+
+
+def test_each_rung_keeps_a_third_and_triples_the_budget_up_to_the_full_one():
+    assert rungs(9, 3, 1, 9) == [Rung(9, 1), Rung(3, 3), Rung(1, 9)]
+    assert rungs(27, 3, 1, 9) == [Rung(27, 1), Rung(9, 3), Rung(3, 9)]  # more configurations than rungs: 3 reach the end
+    assert rungs(30, 3, 1, 10) == [Rung(30, 1), Rung(10, 3), Rung(3, 9), Rung(1, 10)]  # floor(30/27) = 1 goes to 10
+    assert rungs(10, 2, 2, 5) == [Rung(10, 2), Rung(5, 4), Rung(2, 5)]  # the budget capped at max_budget
+    assert rungs(3, 3, 1, 27) == [Rung(3, 1), Rung(1, 27)]  # one left: straight to the full budget
+    assert rungs(1, 3, 1, 9) == [Rung(1, 9)]
+    # A survivor continues: 9 x 1 + 3 x (3 - 1) + 1 x (9 - 3) epochs, against 9 x 9 for the exhaustive grid.
+    assert training_cost(rungs(9, 3, 1, 9)) == 21
+    for bad in [(3, 1, 1, 9), (3, 3, 0, 9), (3, 3, 10, 9), (0, 3, 1, 9)]:
+        with pytest.raises(ValueError):
+            rungs(*bad)
+
+
+def test_survivors_are_the_lowest_losses_with_failures_last_and_ties_in_order():
+    assert survivors([3.0, 1.0, 2.0], 2) == [1, 2]
+    assert survivors([math.nan, math.inf, 5.0, 5.0], 3) == [2, 3, 0]
+
+
+def test_a_configuration_is_named_by_what_sets_it_apart_and_the_grid_leaves_the_budget_to_the_rungs():
+    jobs = [["+hparams_search=x", "trainer.lr=1", "sigma=1", "trainer.epochs=9"], ["+hparams_search=x", "trainer.lr=2", "sigma=1", "trainer.epochs=9"]]
+    configs, names = grid(jobs, "trainer.epochs")
+    assert configs == [["+hparams_search=x", "trainer.lr=1", "sigma=1"], ["+hparams_search=x", "trainer.lr=2", "sigma=1"]]
+    assert names == ["trainer.lr=1", "trainer.lr=2"]
+    assert grid(jobs[:1], "trainer.epochs")[1] == ["+hparams_search=x trainer.lr=1 sigma=1"]
+    with pytest.raises(ValueError, match="the grid sweeps trainer.epochs"):
+        grid([["trainer.epochs=1"], ["trainer.epochs=3"]], "trainer.epochs")
+
+
+@pytest.fixture(scope="module")
+def search(tmp_path_factory) -> Path:
+    """The search above, launched once into a folder of its own."""
+    folder = tmp_path_factory.mktemp("search") / "lr"
+    done = uvb_train_here([*SEARCH, f"hydra.sweep.dir={folder}"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "runs the schedule below" in done.stdout and "rung 2: 1 configuration to trainer.epochs=3" in done.stdout
+    return folder
+
+
+def test_a_search_stops_the_bad_rates_and_continues_the_best_exactly_as_a_longer_run(search, tmp_path, capsys):
+    runs = runs_by_lr(search)
+    epochs = {lr: run_files.read_summary(path)["epochs_done"] for lr, path in runs.items()}
+    assert epochs == {1e-6: 1, 3e-3: 1, 1e-2: 3}  # stopped after the first rung: finished 1-epoch runs
+    table = read_table(search / TABLE, "trainer.epochs")
+    assert table["trainer.lr=1e-06"][1] > table["trainer.lr=0.003"][1] > table["trainer.lr=0.01"][1]
+    assert set(table["trainer.lr=0.01"]) == {1, 3} and table["trainer.lr=0.01"][3] == run_files.read_summary(runs[1e-2])["val_loss"]
+    rows = (search / TABLE).read_text().splitlines()
+    assert rows[0] == "configuration,budget_reached,trainer.epochs=1,trainer.epochs=3,chosen"
+    assert [row for row in rows if row.endswith(",yes")] == [f"trainer.lr=0.01,3,{table['trainer.lr=0.01'][1]!r},{table['trainer.lr=0.01'][3]!r},yes"]
+
+    # The survivor, trained 1 epoch then continued to 3, is the run trained straight to 3: every number.
+    straight = tmp_path / "straight"
+    code, err = run_uvb_train_in_process([*TINY_UVB, "trainer.lr=1e-2", "trainer.epochs=3", f"hydra.run.dir={straight}"], capsys)
+    assert code == 0, err
+    continued, expected = run_files.read_summary(runs[1e-2]), run_files.read_summary(straight)
+    assert without_timings([continued]) == without_timings([expected])
+    assert without_timings(run_files.without_stops(run_files.read_metrics(runs[1e-2]))) == without_timings(run_files.read_metrics(straight))
+
+    # The report shows the search's table.
+    out = []
+    assert report([str(search), "--out", str(tmp_path / "report")]) == 0
+    out.append(capsys.readouterr().out)
+    assert f"## Successive halving in {search}" in out[0]
+    assert "| configuration | budget_reached | trainer.epochs=1 | trainer.epochs=3 | chosen |" in out[0]
+    assert f"| trainer.lr=0.01 | 3 | {table['trainer.lr=0.01'][1]:.6g} | {table['trainer.lr=0.01'][3]:.6g} | yes |" in out[0]
+
+
+def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_survivor(search, tmp_path, capsys):
+    folder = tmp_path / "lr"
+    shutil.copytree(search, folder)
+    command = [*SEARCH, f"hydra.sweep.dir={folder}"]
+    files = lambda: {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file() and p.name != "multirun.yaml"}
+    before = files()
+    done = uvb_train_here(command)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert files() == before
+    # No trial launched, not even to be skipped: the table had every rung's loss.
+    assert "Launching" not in done.stdout and done.stdout.count("(0 launched, ") == 2
+
+    # Other rungs (min_budget 2) would score the survivor, trained to 3, at 2 by its 3-epoch loss: refused, nothing run.
+    code, err = run_uvb_train_in_process([*command, "hydra.sweeper.min_budget=2"], capsys)
+    assert code == 2 and "is of a search with other rungs, trainer.lr=0.01 (trained to 3, no loss at 2)" in err
+    assert files() == before
+
+    # The same search to 9 epochs: two rungs from the table, then the survivor alone continues to 9.
+    code, err = run_uvb_train_in_process([*command, "trainer.epochs=9"], capsys)
+    assert code == 0, err
+    after, runs = files(), runs_by_lr(folder)
+    assert {p: v for p, v in after.items() if runs[1e-2] not in p.parents and p.name != TABLE} == {
+        p: v for p, v in before.items() if runs[1e-2] not in p.parents and p.name != TABLE
+    }
+    assert run_files.read_summary(runs[1e-2])["epochs_done"] == 9
+    table = read_table(folder / TABLE, "trainer.epochs")
+    assert set(table["trainer.lr=0.01"]) == {1, 3, 9} and set(table["trainer.lr=0.003"]) == {1}
+
+
+def test_a_failed_trial_ranks_last_and_the_search_goes_on(tmp_path, capsys):
+    # lr=1e6: the loss turns non-finite and the run fails; lr=-1: the trial is refused. Both score inf.
+    folder = tmp_path / "lr"
+    command = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=2", "hydra.sweeper.eta=2",
+               "trainer.lr=1e6,-1,1e-2,3e-3", f"hydra.sweep.dir={folder}"]
+    code, err = run_uvb_train_in_process(command, capsys)
+    assert code == 0, err
+    table = read_table(folder / TABLE, "trainer.epochs")
+    assert table["trainer.lr=1000000.0"] == {1: math.inf} and table["trainer.lr=-1"] == {1: math.inf}
+    assert set(table["trainer.lr=0.01"]) == set(table["trainer.lr=0.003"]) == {1, 2}  # the two that finished go on
+    assert sum(line.endswith(",yes") for line in (folder / TABLE).read_text().splitlines()) == 1
+
+
+def test_each_rung_is_one_wave_of_the_joblib_launcher(search, tmp_path, capsys):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    folder = tmp_path / "lr"
+    done = uvb_train_here([*SEARCH, f"hydra.sweep.dir={folder}", "hydra/launcher=joblib", "hydra.launcher.n_jobs=3"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    log = done.stdout + done.stderr
+    assert log.count("is launching 3 jobs") == 1 and log.count("is launching 1 jobs") == 1
+    # Parallel processes, the same numbers as one process running the trials one after another.
+    assert read_table(folder / TABLE, "trainer.epochs") == read_table(search / TABLE, "trainer.epochs")
+
+
+def test_dry_run_shows_the_rungs_and_their_budgets_and_writes_nothing(tmp_path, capsys):
+    out = []
+    # conf/hparams_search/uvb_lr_halving.yaml's 9 rates (hydra.sweeper.params) on tiny runs of synthetic data.
+    command = ["--dry-run", "-m", "+hparams_search=uvb_lr_halving", *TINY_UVB, f"hydra.sweep.dir={tmp_path / 'search'}"]
+    code, err = run_uvb_train_in_process(command, capsys, out)
+    assert code == 0, err
+    assert out[0].splitlines()[1:] == [
+        "successive halving of 9 configurations on trainer.epochs, eta 3:",
+        "  rung 1: 9 configurations to trainer.epochs=1",
+        "  rung 2: 3 configurations to trainer.epochs=3",
+        "  rung 3: 1 configuration to trainer.epochs=9",
+        "  21 epochs trained in all, against 81 for the exhaustive grid (26%)",
+    ]
+    assert list(tmp_path.iterdir()) == []
+    code, err = run_uvb_train_in_process([*command, "sigma=0.5,1.0", "hydra.sweeper.min_budget=3"], capsys, out)
+    assert code == 0, err
+    assert out[1].splitlines()[1:] == [  # the command's sweeps add to the grid; one left goes straight to the full budget
+        "successive halving of 18 configurations on trainer.epochs, eta 3:",
+        "  rung 1: 18 configurations to trainer.epochs=3",
+        "  rung 2: 6 configurations to trainer.epochs=9",
+        "  90 epochs trained in all, against 162 for the exhaustive grid (56%)",
+    ]
+    code, err = run_uvb_train_in_process([*command, "hydra.sweeper.eta=1"], capsys)
+    assert code == 2 and "eta >= 2" in err
