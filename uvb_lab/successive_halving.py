@@ -27,13 +27,13 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab.hydra_internals import expand_sweeps
 from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ class SuccessiveHalvingSweeper(Sweeper):
         """Runs the rungs; returns the chosen configuration's overrides."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         params = [f"{key}={value}" for key, value in self.params.items()]
-        (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + arguments), None)
+        jobs = expand_sweeps(parser, params + arguments)
         configs, names = grid(jobs, self.budget_key)
         schedule = rungs(len(configs), self.eta, self.min_budget, self.max_budget)
         sweep_dir = Path(self.config.hydra.sweep.dir)

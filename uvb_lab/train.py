@@ -25,6 +25,7 @@ from tqdm import tqdm
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
+from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
@@ -420,7 +421,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
-        if code == PREEMPTED_EXIT_CODE and not single and "BasicLauncher" in str(hydra_cfg.launcher.get("_target_")):
+        if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:
             # The signal was meant for this process, which runs every job of the sweep: stop it, not only this
             # job (a plain `kill`, or a SLURM allocation that runs a whole sweep). Under submitit each job is
             # its own process and hand_over() has requeued it already.

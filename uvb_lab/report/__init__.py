@@ -4,18 +4,20 @@ Reads each run folder's summary.json, identity.json and metrics.jsonl (never W&B
 writes to --out (default PATH/report/): report.md (also printed), report.tex, one tidy CSV per table with
 their notes in notes.csv, runs.csv and runs.jsonl (one row per run), loss_vs_sigma.png and
 learning_curves.png, and wandb_runs/ (links to every offline W&B run read). A PATH that holds a search's
-successive_halving.csv (hydra/sweeper=successive_halving) has that table in the report too. `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
+successive_halving.csv (hydra/sweeper=successive_halving) has that table in the report too, and one that holds
+protocol.json (hydra/sweeper=tune_then_test) its tune-then-test table (protocol.md and protocol.csv in --out). `--table1` adds Table 1, counted from the configs; with no PATH it is all the report does.
 """
 
 import argparse
 import sys
 from pathlib import Path
 
-from uvb_lab import successive_halving
+from uvb_lab import successive_halving, tune_then_test
 from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
+from uvb_lab.report.protocol import protocol_table
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
 from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
 from uvb_lab.report.table1 import table1
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
         f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
         for path in args.paths if (path / successive_halving.TABLE).is_file()
     ]
+    protocols = {path: protocol_table(path) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
+    searches += [markdown for markdown, _ in protocols.values()]
     if args.paths:
         try:
             runs = find_runs(args.paths)
@@ -92,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
                  risk_ratio_vs_sigma(index, out / "risk_ratio_vs_sigma.png"))
         figures = [figure for figure in drawn if figure is not None]
     print(write_report(tables, absent, out, figures, runs_table, searches))
+    if out and protocols:
+        for i, (markdown, tidy) in enumerate(protocols.values()):
+            suffix = f"_{i + 1}" if len(protocols) > 1 else ""
+            (out / f"protocol{suffix}.md").write_text(markdown)
+            (out / f"protocol{suffix}.csv").write_text(tidy)
     if args.paths:
         # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
         links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
@@ -32,6 +31,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import CONFIG_DIR, successive_halving
 from uvb_lab.config import ConfigError, check_values
+from uvb_lab.hydra_internals import BASIC_SWEEPER, expand_sweeps
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.lock import check_free
@@ -123,7 +123,6 @@ def adhoc_sweep_name(sweeps: list[Any]) -> str:
     return name
 
 
-BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MISSING_SWEEPER = "hydra/sweeper"
 # A search's folder holds one study (the sweeper's storage): search.json records the settings its trials share,
 # so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
@@ -133,8 +132,7 @@ SEARCH_RECORD = "search.json"
 def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> list[list[str]]:
     """The sweep's jobs, as Hydra's basic sweeper makes them: the config's sweeper params, then the command's."""
     params = [f"{key}={value}" for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()]
-    (jobs,) = BasicSweeper.split_arguments(parser.parse_overrides(params + overrides), None)
-    return jobs
+    return expand_sweeps(parser, params + overrides)
 
 
 def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> str | None:

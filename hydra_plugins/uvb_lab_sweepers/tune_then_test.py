@@ -1,0 +1,8 @@
+"""uvb-lab's tune-then-test protocol where Hydra looks for sweepers (see successive_halving.py beside it).
+The sweeper is uvb_lab/tune_then_test.py."""
+
+from uvb_lab import tune_then_test
+
+
+class TuneThenTestSweeper(tune_then_test.TuneThenTestSweeper):
+    """hydra/sweeper=tune_then_test (conf/hydra/sweeper/tune_then_test.yaml)."""

@@ -1,0 +1,171 @@
+"""Tune, then test, read back: the table of a comparison made by hydra/sweeper=tune_then_test (docs/protocol.md).
+
+From the sweep folder's protocol.json (uvb_lab/tune_then_test.py) and its test runs' summaries: per cell the grid
+and its validation losses at every rung, the setting chosen from them, the budget, and over the fresh test seeds the
+test denoising loss as mean ± 95% t-interval, beside the linear (Wiener) denoiser's and the Bayes risk where the data's
+distribution is known; the risk ratio and the fraction of the noise removed, 1 - loss / (d sigma^2), d sigma^2 being
+what the noisy input itself scores. Then the paired differences of models within each setting of the other keys
+(sigma, ...): by seed, on identical test noise (uvb_lab/report/pairing.py), with their 95% t-intervals.
+"""
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from uvb_lab.report.stats import Interval, number, paired_difference
+from uvb_lab.run import files as run_files
+from uvb_lab.tune_then_test import RECORD
+
+FINGERPRINT = "test_noise_fingerprint"
+PARAMETER_MISMATCH = 0.10  # "at equal parameter count": pairs further apart than this are flagged
+TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
+
+
+@dataclass
+class CellResult:
+    name: str
+    overrides: list[str]
+    chosen: str | None
+    val_loss: dict[str, dict[str, float | None]]  # setting -> budget -> validation loss
+    summaries: dict[int, dict[str, Any]]  # test seed -> summary.json of its finished run
+    dimension: int | None  # d = channels * image_size^2
+
+    def values(self, key: str) -> dict[int, float]:
+        return {seed: s[key] for seed, s in self.summaries.items() if isinstance(s.get(key), int | float) and math.isfinite(s[key])}
+
+    def test_loss(self) -> dict[int, float]:
+        return self.values("test_denoising_loss") or self.values("test_loss")
+
+    def noise_removed(self) -> dict[int, float]:
+        """1 - loss / (d sigma^2) per seed: 0 for returning y, 1 for a perfect denoiser."""
+        if not self.dimension:
+            return {}
+        return {seed: 1 - loss / (self.dimension * self.summaries[seed]["sigma"] ** 2) for seed, loss in self.test_loss().items()}
+
+    def model(self) -> str:
+        return next((o.split("=", 1)[1] for o in self.overrides if o.split("=", 1)[0] == "model"), "")
+
+    def others(self) -> str:
+        """What the cell is besides its model: the key of the group its models are compared in."""
+        return " ".join(o for o in self.name.split(" ") if not o.startswith("model="))
+
+
+def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
+    record = json.loads((folder / RECORD).read_text())
+    cells = []
+    for name, entry in record["cells"].items():
+        summaries, dimension = {}, None
+        for seed, run_name in (entry.get("test_runs") or {}).items():
+            run_dir = folder / str(run_name)
+            try:
+                summary = run_files.read_summary(run_dir)
+            except (OSError, ValueError):
+                continue
+            if summary.get("status") != "finished":
+                continue
+            summaries[int(seed)] = summary
+            try:
+                identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+                dimension = int(identity["data.channels"]) * int(identity["data.image_size"]) ** 2
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        cells.append(CellResult(name, entry.get("cell", []), entry.get("chosen"), entry.get("val_loss", {}), summaries, dimension))
+    return record, cells
+
+
+def _interval(values: dict[int, float], scale: float = 1.0) -> str:
+    if not values:
+        return "—"
+    interval = Interval.of([v * scale for v in values.values()])
+    return interval.text()
+
+
+def _grid_text(cell: CellResult) -> str:
+    parts = []
+    for setting, by_budget in cell.val_loss.items():
+        losses = " → ".join(f"{number(v)}" if v is not None else "failed" for _, v in sorted(by_budget.items(), key=lambda kv: int(kv[0])))
+        parts.append(f"{'**' if setting == cell.chosen else ''}{setting}: {losses}{'**' if setting == cell.chosen else ''}")
+    return "; ".join(parts)
+
+
+def _one(values: dict[int, float]) -> float | None:
+    """The value the seeds share (the linear row and the Bayes risk depend on the data and noise, not the seed)."""
+    return sum(values.values()) / len(values) if values else None
+
+
+def protocol_table(folder: Path) -> tuple[str, str]:
+    """(Markdown, tidy CSV) of the protocol in folder."""
+    record, cells = read_cells(folder)
+    rungs = ", ".join(f"{n} to {record.get('budget_key')}={budget}" for n, budget in record.get("rungs", []))
+    lines = [
+        f"## Tune, then test in {folder}",
+        "",
+        f"Every cell was tuned over the same grid ({', '.join(record.get('grid', []))}) on the validation split by successive "
+        f"halving (eta {record.get('eta')}; rungs: {rungs}), the same budget for every model; the chosen setting (bold; "
+        f"validation loss at each rung's budget) then trained fresh seeds {', '.join(map(str, record.get('seeds', [])))} to "
+        f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
+        "t-interval over the seeds. Noise removed: 1 - loss / (d σ²).",
+        "",
+        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | Bayes risk | risk ratio | noise removed |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    tidy = io.StringIO()
+    writer = csv.writer(tidy, lineterminator="\n")
+    writer.writerow(TIDY)
+    notes: list[str] = []
+    for cell in cells:
+        loss, linear, bayes = cell.test_loss(), _one(cell.values("test_linear_risk")), _one(cell.values("test_bayes_risk"))
+        flag = ""
+        if loss and linear is not None and Interval.of(list(loss.values())).mean > linear:
+            flag = " ⚠"
+            notes.append(f"{cell.name} is above the linear (Wiener) denoiser: mis-tuned, or unable to represent it (docs/protocol.md)")
+        params = {s.get("num_params") for s in cell.summaries.values()} - {None}
+        ratio = cell.values("test_risk_ratio")
+        removed = cell.noise_removed()
+        lines.append(
+            f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | {_interval(loss)}{flag} | "
+            f"{number(linear) if linear is not None else '—'} | {number(bayes) if bayes is not None else '—'} | "
+            f"{_interval(ratio)} | {_interval(removed, 100)}{'%' if removed else ''} |"
+        )
+        for metric, values in (("test_loss", loss), ("risk_ratio", ratio), ("noise_removed", removed)):
+            if values:
+                interval = Interval.of(list(values.values()))
+                writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, interval.mean, interval.half_width, interval.n])
+        for metric, value in (("linear_risk", linear), ("bayes_risk", bayes)):
+            if value is not None:
+                writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, value, "", len(cell.summaries)])
+    lines += ["", *paired_lines(cells, writer), *(f"⚠ {note}." for note in notes)]
+    return "\n".join(lines) + "\n", tidy.getvalue()
+
+
+def paired_lines(cells: list[CellResult], writer: Any) -> list[str]:
+    """Paired differences of the models within each group of cells that differ by the model alone."""
+    groups: dict[str, list[CellResult]] = {}
+    for cell in cells:
+        if cell.model():
+            groups.setdefault(cell.others(), []).append(cell)
+    lines = []
+    for others, members in groups.items():
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                label = f"{a.model()} − {b.model()}{f' at {others}' if others else ''}"
+                seeds = sorted(set(a.test_loss()) & set(b.test_loss()))
+                if not seeds:
+                    continue
+                prints = {a.summaries[s].get(FINGERPRINT) for s in seeds} | {b.summaries[s].get(FINGERPRINT) for s in seeds}
+                if len(prints) != 1 or None in prints:
+                    lines.append(f"- {label}: not paired (the runs were scored on different noisy test images: {sorted(map(str, prints))})")
+                    continue
+                difference = paired_difference(a.test_loss(), b.test_loss())
+                verdict = "excludes 0" if difference.excludes_zero() else "includes 0"
+                params = [next(iter({s.get("num_params") for s in c.summaries.values()}), None) for c in (a, b)]
+                mismatch = ""
+                if all(params) and abs(params[0] - params[1]) / max(params) > PARAMETER_MISMATCH:
+                    mismatch = f" ⚠ parameter counts differ by more than {PARAMETER_MISMATCH:.0%} ({params[0]:,} vs {params[1]:,})"
+                lines.append(f"- {label}: {difference.text()} (paired by seed; the interval {verdict}){mismatch}")
+                writer.writerow([label, "", "", "paired_difference_test_loss", difference.mean, difference.half_width, difference.n])
+    return (["Paired differences of the test loss (by seed, on identical test noise):", "", *lines, ""] if lines else [])
