@@ -141,6 +141,23 @@ def test_a_run_folder_that_is_a_file_is_refused_in_one_line(tmp_path, capsys):
     assert (tmp_path / "afile").read_text() == "mine"
 
 
+def test_a_start_killed_before_its_first_write_leaves_nothing_that_blocks_the_same_command(tmp_path, capsys, monkeypatch):
+    import uvb_lab.train
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as a kill while the model and data are built
+
+    monkeypatch.setattr(uvb_lab.train, "first_summary", killed)
+    run_dir = tmp_path / "run"
+    assert run_uvb_train_in_process(quick_run(run_dir), capsys)[0] != 0
+    assert not [p.name for p in run_dir.iterdir() if not p.name.startswith(".")] if run_dir.exists() else True
+    monkeypatch.undo()
+    code, err = run_uvb_train_in_process(quick_run(run_dir), capsys)
+    assert code == 0, err
+    log = (run_dir / "train.log").read_text()
+    assert log.count("parameters") == 1 and log.index("parameters") < log.index("epoch 1/1")  # held, then written
+
+
 def test_a_resume_path_with_quotes_commas_and_spaces_is_passed_on_intact(tmp_path, capsys):
     odd = tmp_path / "it's run, v=1"
     assert run_uvb_train_in_process(quick_run(quoted(str(odd))), capsys)[0] == 0

@@ -204,11 +204,38 @@ def record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None) -> None
         OmegaConf.save(hydra_cfg.overrides.task, where / "overrides.yaml")
 
 
+class RunLog(logging.Handler):
+    """run_dir/train.log, opened only once the run has recorded itself there (identity.json, `record`): the
+    records before that are held and written first. A start that is refused, fails to build or is killed before its
+    first write leaves no file behind, so its folder is not mistaken later for one holding another's files."""
+
+    def __init__(self, run_dir: Path):
+        super().__init__()
+        self.run_dir, self.held, self.file = run_dir, [], None
+        self.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.file is None and (self.run_dir / IDENTITY).is_file():
+            self.file = logging.FileHandler(self.run_dir / LOG, mode="a")  # appended: a continued run's log goes on
+            self.file.setFormatter(self.formatter)
+            for held in self.held:
+                self.file.emit(held)
+            self.held = []
+        if self.file is not None:
+            self.file.emit(record)
+        else:
+            self.held.append(record)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+        super().close()
+
+
 @contextmanager
 def log_to_file(run_dir: Path) -> Iterator[None]:
-    """The job's log also into run_dir/train.log (appended: a continued run's log goes on), while inside."""
-    handler = logging.FileHandler(run_dir / LOG, mode="a")
-    handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+    """The job's log also into run_dir/train.log from the run's first write on (RunLog), while inside."""
+    handler = RunLog(run_dir)
     root = logging.getLogger()
     root.addHandler(handler)
     try:
