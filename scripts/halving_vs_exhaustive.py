@@ -1,0 +1,116 @@
+"""Successive halving against the exhaustive grid, from one tune-then-test folder run with hydra.sweeper.exhaustive=true.
+
+    python scripts/halving_vs_exhaustive.py multirun/bayes_gap_tuned > halving_vs_exhaustive.md
+
+Per cell: the setting halving chose and the one the whole grid trained to the full budget would choose, the
+full-budget validation loss of each and their relative gap; the training steps and the wall time each approach
+spent on tuning (steps from the rungs, wall time from the epoch times the trials recorded in metrics.jsonl). Then,
+from the exhaustive grid's own validation curves (one evaluation per epoch), the first-rung budgets at which halving
+would have picked wrongly: where the best setting at epoch b is not the best at the end (curves that cross late).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from uvb_lab.run import files as run_files
+from uvb_lab.successive_halving import Rung
+from uvb_lab.tune_then_test import RECORD, choose
+
+
+def trial_folder(folder: Path, cell: list[str], setting: str) -> Path | None:
+    """The run folder of a cell's trial at a setting: the seed-0 run whose identity matches both."""
+    wanted = dict(o.split("=", 1) for o in setting.split(" ") if "=" in o)
+    for run_dir in folder.iterdir():
+        path = run_dir / "identity.json"
+        if not path.is_file():
+            continue
+        identity = json.loads(path.read_text())["identity"]
+        if identity.get("trainer.seed") != 0:
+            continue
+        model = next((o.split("=", 1)[1] for o in cell if o.startswith("model=")), None)
+        sigma = next((float(o.split("=", 1)[1]) for o in cell if o.startswith("sigma=")), None)
+        if model and identity.get("run.model") != model or sigma is not None and identity.get("sigma") != sigma:
+            continue
+        if all(str(identity.get(k)) == v or _same_number(identity.get(k), v) for k, v in wanted.items()):
+            return run_dir
+    return None
+
+
+def _same_number(value, text: str) -> bool:
+    try:
+        return float(value) == float(text)
+    except (TypeError, ValueError):
+        return False
+
+
+def main(folder: Path) -> str:
+    record = json.loads((folder / RECORD).read_text())
+    full, rungs = record["full_budget"], record["rungs"]
+    schedule = [Rung(n, b) for n, b in rungs]
+    lines = [
+        f"# Successive halving against the exhaustive grid: {folder.name}",
+        "",
+        f"Grid: {', '.join(record['grid'])}; rungs: {', '.join(f'{n} to {b}' for n, b in rungs)} "
+        f"({record['budget_key']}); the exhaustive grid trains every setting to {full}.",
+        "",
+        "| cell | halving's choice | exhaustive choice | full-budget val loss: halving / exhaustive | gap | "
+        "halving: steps / wall s | exhaustive: steps / wall s | first-rung budgets that pick wrongly |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    totals = [0, 0.0, 0, 0.0]
+    for name, cell in record["cells"].items():
+        chosen, exhaustive = cell.get("chosen"), cell.get("exhaustive_choice")
+        at_full = {s: losses.get(str(full)) for s, losses in cell["val_loss"].items()}
+        trials = {s: trial_folder(folder, cell["cell"], s) for s in record["grid"]}
+        per_epoch = {}
+        for setting, run_dir in trials.items():
+            if run_dir is None:
+                continue
+            rows = run_files.evaluations(run_files.read_metrics(run_dir), "epoch_end")
+            per_epoch[setting] = {round(row["epoch"]): (row.get("val_loss"), row.get("epoch_time_s") or 0.0) for row in rows}
+            steps_per_epoch = run_files.read_summary(run_dir)["steps_done"] / max(1, run_files.read_summary(run_dir)["epochs_done"])
+        # Halving: each setting trained to the last rung it was alive at; exhaustive: every setting to full.
+        val = {s: {int(b): (v if v is not None else float("inf")) for b, v in losses.items()} for s, losses in cell["val_loss"].items()}
+        reached = dict.fromkeys(record["grid"], 0)
+        for k, rung in enumerate(schedule):
+            for s in choose(val, record["grid"], schedule[: k + 1])[0]:
+                reached[s] = rung.budget
+        halving_epochs = sum(reached.values())
+        halving_wall = sum(t for s, epochs in per_epoch.items() for e, (_, t) in epochs.items() if e <= reached[s])
+        exhaustive_epochs = full * len(record["grid"])
+        exhaustive_wall = sum(t for epochs in per_epoch.values() for e, (_, t) in epochs.items() if e <= full)
+        wrong = []
+        if len(per_epoch) == len(record["grid"]) and all(full in epochs for epochs in per_epoch.values()):
+            best_at_end = min(per_epoch, key=lambda s: per_epoch[s][full][0])
+            for b in range(1, full):
+                at_b = {s: per_epoch[s][b][0] for s in per_epoch if b in per_epoch[s] and per_epoch[s][b][0] is not None}
+                if at_b and min(at_b, key=at_b.get) != best_at_end:
+                    wrong.append(b)
+        gap = "—"
+        if chosen and exhaustive and at_full.get(chosen) and at_full.get(exhaustive):
+            gap = f"{100 * (at_full[chosen] / at_full[exhaustive] - 1):+.2f}%"
+        spe = steps_per_epoch if per_epoch else 0
+        totals = [totals[0] + halving_epochs * spe, totals[1] + halving_wall, totals[2] + exhaustive_epochs * spe, totals[3] + exhaustive_wall]
+        lines.append(
+            f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
+            f"{halving_epochs * spe:,.0f} / {halving_wall:,.0f} | {exhaustive_epochs * spe:,.0f} / {exhaustive_wall:,.0f} | "
+            f"{', '.join(map(str, wrong)) or 'none'} |"
+        )
+    if totals[2]:
+        lines += ["", f"In all: halving trained {totals[0]:,.0f} steps in {totals[1]:,.0f} s of epochs, the exhaustive grid "
+                  f"{totals[2]:,.0f} steps in {totals[3]:,.0f} s: {100 * totals[0] / totals[2]:.0f}% of the steps, "
+                  f"{100 * totals[1] / max(totals[3], 1e-9):.0f}% of the time."]
+    lines += ["", "Wall times are the trials' own epoch times (training and the validation evaluation), on the machine and "
+              "load of the run; steps = epochs x steps per epoch."]
+    return "\n".join(lines) + "\n"
+
+
+def _n(value) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else "—"
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: python scripts/halving_vs_exhaustive.py SWEEP_DIR (a tune-then-test folder with exhaustive=true)")
+    print(main(Path(sys.argv[1])), end="")

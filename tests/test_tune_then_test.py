@@ -1,0 +1,99 @@
+"""Tune, then test (hydra/sweeper=tune_then_test, docs/protocol.md): the choice is the validation split's alone, the
+test set is touched once per chosen run, a relaunch redoes nothing, and the report reads the protocol back."""
+
+import json
+import math
+
+import pytest
+
+from conftest import QUICK, TINY, uvb_train_here
+from uvb_lab.run import files as run_files
+from uvb_lab.successive_halving import rungs
+from uvb_lab.tune_then_test import RECORD, choose
+
+CELLS = ["model=deen,deen_quadratic", *TINY["deen"]]
+PROTOCOL = [
+    "-m", "hydra/sweeper=tune_then_test", *QUICK, "trainer.max_steps=null", "logger=none", "data.n_train=64", "data.n_test=16",
+    "data.val_fraction=0.25", "trainer.batch_size=16", "trainer.epochs=3", "trainer.lr=1e-6,1e-2,3e-3", "hydra.sweeper.seeds=2",
+    "hydra.sweeper.min_budget=1",
+]
+
+
+def test_the_choice_reads_validation_losses_alone_rung_by_rung():
+    schedule = rungs(3, eta=3, min_budget=1, max_budget=3)
+    names = ["lr=a", "lr=b", "lr=c"]
+    val = {"lr=a": {1: 5.0}, "lr=b": {1: 4.0}, "lr=c": {1: 9.0}}
+    assert choose(val, names, schedule) == (["lr=b"], None)  # rung 2 not scored yet: no choice
+    val["lr=b"][3] = 3.5
+    assert choose(val, names, schedule) == (["lr=b"], "lr=b")
+    # A failed trial (inf) never survives a rung, whatever it would have scored later.
+    assert choose({"lr=a": {1: math.inf, 3: 0.1}, "lr=b": {1: 4.0, 3: 3.5}, "lr=c": {1: 9.0}}, names, schedule)[1] == "lr=b"
+
+
+@pytest.fixture(scope="module")
+def protocol(tmp_path_factory):
+    where = tmp_path_factory.mktemp("protocol")
+    result = uvb_train_here([*PROTOCOL, *CELLS], cwd=where)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = where.glob("multirun/*")
+    return where, sweep
+
+
+def test_tuning_trials_never_see_the_test_set_and_each_choice_gets_fresh_seeds(protocol):
+    _, sweep = protocol
+    record = json.loads((sweep / RECORD).read_text())
+    assert list(record["cells"]) == ["model=deen", "model=deen_quadratic"] and record["seeds"] == [1, 2]
+    test_runs = set()
+    for cell in record["cells"].values():
+        assert cell["chosen"] in cell["val_loss"] and set(cell["test_runs"]) == {"1", "2"}
+        test_runs |= set(cell["test_runs"].values())
+    for run_dir in (p for p in sweep.iterdir() if (p / "identity.json").is_file()):
+        identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+        rows = run_files.read_metrics(run_dir)
+        scored_test = any("test_loss" in row for row in rows)
+        # The test set is scored by the chosen settings' fresh seeds only, never by a trial of the grid (seed 0).
+        assert scored_test == (run_dir.name in test_runs), run_dir.name
+        assert (identity["trainer.seed"] != 0) == (run_dir.name in test_runs)
+        if run_dir.name in test_runs:
+            assert run_files.read_summary(run_dir)["epochs_done"] == 3
+
+
+def test_corrupted_test_numbers_change_no_choice_and_a_relaunch_trains_nothing(protocol):
+    where, sweep = protocol
+    before = json.loads((sweep / RECORD).read_text())
+    metrics = {}
+    for summary_path in sweep.glob("*/summary.json"):  # every test number made absurd: the choice must not move
+        summary = json.loads(summary_path.read_text())
+        summary.update({k: -1e9 for k, v in summary.items() if k.startswith("test_") and isinstance(v, float)})
+        summary_path.write_text(json.dumps(summary))
+        metrics[summary_path.parent] = (summary_path.parent / "metrics.jsonl").read_bytes()
+    result = uvb_train_here([*PROTOCOL, *CELLS], cwd=where)
+    assert result.returncode == 0, result.stderr
+    after = json.loads((sweep / RECORD).read_text())
+    assert [c["chosen"] for c in after["cells"].values()] == [c["chosen"] for c in before["cells"].values()]
+    assert after["cells"] == before["cells"]
+    assert all((folder / "metrics.jsonl").read_bytes() == rows for folder, rows in metrics.items())  # nothing trained
+    assert "rung 1/2, 0 jobs launched" in result.stdout + result.stderr
+
+
+def test_the_report_shows_each_cells_choice_interval_linear_row_and_paired_difference(protocol, tmp_path):
+    from uvb_lab.report import main as report
+
+    _, sweep = protocol
+    assert report(["--out", str(tmp_path), str(sweep)]) == 0
+    table = (tmp_path / "protocol.md").read_text()
+    assert "| model=deen |" in table and "| model=deen_quadratic |" in table
+    assert "(95% CI, n=2)" in table and "**trainer.lr=" in table
+    assert "deen − deen_quadratic: " in table and "paired by seed" in table
+    rows = (tmp_path / "protocol.csv").read_text().splitlines()
+    assert rows[0] == "cell,chosen,budget,metric,mean,half_width_95,n"
+    assert any(",linear_risk," in row for row in rows) and any(row.startswith("deen − deen_quadratic,") for row in rows)
+
+
+def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_path):
+    result = uvb_train_here([*PROTOCOL, *CELLS, "--dry-run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "2 cells (model=deen, model=deen_quadratic)" in result.stdout
+    assert "rung 1: 3 settings per cell to trainer.epochs=1" in result.stdout and not (tmp_path / "multirun").exists()
+    result = uvb_train_here([*PROTOCOL, *CELLS, "trainer.seed=0,1", "--dry-run"], cwd=tmp_path)
+    assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
