@@ -6,7 +6,9 @@ byte-identical noisy images. The z draws of UVB and VAE come from their own stre
 same numbers.
 """
 
+import logging
 from collections import defaultdict
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -16,8 +18,53 @@ from uvb_lab.models.energy import EnergyModel
 from uvb_lab.paired_noise import noise
 from uvb_lab.samplers.seeding import seeded
 
+log = logging.getLogger(__name__)
+
+# An evaluation in a lower precision (bf16) scores its first CHECK_IMAGES images in fp32 too, and keeps its own numbers
+# only where its loss on them agrees with fp32's to AGREEMENT (0.1%); else the whole evaluation is redone in fp32.
+CHECK_IMAGES = 500
+AGREEMENT = 1e-3
+
+@contextmanager
+def frozen(model: EnergyModel):
+    """The parameters out of autograd while inside: the score needs grad_y f, never a parameter's gradient."""
+    flags = [p.requires_grad for p in model.parameters()]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in zip(model.parameters(), flags):
+            p.requires_grad_(flag)
+
+
+def evaluate_checked(
+    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test",
+    ground_truth: Any = None, autocast_dtype: torch.dtype | None = None,
+) -> dict[str, float]:
+    """`evaluate` in the training's autocast dtype where that gives fp32's numbers: at training speed.
+
+    With autocast_dtype (bf16), the first CHECK_IMAGES images are scored in both precisions; the lower precision's
+    numbers stand where their loss agrees with fp32's to AGREEMENT, and `{split}_precision_check` records the
+    relative difference; otherwise the evaluation is redone in fp32 (and says so in the log).
+    """
+    if autocast_dtype is None:
+        return evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth)
+    check = min(CHECK_IMAGES, len(x_test))
+    low = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype, images=check)
+    exact = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, None, images=check)
+    difference = max(abs(low[key] / exact[key] - 1) for key in (f"{split}_loss", f"{split}_denoising_loss") if exact[key])
+    if difference <= AGREEMENT:
+        numbers = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype)
+    else:
+        log.info("%s evaluation in fp32: %s differs from it by %.2g on %d images", split, autocast_dtype, difference, check)
+        numbers = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth)
+    return numbers | {f"{split}_precision_check": difference}
+
+
 def evaluate(
-    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None
+    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None,
+    autocast_dtype: torch.dtype | None = None, images: int | None = None,
 ) -> dict[str, float]:
     """Means over the whole test set (or the validation split, split="val": the same numbers, named val_...).
 
@@ -32,6 +79,9 @@ def evaluate(
     ground_truth: the data's exact distribution where it is known (ImageData.ground_truth): then also
     test_bayes_risk, the best possible denoiser's ||x - E[x|y]||^2 on the very same noisy pairs, and
     test_risk_ratio = test_denoising_loss / test_bayes_risk (1 is optimal).
+
+    autocast_dtype: run the model's products in it (None: fp32; evaluate_checked decides when bf16 may be used).
+    images: score only the first n images, on the very noise and z draws the whole set would give them.
     """
     was_training = model.training
     model.eval()
@@ -39,23 +89,26 @@ def evaluate(
     sums: dict[str, torch.Tensor] = defaultdict(lambda: torch.zeros((), dtype=torch.float64, device=x_test.device))
     # The noise first, whole and from its own generator: the model's z draws below cannot shift it.
     eps = noise(x_test.shape, seed, split, x_test.device).to(x_test.dtype)
-    with seeded(seed, x_test.device):  # the z draws' stream
-        for x, eps_batch in zip(x_test.split(batch_size), eps.split(batch_size)):
+    scored = x_test[:images] if images is not None else x_test
+    autocast = torch.autocast(x_test.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
+    with seeded(seed, x_test.device), frozen(model), autocast:  # seeded: the z draws' stream
+        for x, eps_batch in zip(scored.split(batch_size), eps[: len(scored)].split(batch_size)):
             y = x + model.sigma * eps_batch
             n = len(x)
-            loss = loss_fn(model, x, y).detach()
+            loss = loss_fn(model, x, y).detach().double()  # summed in float64 whatever the autocast dtype
             sums[f"{split}_loss"] += loss * n
             # The denoising loss is the loss itself where the model trains by it; else one more pass (and z draw).
-            denoising = loss if loss_fn.denoises else squared_error(x, loss_fn.denoise(model, y).detach()).mean()
+            denoising = loss if loss_fn.denoises else squared_error(x, loss_fn.denoise(model, y).detach()).double().mean()
             sums[f"{split}_denoising_loss"] += denoising * n
             with torch.no_grad():
                 terms = model.test_terms(x, y)
             for name, values in terms.items():
-                sums[f"{split}_{name}"] += values.sum()
-            if ground_truth is not None:  # exact, no random draws: the model's numbers above are unchanged by it
-                sums[f"{split}_bayes_risk"] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
+                sums[f"{split}_{name}"] += values.double().sum()
+            if ground_truth is not None:  # exact, no random draws, never autocast: the model's numbers are unchanged by it
+                with torch.autocast(x.device.type, enabled=False):
+                    sums[f"{split}_bayes_risk"] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
     model.train(was_training)
-    means = {key: (total / len(x_test)).item() for key, total in sums.items()}
+    means = {key: (total / len(scored)).item() for key, total in sums.items()}
     if ground_truth is not None:
         means[f"{split}_risk_ratio"] = means[f"{split}_denoising_loss"] / means[f"{split}_bayes_risk"]
     return means

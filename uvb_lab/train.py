@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
-from uvb_lab.evaluate import evaluate
+from uvb_lab.evaluate import evaluate_checked
 from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
@@ -43,7 +43,7 @@ from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE, Preemption
 from uvb_lab.run.provenance import provenance
 from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
-from uvb_lab.train_step import TrainStep, adam, make_train_step, resolve_precision
+from uvb_lab.train_step import PRECISIONS, TrainStep, adam, make_train_step, resolve_precision
 
 log = logging.getLogger(__name__)
 
@@ -173,9 +173,9 @@ def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
 def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     """test_loss, ... (uvb_lab/evaluate.py); also val_loss, ... where data.val_fraction holds out a validation split."""
     seed, batch_size, truth = cfg.trainer.eval_seed, cfg.trainer.eval_batch_size, parts.data.ground_truth
-    numbers = {}
+    numbers, autocast_dtype = {}, PRECISIONS[parts.precision].autocast_dtype  # the training's precision, where it agrees
     for split, x in evaluated_splits(parts, cfg).items():
-        numbers |= evaluate(parts.model, parts.loss_fn, x, seed, batch_size, split=split, ground_truth=truth)
+        numbers |= evaluate_checked(parts.model, parts.loss_fn, x, seed, batch_size, split, truth, autocast_dtype)
     return numbers
 
 
