@@ -93,9 +93,9 @@ def test_a_table2_cell_takes_only_its_settings_and_counts_a_run_in_two_folders_o
     multirun = tmp_path / "multirun"
     # Table 2's sigma = 1 UVB and Table 4/5's UVB are one run (same identity, same seed), trained in two folders.
     write_run(multirun / "table2_mnist", "uvb-mnist-sigma1.0", 100, model="uvb", sigma=1.0, train_loss=14.0, test_loss=15.1,
-              test_kl_on_x=690.0, test_recon_on_x=51.0, **PROVENANCE)
+              test_kl_on_y=690.0, test_recon_on_x=51.0, **PROVENANCE)
     write_run(multirun / "table45_mnist", "uvb-mnist-sigma1.0", 200, model="uvb", sigma=1.0, train_loss=14.1, test_loss=15.3,
-              test_kl_on_x=700.0, test_recon_on_x=52.0, **PROVENANCE)
+              test_kl_on_y=700.0, test_recon_on_x=52.0, **PROVENANCE)
     write_run(multirun / "table2_mnist", "uvb-mnist-sigma1.0-trainer.seed1", 100, identity=table_identity("uvb", "mnist", 1.0, **{"trainer.seed": 1}),
               model="uvb", sigma=1.0, train_loss=14.2, test_loss=15.5)
     # Not Table 2's settings: another lr; the table's settings but 2 epochs instead of 400.
@@ -114,7 +114,7 @@ def test_a_table2_cell_takes_only_its_settings_and_counts_a_run_in_two_folders_o
             f"also {multirun / 'table2_mnist' / 'uvb-mnist-sigma1.0'}") in notes
     assert (f"2 runs with other settings are in runs.csv, not in this cell: {multirun / 'lr' / 'uvb-mnist-sigma1.0-lr0.001'} "
             f"(trainer.lr=0.001, the cell's 0.0001); {multirun / 'short' / 'uvb-mnist-sigma1.0'} (2 epochs, the cell's 400)") in notes
-    # Table 4 reads the same runs through Table 4/5's settings: KL on x of seed 0's newest folder and of seed 1 (none).
+    # Table 4 reads the same runs through Table 4/5's settings: KL on y of seed 0's newest folder and of seed 1 (none).
     assert rows_of(markdown, "Table 4")["UVB"][0].startswith("700 / 692 (+1.2%)[")
 
     # Every folder is a row of runs.csv, the refused ones too, with what tells them apart.
@@ -150,9 +150,10 @@ def test_runs_csv_reads_into_numbers_and_load_runs_gives_its_rows(tmp_path):
     for column in ("num_params", "epochs", "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss",
                    "wall_time_s", "samples_per_s", "threads", "version_torch", "version_hydra-core", "version_numpy", "version_uvb-lab"):
         assert column in header, column
-    # Settings that are text (model._target_, model.likelihood._target_) or lists ([4, 8], as JSON) by nature; all else is a number.
+    # Settings that are text (model._target_, model.likelihood._target_), lists ([4, 8], as JSON) or booleans (model.quadratic,
+    # as JSON's false) by nature; all else is a number.
     settings = {**table_identity("uvb", "mnist", 0.3), **table_identity("deen", "mnist", 0.3)}
-    text = TEXT_COLUMNS | {key for key, value in settings.items() if isinstance(value, str | list)}
+    text = TEXT_COLUMNS | {key for key, value in settings.items() if isinstance(value, str | list | bool)}
     numeric = [column for column in header if column not in text and not column.startswith("version_")]
     assert {"sigma", "trainer.seed", "num_params", "test_loss", "wall_time_s", "threads"} <= set(numeric)
     for row in rows:
