@@ -83,3 +83,17 @@ def test_the_bayes_gap_table_has_a_linear_row_and_flags_a_model_above_it(tmp_pat
     assert rows["Linear (Wiener)"] == "1.50"
     assert marked_with(rows["DEEN x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])
     assert not marked_with(rows["UVB x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])
+
+
+def test_a_difference_names_the_parameter_counts_and_flags_a_pair_more_than_ten_percent_apart(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, num_params=870_872)
+    run(root, "deen", 0.5, 6.5, num_params=75_041)
+    rows, notes = table2(tmp_path, capsys)
+    assert marked_with(rows["UVB - DEEN test"][COLUMN], notes, "not at equal parameter count: UVB 870,872 against DEEN 75,041")
+    root2 = tmp_path / "matched"
+    run(root2 / "runs", "uvb", 0.5, 5.9, num_params=1_025_432)
+    run(root2 / "runs", "deen", 0.5, 6.5, num_params=1_051_233)
+    rows, notes = table2(root2, capsys)
+    assert marked_with(rows["UVB - DEEN test"][COLUMN], notes, "at equal parameter count (within 10%): UVB 1,025,432 against DEEN 1,051,233")
+    assert not any("not at equal" in note for note in notes)

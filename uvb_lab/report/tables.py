@@ -102,13 +102,13 @@ class Table:
             reference, reference_text = round(references[0] - references[1], 6), difference_text(*references)  # no float noise
         a, b = first.stat(metric.of), second.stat(metric.of)
         ours = Difference.of(a, b) if a is not None and b is not None else None
-        notes: list[str] = []
+        notes: list[str] = [note] if ours is not None and (note := parameter_note(first, second)) else []
         if paired and ours is not None:
             runs = [*first.runs, *second.runs]
             if (refused := pairing.refusal(runs)) is not None:
                 ours, notes = None, [refused]
             elif (old := pairing.unpaired_note(runs)) is not None:
-                notes = [old]
+                notes.append(old)
         if ours is None:
             self.record(row, metric.name, None, reference, notes, **where)
             text = DASH
@@ -187,6 +187,23 @@ LINEAR_NOTE = ("not in the paper: the best linear denoiser, the Wiener filter of
                "scored on the same noisy test images as the models (test_linear_risk; uvb_lab/linear_baseline.py)")
 BAYES_NOTE = ("not in the paper: the exact posterior mean E[x|y] on the same noisy test images (test_bayes_risk), the lowest "
               "loss any denoiser can reach on data whose distribution is known")
+# The paper compares models "at equal parameter count" (Table 1): a difference of two cells further apart is flagged.
+PARAMETER_MISMATCH = 0.10
+
+
+def parameter_note(first: Cell, second: Cell) -> str | None:
+    """What a difference compares: both cells' parameter counts, flagged where they differ by more than 10%."""
+    counts = [sorted({run.summary.get("num_params") for run in cell.runs} - {None}) for cell in (first, second)]
+    if not all(counts):
+        return None
+    (a, *_), (b, *_) = counts
+    models = [cell.runs[0].summary.get("model") for cell in (first, second)]
+    text = f"{MODEL_NAMES.get(models[0], models[0])} {a:,} against {MODEL_NAMES.get(models[1], models[1])} {b:,} parameters ({a / b - 1:+.1%})"
+    if abs(a - b) / max(a, b) > PARAMETER_MISMATCH:
+        return f"not at equal parameter count: {text}, more than {PARAMETER_MISMATCH:.0%} apart"
+    return f"at equal parameter count (within {PARAMETER_MISMATCH:.0%}): {text}"
+
+
 ABOVE_LINEAR_NOTE = ("above the linear (Wiener) denoiser on the same noisy test images: this model is mis-tuned or unable to "
                      "learn the data (docs/comparing_runs.md, \"The linear row\")")
 
