@@ -92,6 +92,18 @@ def test_npz_without_the_expected_keys_is_refused(tmp_path, fails_cleanly):
     fails_cleanly(["model=uvb", "data=npz", f"data.path={path}"], "lacks the keys")
 
 
+def test_npz_whose_labels_do_not_match_its_images_is_refused(tmp_path, fails_cleanly):
+    images = np.zeros((4, 8, 8), np.uint8)
+    path = write_npz(tmp_path / "short.npz", x_train=images, y_train=np.zeros(3, np.uint8), x_test=images, y_test=np.zeros(4, np.uint8))
+    fails_cleanly(["model=uvb", "data=npz", f"data.path={path}", "data.channels=1", "data.image_size=8"],
+                  "y_train holds 3 labels for the 4 images of x_train")
+
+
+def test_a_mixture_of_odd_image_size_is_refused(fails_cleanly):
+    fails_cleanly(["model=deen", "data=gmm", "data.image_size=7", "data.n_train=64", "data.n_test=16"],
+                  "image_size must be even (the means are made of 2x2-pixel blocks), got 7")
+
+
 def test_data_of_the_wrong_shape_is_refused(tmp_path, fails_cleanly):
     images = np.zeros((4, 8, 8), np.uint8)
     labels = np.zeros(4, np.uint8)

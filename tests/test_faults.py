@@ -157,3 +157,16 @@ def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_com
     evaluations = [run_files.evaluations(run_files.read_metrics(d)) for d in (tmp_path / "whole", run_dir)]
     assert [row["test_loss"] for row in evaluations[0]] == [row["test_loss"] for row in evaluations[1]]
     assert run_files.read_summary(run_dir)["steps_done"] == 8
+
+
+def test_a_run_that_finishes_with_a_nonfinite_test_loss_says_its_model_is_not_usable(tmp_path, monkeypatch, caplog):
+    class NaNWhenScored(uvb_lab.loss.DenoisingLoss):
+        def __call__(self, model, x, y):
+            value = super().__call__(model, x, y)
+            return value if model.training else value * math.nan
+
+    monkeypatch.setattr(uvb_lab.loss, "DenoisingLoss", NaNWhenScored)
+    with caplog.at_level("WARNING", logger="uvb_lab.train"):
+        summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
+    assert summary["status"] == "finished" and math.isnan(summary["test_loss"])
+    assert "its test_loss is not finite: the model it ended with is not usable" in caplog.text

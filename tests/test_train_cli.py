@@ -97,3 +97,13 @@ def test_curves_have_a_training_row_every_log_every_steps_and_an_evaluation_ever
     assert summary["precision"] == resolve_precision("auto", torch.device("cpu"))  # trainer.precision=auto, the default
     assert summary["device"] == "cpu" and summary["threads"] >= 1
     assert summary["package_versions"]["torch"].startswith("2.")
+
+
+def test_the_progress_bar_stays_out_of_a_log_that_is_not_a_terminal(tmp_path):
+    from conftest import run_uvb_train
+
+    quick = [arg for arg in QUICK if not arg.startswith("trainer.progress")]
+    done = run_uvb_train([*quick, *TINY["deen"], "model=deen", "logger=none", "trainer.progress=true",
+                          "trainer.max_steps=null", "data.n_train=256", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "\r" not in done.stdout + done.stderr and "epoch 1/1" in done.stdout

@@ -234,7 +234,9 @@ def train_one_pass(
     start = window_start = time.perf_counter()
     samples = window_samples = 0
     state.start_epoch(len(parts.x_train))
-    bar = tqdm(state.order.split(batch_size)[state.batches_done:], desc=description, leave=False, disable=not schedule.progress, dynamic_ncols=True)
+    # A bar only on a terminal: in a log file (SLURM, nohup) each of its redraws would be a line of \r updates.
+    shown = schedule.progress and sys.stderr.isatty()
+    bar = tqdm(state.order.split(batch_size)[state.batches_done:], desc=description, leave=False, disable=not shown, dynamic_ncols=True)
     try:
         for indices in bar:
             # -- One step: fresh noise for the batch, loss, backward and Adam (at this step's rate) in trainer.precision.
@@ -250,7 +252,7 @@ def train_one_pass(
             state.step += 1
             samples += len(indices)
             window_samples += len(indices)
-            if schedule.progress and state.batches_done % PROGRESS_BAR_EVERY_STEPS == 0:  # .item(): a GPU wait, only if shown
+            if shown and state.batches_done % PROGRESS_BAR_EVERY_STEPS == 0:  # .item(): a GPU wait, only if shown
                 bar.set_postfix(loss=f"{state.loss_sum.item() / max(state.losses_summed, 1):.4g}")
             # -- The training curve: the mean loss of the last log_every steps.
             if state.step % schedule.log_every == 0:
@@ -363,6 +365,10 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == "finished" else 1)
+    unscored = [key for key in ("test_loss", "val_loss") if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
+    if status == "finished" and unscored:  # skip_nonfinite kept it going, but its model does not denoise
+        log.warning("%s finished, but its %s is not finite: the model it ended with is not usable "
+                    "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary["nonfinite_steps_skipped"])
     if status == "preempted":
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits

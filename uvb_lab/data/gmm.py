@@ -145,7 +145,7 @@ def check_mixture_arguments(channels: int, image_size: int, components: int, std
         message
         for holds, message in (
             (channels >= 1, f"channels must be >= 1, got {channels}"),
-            (image_size >= 1, f"image_size must be >= 1, got {image_size}"),
+            (image_size >= 2 and image_size % 2 == 0, f"image_size must be even (the means are made of 2x2-pixel blocks), got {image_size}"),
             (components >= 1, f"components must be >= 1, got {components}"),
             (std > 0, f"std must be > 0 (pixel units), got {std}"),
             (0 <= spread <= 0.5, f"spread must be in [0, 0.5] so the means stay in [0, 1], got {spread}"),

@@ -36,6 +36,10 @@ def load_npz(path: str, channels: int, image_size: int, name: str | None = None,
             loaded = {k: arrays[k] for k in KEYS}
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise DataError(f"{file} is not a readable .npz file ({error})") from error
+    for split in ("train", "test"):  # a label per image, or the labels of a classifier's mixing numbers are off by one image
+        images, labels = loaded[f"x_{split}"], loaded[f"y_{split}"]
+        if labels.size != len(images):
+            raise DataError(f"{file}: y_{split} holds {labels.size} labels for the {len(images)} images of x_{split}")
     data = ImageData(
         name or file.stem,
         to_nchw(loaded["x_train"], file, "x_train"),
