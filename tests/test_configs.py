@@ -72,3 +72,13 @@ def test_every_experiment_and_search_composes_into_a_folder_of_its_own(group, op
     assert cfg.hydra.sweep.dir.endswith(option)  # relaunched, it finds its runs again
     assert cfg.hydra.sweeper.params  # what it sweeps or searches
     check_values(cfg)
+
+
+def test_the_quick_preset_turns_off_figures_and_trackers_but_names_the_same_runs():
+    from uvb_lab.run import identity
+
+    plain = compose_config(["model=deen", "data=synthetic", "sigma=0.5"])
+    quick = compose_config(["+preset=quick", "model=deen", "data=synthetic", "sigma=0.5"])
+    assert not quick.figures.after_training and not quick.trainer.progress
+    assert quick.logger._target_.endswith("TensorBoardLogger")
+    assert identity.identity(quick) == identity.identity(plain) and quick.run.name == plain.run.name
