@@ -82,6 +82,15 @@ def test_the_optuna_search_tunes_lr_on_the_validation_loss_and_a_relaunch_adds_t
     assert len(_trials(sweep / "optuna.db")) == 4
     assert len([path for path in sweep.iterdir() if (path / "summary.json").is_file()]) == 4
     assert all((sweep / name / "summary.json").read_bytes() == content for name, content in before.items())
+    # The trials saw the validation split only (the search's config), and the report reads the folder as a search.
+    assert all(s.get("test_loss") is None for s in summaries.values())
+    from uvb_lab.report import main as report
+
+    assert report(["--out", str(tmp_path / "report"), str(sweep)]) == 0
+    markdown = capsys.readouterr().out
+    best_name = min(summaries, key=lambda name: summaries[name]["val_loss"])
+    assert f"4 trials, best val_loss first. The best: {best_name} (trainer.lr=" in markdown
+    assert markdown.split("## The search in", 1)[1].count("| finished |") == 4
 
     # Other shared settings into the same folder would mix two searches in one study: refused, nothing written.
     files = sorted(str(path) for path in sweep.rglob("*"))

@@ -18,6 +18,7 @@ from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.protocol import protocol_table
+from uvb_lab.report.search import SEARCH_RECORD, search_table
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
 from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
 from uvb_lab.report.table1 import table1
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         for path in args.paths if (path / successive_halving.TABLE).is_file()
     ]
     protocols = {path: protocol_table(path) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
+    searches += [  # any other search (Optuna's): its trials, best first
+        table for path in args.paths
+        if (path / SEARCH_RECORD).is_file() and not (path / tune_then_test.RECORD).is_file()
+        and not (path / successive_halving.TABLE).is_file() and (table := search_table(path))
+    ]
     searches += [markdown for markdown, _ in protocols.values()]
     if args.paths:
         try:

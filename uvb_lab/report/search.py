@@ -1,0 +1,55 @@
+"""A search folder read as a search (a sweeper such as Optuna's, conf/hparams_search/): every trial's setting beside
+its validation loss, best first, and the best trial named; the table cells of the paper show runs, not trials."""
+
+import json
+import math
+from pathlib import Path
+
+from uvb_lab.report.stats import number
+from uvb_lab.run import files as run_files
+
+SEARCH_RECORD = "search.json"  # written by uvb-train before a search starts (uvb_lab/run/plan.py, record_search)
+
+
+def trials(folder: Path) -> list[tuple[dict, dict, str]]:
+    """(identity, summary, folder name) of every run in a search folder."""
+    found = []
+    for run_dir in sorted(p for p in folder.iterdir() if (p / "identity.json").is_file()):
+        try:
+            identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+            summary = run_files.read_summary(run_dir)
+        except (OSError, ValueError, KeyError):
+            continue
+        found.append((identity, summary, run_dir.name))
+    return found
+
+
+def search_table(folder: Path) -> str | None:
+    """The trials of the search in folder as Markdown, best validation loss first; None for a folder without trials."""
+    runs = trials(folder)
+    if not runs:
+        return None
+    searched = sorted({key for identity, _, _ in runs for key in identity if len({str(i.get(key)) for i, _, _ in runs}) > 1})
+    metric = "val_loss" if any(summary.get("val_loss") is not None for _, summary, _ in runs) else "test_loss"
+
+    def score(summary: dict) -> float:
+        value = summary.get(metric)
+        return value if isinstance(value, int | float) and math.isfinite(value) else math.inf
+
+    runs.sort(key=lambda run: score(run[1]))
+    best = runs[0]
+    lines = [
+        f"## The search in {folder}",
+        "",
+        f"{len(runs)} trials, best {metric} first. The best: {best[2]} "
+        f"({', '.join(f'{k}={best[0].get(k)}' for k in searched) or 'the only setting'}), {metric} {number(score(best[1]))}.",
+        "",
+        "| " + " | ".join([*searched, metric, "epochs", "status", "folder"]) + " |",
+        "|" + "---|" * (len(searched) + 4),
+    ]
+    for identity, summary, name in runs:
+        value = score(summary)
+        cells = [str(identity.get(key)) for key in searched]
+        cells += [number(value) if math.isfinite(value) else "failed", str(summary.get("epochs_done")), str(summary.get("status")), name]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
