@@ -51,3 +51,14 @@ def test_classifier_is_trained_once_cached_and_reloaded(tmp_path):
     path.write_bytes(b"truncated")  # a damaged cache file is trained over, not fatal
     repaired = load_or_train_classifier(data, tmp_path, epochs=1)
     assert torch.equal(classify(repaired.model, data.test), labels)  # same seed, same classifier
+
+
+def test_a_classifier_cache_that_cannot_be_written_only_warns_and_the_classifier_is_used(tmp_path, caplog):
+    data = shapes(n_train=256, n_test=64, image_size=8)
+    blocked = tmp_path / "a file where the cache folder should be"
+    blocked.write_text("not a folder")
+    with caplog.at_level("WARNING", logger="uvb_lab.figures.classifier"):
+        trained = load_or_train_classifier(data, blocked, epochs=1)
+    assert trained.num_classes == 2 and trained.test_accuracy > 0.5
+    assert "could not cache the" in caplog.text and "Traceback" not in caplog.text
+    assert blocked.read_text() == "not a folder"

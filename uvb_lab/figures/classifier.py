@@ -109,6 +109,10 @@ def load_or_train_classifier(
         "train_seconds": trained.train_seconds,
         "epochs": epochs,
     }
-    run_files.write_atomic(path, lambda tmp: torch.save(state, tmp))
+    try:
+        run_files.write_atomic(path, lambda tmp: torch.save(state, tmp))
+    except OSError as error:  # a read-only home on a compute node: the numbers stand, only the cache is lost
+        log.warning("could not cache the %s classifier in %s (%s); it is used all the same, and trained again next time "
+                    "(set figures.cache_dir or UVB_CACHE to a writable folder)", data.name, path.parent, error.strerror or error)
     log.info("%s classifier: %.2f%% test accuracy after %.0f s", data.name, 100 * trained.test_accuracy, trained.train_seconds)
     return trained
