@@ -1,6 +1,8 @@
 """The scripts that regenerate docs/results.md's numbers: each reads what it says and writes what the page shows."""
 
 import json
+import sys
+from pathlib import Path
 
 from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 from hand_made_runs import write_run
@@ -55,3 +57,20 @@ def test_compare_samplers_counts_the_mixing_of_each_sampler_on_each_run(tmp_path
             assert 1 <= row["mean_num_classes_visited"] <= 4  # 4 jumps see at most 4 classes
             assert len(row["jump_all_classes_seen"]) == 3  # one per chain: a jump number or None (not all seen)
     assert "| overdamped |" in (tmp_path / "out" / "samplers.md").read_text()
+
+
+def test_the_gpu_first_look_runs_its_three_steps_on_the_cpu_with_dry_run(tmp_path):
+    import os
+    import subprocess
+
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OUT": str(tmp_path / "look"), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    done = subprocess.run(["bash", str(REPO / "scripts" / "gpu_first_look.sh"), "--dry-run"], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    look = tmp_path / "look"
+    for precision in ("tf32", "bf16"):
+        assert json.loads((look / f"bench_{precision}.json").read_text())
+    assert "agree (within 1%)" in (look / "agreement.txt").read_text()
+    cell = [p for p in (tmp_path / "multirun" / "smoke").iterdir() if (p / "summary.json").is_file()]
+    assert sorted(p.name.split("-")[0] for p in cell) == ["deen", "uvb"] and all("sigma1.0" in p.name for p in cell)
