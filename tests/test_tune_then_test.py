@@ -97,3 +97,23 @@ def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_
     assert "rung 1: 3 settings per cell to trainer.epochs=1" in result.stdout and not (tmp_path / "multirun").exists()
     result = uvb_train_here([*PROTOCOL, *CELLS, "trainer.seed=0,1", "--dry-run"], cwd=tmp_path)
     assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
+
+
+def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rungs_are_refused(tmp_path):
+    deen = [*PROTOCOL, "model=deen", *TINY["deen"], "hydra.sweeper.seeds=1"]
+    result = uvb_train_here([*deen, "hydra.sweeper.exhaustive=true"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (sweep,) = tmp_path.glob("multirun/*")
+    (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()
+    assert all(losses.get("3") is not None for losses in cell["val_loss"].values())  # every rate to the full budget
+    best = min(cell["val_loss"], key=lambda setting: cell["val_loss"][setting]["3"])
+    assert cell["exhaustive_choice"] == best and cell["chosen"] == cell["halving_choice"]
+    result = uvb_train_here([*deen, "hydra.sweeper.exhaustive=true", "hydra.sweeper.choose_by=exhaustive"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()
+    assert cell["chosen"] == best and set(cell["test_runs_of"]) == {cell["halving_choice"], best}
+    # Another min_budget would score rung 1 by losses trained further: refused before anything runs.
+    before = (sweep / RECORD).read_bytes()
+    result = uvb_train_here([*deen, "hydra.sweeper.min_budget=2"], cwd=tmp_path)
+    assert result.returncode == 2 and "is of a comparison with other rungs" in result.stderr
+    assert (sweep / RECORD).read_bytes() == before

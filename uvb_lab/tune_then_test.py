@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 RECORD = "protocol.json"
 FORMAT = 1
+HALVING, EXHAUSTIVE = "halving", "exhaustive"  # hydra.sweeper.choose_by: whose choice the test seeds train
 
 
 def choose(val_losses: dict[str, dict[int, float]], names: list[str], schedule: list[Rung]) -> tuple[list[str], str | None]:
@@ -75,6 +76,18 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     text = json.dumps(record, indent=2, sort_keys=False) + "\n"
     if not path.is_file() or path.read_text() != text:
         write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def check_rungs(record: dict[str, Any], protocol: "Protocol", path: Path) -> None:
+    """ValueError where a setting trained beyond a rung budget it has no loss for: launched at that budget its job would
+    skip (finished further) and return the later loss. That is a relaunch with another eta or min_budget."""
+    budgets = [rung.budget for rung in protocol.schedule]
+    for name, entry in record.get("cells", {}).items():
+        for setting, losses in entry.get("val_loss", {}).items():
+            reached = [int(b) for b in losses]
+            if reached and (missing := [b for b in budgets if b not in reached and b < max(reached)]):
+                raise ValueError(f"{path} is of a comparison with other rungs ({name}, {setting}: trained to {max(reached)}, "
+                                 f"no loss at {missing[0]}); give this one its own hydra.sweep.dir")
 
 
 def run_folder_of(result: JobReturn) -> str | None:
@@ -147,8 +160,11 @@ class TuneThenTestSweeper(Sweeper):
     """Hydra's side: the waves (every cell's rung k, then every cell's seeds) and protocol.json after each."""
 
     def __init__(self, tune: list[str], seeds: int, tuning_seed: int, eta: int, min_budget: int, max_budget: int,
-                 budget_key: str, seed_key: str, exhaustive: bool = False, params: dict[str, str] | None = None) -> None:
-        self.params, self.exhaustive = dict(params or {}), bool(exhaustive)
+                 budget_key: str, seed_key: str, exhaustive: bool = False, choose_by: str = HALVING,
+                 params: dict[str, str] | None = None) -> None:
+        if choose_by not in (HALVING, EXHAUSTIVE) or (choose_by == EXHAUSTIVE and not exhaustive):
+            raise ValueError(f"hydra.sweeper.choose_by={choose_by}: {HALVING}, or {EXHAUSTIVE} with hydra.sweeper.exhaustive=true")
+        self.params, self.exhaustive, self.choose_by = dict(params or {}), bool(exhaustive), choose_by
         self.settings_config = OmegaConf.create(
             {"tune": list(tune), "seeds": seeds, "tuning_seed": tuning_seed, "eta": eta, "min_budget": min_budget,
              "max_budget": max_budget, "budget_key": budget_key, "seed_key": seed_key}
@@ -167,7 +183,7 @@ class TuneThenTestSweeper(Sweeper):
     def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
         """For uvb-train --dry-run: jobs are the sweep's, as the basic sweeper expands params and the command's sweeps."""
         protocol = Protocol(sweeper, jobs)
-        read_record(sweep_dir / RECORD)  # a folder of something else is refused before anything runs
+        check_rungs(read_record(sweep_dir / RECORD), protocol, sweep_dir / RECORD)  # refused before anything runs
         return protocol.describe()
 
     def _launch(self, wave: list[list[str]], job_index: int) -> list[JobReturn]:
@@ -182,9 +198,11 @@ class TuneThenTestSweeper(Sweeper):
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
         path = sweep_dir / RECORD
         record = read_record(path)
+        check_rungs(record, protocol, path)  # uvb-train's plan refused such a relaunch already
         record.update(
-            exhaustive=self.exhaustive, budget_key=protocol.budget_key, full_budget=protocol.full_budget, eta=self.settings_config.eta,
-            rungs=[[rung.configs, rung.budget] for rung in protocol.schedule], grid=protocol.names, seeds=protocol.test_seeds,
+            exhaustive=self.exhaustive, choose_by=self.choose_by, budget_key=protocol.budget_key, full_budget=protocol.full_budget,
+            eta=self.settings_config.eta, rungs=[[rung.configs, rung.budget] for rung in protocol.schedule], grid=protocol.names,
+            seeds=protocol.test_seeds,
         )
         entries = {}
         for name, cell in cells.items():
@@ -193,9 +211,18 @@ class TuneThenTestSweeper(Sweeper):
                 setting: {int(b): math.inf if v is None else v for b, v in losses.items()} for setting, losses in entry["val_loss"].items()
             }
             entries[name] = entry
-        job_index = 0
+        self.job_index, self.path, self.record = 0, path, record
 
-        # -- 1. Tune: rung k of every cell in one wave, scored by validation loss.
+        self._tune(protocol, cells, entries)
+        if self.exhaustive and self.choose_by == EXHAUSTIVE:
+            self._exhaustive(protocol, cells, entries)
+        self._test(protocol, cells, entries)
+        if self.exhaustive and self.choose_by != EXHAUSTIVE:
+            self._exhaustive(protocol, cells, entries)
+        return []
+
+    def _tune(self, protocol: Protocol, cells: dict[str, list[str]], entries: dict[str, dict]) -> None:
+        """1. Rung k of every cell in one wave, scored by validation loss (successive halving)."""
         for k, rung in enumerate(protocol.schedule):
             wave, where = [], []
             for cell_name, cell in cells.items():
@@ -205,17 +232,40 @@ class TuneThenTestSweeper(Sweeper):
                     if not math.isfinite(entry["val_loss"].get(name, {}).get(rung.budget, math.nan)):
                         wave.append(protocol.tuning_job(cell, protocol.settings[protocol.names.index(name)], rung.budget))
                         where.append((entry, name))
-            for (entry, name), result in zip(where, self._launch(wave, job_index)):
+            for (entry, name), result in zip(where, self._launch(wave, self.job_index)):
                 entry["val_loss"].setdefault(name, {})[rung.budget] = job_score(result)
-            job_index += len(wave)
-            write_record(path, self._stringified(record))
+            self.job_index += len(wave)
+            for entry in entries.values():
+                _, entry["halving_choice"] = choose(entry["val_loss"], protocol.names, protocol.schedule)
+            write_record(self.path, self._stringified(self.record))
             log.info("tune, then test: rung %d/%d, %d jobs launched", k + 1, len(protocol.schedule), len(wave))
 
-        # -- 2. Test: fresh seeds of each cell's choice, at the full budget, scored once on the test set.
+    def _exhaustive(self, protocol: Protocol, cells: dict[str, list[str]], entries: dict[str, dict]) -> None:
+        """Against the exhaustive grid (exhaustive: true): every setting to the full budget too, so that halving can be
+        measured against the whole grid (scripts/halving_vs_exhaustive.py). `choose` reads these extra losses only at
+        budgets halving reached, so halving's choice does not move; choose_by=exhaustive tests the grid's choice."""
+        full, wave, where = protocol.full_budget, [], []
+        for cell_name, cell in cells.items():
+            entry = entries[cell_name]
+            for name, setting in zip(protocol.names, protocol.settings):
+                if not math.isfinite(entry["val_loss"].get(name, {}).get(full, math.nan)):
+                    wave.append(protocol.tuning_job(cell, setting, full))
+                    where.append((entry, name))
+        for (entry, name), result in zip(where, self._launch(wave, self.job_index)):
+            entry["val_loss"].setdefault(name, {})[full] = job_score(result)
+        self.job_index += len(wave)
+        for entry in entries.values():
+            at_full = {name: entry["val_loss"].get(name, {}).get(full, math.inf) for name in protocol.names}
+            entry["exhaustive_choice"] = min(at_full, key=lambda name: (at_full[name], protocol.names.index(name)))
+        write_record(self.path, self._stringified(self.record))
+        log.info("tune, then test: the exhaustive grid, %d jobs launched", len(wave))
+
+    def _test(self, protocol: Protocol, cells: dict[str, list[str]], entries: dict[str, dict]) -> None:
+        """2. Fresh seeds of each cell's choice, at the full budget, scored once on the test set."""
         wave, where = [], []
         for cell_name, cell in cells.items():
             entry = entries[cell_name]
-            _, entry["chosen"] = choose(entry["val_loss"], protocol.names, protocol.schedule)
+            entry["chosen"] = entry.get("exhaustive_choice") if self.choose_by == EXHAUSTIVE else entry.get("halving_choice")
             if entry["chosen"] is None:
                 log.warning("tune, then test: every setting of %s failed; it has no choice to test", cell_name)
                 continue
@@ -224,33 +274,12 @@ class TuneThenTestSweeper(Sweeper):
             for seed in protocol.test_seeds:
                 wave.append(protocol.test_job(cell, setting, seed))
                 where.append((entry, seed))
-        for (entry, seed), result in zip(where, self._launch(wave, job_index)):
+        for (entry, seed), result in zip(where, self._launch(wave, self.job_index)):
             entry["test_runs"][str(seed)] = run_folder_of(result)
-        job_index += len(wave)
-        write_record(path, self._stringified(record))
-        log.info("tune, then test: %d test runs; the protocol's record: %s", len(wave), path)
-
-        # -- 3. Measured against the exhaustive grid (exhaustive: true): every setting to the full budget too, so
-        # that the report can say what halving saved and whether it chose what the whole grid would have. The
-        # choice stays halving's: the extra losses are read by `choose` only at budgets halving reached.
-        if self.exhaustive:
-            full, wave, where = protocol.full_budget, [], []
-            for cell_name, cell in cells.items():
-                entry = entries[cell_name]
-                for name, setting in zip(protocol.names, protocol.settings):
-                    if not math.isfinite(entry["val_loss"].get(name, {}).get(full, math.nan)):
-                        wave.append(protocol.tuning_job(cell, setting, full))
-                        where.append((entry, name))
-            for (entry, name), result in zip(where, self._launch(wave, job_index)):
-                entry["val_loss"].setdefault(name, {})[full] = job_score(result)
-            job_index += len(wave)
-            for entry in entries.values():
-                at_full = {name: entry["val_loss"].get(name, {}).get(full, math.inf) for name in protocol.names}
-                entry["exhaustive_choice"] = min(at_full, key=lambda name: (at_full[name], protocol.names.index(name)))
-            write_record(path, self._stringified(record))
-            log.info("tune, then test: the exhaustive grid, %d jobs launched", len(wave))
-
-        return []
+            entry.setdefault("test_runs_of", {}).setdefault(entry["chosen"], {})[str(seed)] = run_folder_of(result)
+        self.job_index += len(wave)
+        write_record(self.path, self._stringified(self.record))
+        log.info("tune, then test: %d test runs; the protocol's record: %s", len(wave), self.path)
 
     @staticmethod
     def _stringified(record: dict[str, Any]) -> dict[str, Any]:
