@@ -170,3 +170,25 @@ def test_a_run_that_finishes_with_a_nonfinite_test_loss_says_its_model_is_not_us
         summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
     assert summary["status"] == "finished" and math.isnan(summary["test_loss"])
     assert "its test_loss is not finite: the model it ended with is not usable" in caplog.text
+
+
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """A read-only mount (tmpfs, ro), as a compute node's shared folders can be; skipped where mounting is not allowed."""
+    import shutil
+    import subprocess
+
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "none", str(folder)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a read-only folder here")
+    yield folder
+    subprocess.run(["umount", str(folder)], capture_output=True)
+
+
+def test_a_run_folder_on_a_read_only_mount_is_one_line_and_exit_2(read_only_folder, capsys):
+    from conftest import run_uvb_train_in_process
+
+    code, err = run_uvb_train_in_process([*RUN, f"hydra.run.dir={read_only_folder / 'run'}"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err and "cannot write in" in err and "Traceback" not in err, err

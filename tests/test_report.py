@@ -150,3 +150,12 @@ def test_a_summary_with_wrong_typed_fields_is_skipped_with_a_warning(tmp_path, c
     assert "odder/summary.json" in messages and "gives 'torch' as 2.13" in messages
     deen = table(capsys.readouterr().out, "Table 2")["DEEN test"]
     assert deen[0] == "— / 2.89"  # no number of ours: the skipped runs fill no cell
+
+
+def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(runs, tmp_path, capsys):
+    blocked = tmp_path / "a file"
+    blocked.write_text("mine")
+    assert main([str(runs), "--out", str(blocked / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot write the report into" in err and f"{blocked} is a file" in err
+    assert blocked.read_text() == "mine"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from uvb_lab import successive_halving, tune_then_test
+from uvb_lab.run import files as run_files
 from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     tables: list[Table] = [table1()] if args.table1 else []
     absent: list[str] = []
     out = args.out or (args.paths[0] / "report" if args.paths else None)
+    if out is not None and (problem := run_files.unwritable(out)):
+        print(f"uvb-report: error: cannot write the report into {out} ({problem}); give a folder you can write with --out DIR",
+              file=sys.stderr)
+        return 2
     figures: list[Path] = []
     runs_table = None
     searches = [  # the search tables of the folders given, as uvb-train wrote them

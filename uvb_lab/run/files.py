@@ -13,6 +13,7 @@
 import json
 import math
 import os
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def unwritable(folder: Path) -> str | None:
+    """Why nothing can be written into folder (created where missing), or None: checked before a command's first write."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if existing is None:
+        return None
+    if not existing.is_dir():
+        return f"{existing} is a file"
+    try:  # os.access says yes to root on a read-only mount: only a write tells
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        return f"{existing}: {error.strerror or error}"
+    return None
 
 
 def write_atomic(path: Path, write) -> None:

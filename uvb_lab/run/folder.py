@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, write_atomic, write_config
+from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, unwritable, write_atomic, write_config
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,8 @@ def decide(run_dir: Path, cfg: DictConfig) -> Decision:
     resume = cfg.trainer.resume
     if blocking := next((path for path in (run_dir, *run_dir.parents) if path.exists() and not path.is_dir()), None):
         return Decision("refuse", f"{blocking} is a file, so {run_dir} cannot be a run folder; choose another folder (hydra.run.dir=...)")
+    if problem := unwritable(run_dir):
+        return Decision("refuse", f"cannot write in {run_dir} ({problem}); choose a folder you can write (hydra.run.dir=...)")
     if not run_dir.exists() or not holds_run(run_dir):
         ours = [name for name in WRITES if (run_dir / name).exists()]
         if ours:
