@@ -11,7 +11,7 @@ from omegaconf import OmegaConf
 
 from uvb_lab.data.images import ImageData
 from uvb_lab.data.validation import hold_out
-from uvb_lab.train import sweeper_objective
+from uvb_lab.launch.job import sweeper_objective
 
 TINY_UVB = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none"]
 

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process
 from uvb_lab.run import checkpoint, files as run_files
-from uvb_lab.run.plan import quoted
+from uvb_lab.launch.plan import quoted
 from uvb_lab.figures import cli as figures_cli
 from uvb_lab.report import main as report
 

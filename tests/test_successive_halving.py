@@ -12,7 +12,7 @@ from conftest import TINY, run_uvb_train_in_process, uvb_train_here
 
 from uvb_lab.report import main as report
 from uvb_lab.run import files as run_files
-from uvb_lab.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
+from uvb_lab.launch.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [

@@ -1,4 +1,4 @@
-"""Train one energy model on one dataset at one sigma: the job that `uvb-train` (uvb_lab/launch.py) runs.
+"""Train one energy model on one dataset at one sigma: the loop that `uvb-train`'s job (uvb_lab/launch/job.py) runs.
 
 The loop is plain PyTorch and reads top to bottom: build, restore, then pass after pass over the training
 set, each ending in an evaluation and a checkpoint. What a checkpoint holds is uvb_lab/run/state.py; where
@@ -8,7 +8,6 @@ the numbers go is uvb_lab/run/recorder.py; the run folder's files are uvb_lab/ru
 import json
 import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,6 @@ from typing import Any
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -25,7 +23,6 @@ from tqdm import tqdm
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate
-from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
@@ -36,10 +33,8 @@ from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.checkpoint import CheckpointError
-from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.nonfinite import NonFinitePolicy
-from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
-from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE, Preemption
+from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
 from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
@@ -51,8 +46,6 @@ log = logging.getLogger(__name__)
 PROGRESS_BAR_EVERY_STEPS = 25
 # Fresh pairs of the Monte Carlo Bayes risk of data with a known distribution: a standard error near 1e-3 relative.
 BAYES_RISK_SAMPLES = 100_000
-# Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
-REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
 
 
 def build(name: str, node: DictConfig) -> Any:
@@ -369,63 +362,3 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     if status == "interrupted":
         log.warning("interrupted at step %d; the same command continues from the checkpoint", state.step)
     return state.summary
-
-
-def sweeper_objective(summary: dict[str, Any] | None) -> float:
-    """The number a job returns to Hydra's sweeper, which a search (conf/hparams_search/) minimises.
-
-    The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
-    failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
-    """
-    summary = summary or {}
-    value = summary.get("val_loss", summary.get("test_loss"))
-    return float(value) if value is not None and math.isfinite(value) else math.inf
-
-
-def run_job(cfg: DictConfig) -> dict[str, Any] | None:
-    """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
-
-    A single run ends the process with uvb-train's exit codes (2 refused, 1 failed, 3 preempted, 130
-    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
-    process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
-    """
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    single = hydra_cfg.mode != RunMode.MULTIRUN
-    summary, code = None, 0
-    try:
-        with hold(run_dir):  # before any write; released when the job returns or the process dies
-            decision = run_folder.decide(run_dir, cfg)
-            if decision.action == "refuse":
-                raise run_folder.RunRefused(decision.reason)
-            if decision.action == "skip":
-                log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
-                return decision.summary
-            with run_folder.log_to_file(run_dir):
-                summary = train(cfg, run_dir)
-    except REFUSALS as error:
-        print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 2
-    except FloatingPointError as error:
-        print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 1
-    except OSError as error:  # a full disk, a read-only mount: the checkpoint before it stays whole (run/checkpoint.py)
-        where = f" {error.filename}" if error.filename else ""
-        print(
-            f"uvb-train: error: cannot write{where}: {error.strerror or error}; nothing half-written was left, and the "
-            "last checkpoint is intact: once it can be written, the same command continues",
-            file=sys.stderr,
-        )
-        code = 2
-    if summary is not None:
-        code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
-        if code == INTERRUPTED_EXIT_CODE and not single:
-            raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
-        if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:
-            # The signal was meant for this process, which runs every job of the sweep: stop it, not only this
-            # job (a plain `kill`, or a SLURM allocation that runs a whole sweep). Under submitit each job is
-            # its own process and hand_over() has requeued it already.
-            raise SystemExit(PREEMPTED_EXIT_CODE)
-    if single and code:
-        sys.exit(code)
-    return summary

@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from uvb_lab import successive_halving, tune_then_test
+from uvb_lab.launch import successive_halving, tune_then_test
 from uvb_lab.run.loggers import link_offline_runs
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma

@@ -29,9 +29,10 @@ from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import CONFIG_DIR, successive_halving
+from uvb_lab import CONFIG_DIR
+from uvb_lab.launch import successive_halving
 from uvb_lab.config import ConfigError, check_values
-from uvb_lab.hydra_internals import BASIC_SWEEPER, expand_sweeps
+from uvb_lab.launch.hydra_internals import BASIC_SWEEPER, expand_sweeps
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.lock import check_free
@@ -170,7 +171,7 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
 
 
 def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
-    from uvb_lab.train import REFUSALS  # what a job refuses with, found here before the launch instead
+    from uvb_lab.launch.job import REFUSALS  # what a job refuses with, found here before the launch instead
 
     if job_folder in seen:
         return run_folder.Decision(
@@ -196,7 +197,7 @@ def _task_config(cfg: DictConfig) -> DictConfig:
 def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
     record; the trials' own folders come as the sweeper picks their values."""
-    from uvb_lab.train import REFUSALS
+    from uvb_lab.launch.job import REFUSALS
 
     task_cfg = _task_config(base)
     settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
