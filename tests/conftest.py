@@ -14,10 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from uvb_lab import config
+from uvb_lab import compose
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "conf"
@@ -44,8 +43,7 @@ QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.d
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The real conf/ composed as `uvb-train` would, with ${hydra:...} resolvable outside a Hydra app."""
-    GlobalHydra.instance().clear()
-    return config.compose_config(overrides)
+    return compose.compose_config(overrides)
 
 
 def run_python(args: list[str], cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 240):
@@ -132,7 +130,7 @@ def uvb_train_here(args: list[str], cwd: Path | None = None) -> subprocess.Compl
     """
     from uvb_lab.launch import main
 
-    GlobalHydra.instance().clear()
+    compose.forget_app()
     root_handlers, old_cwd = logging.root.handlers[:], os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -144,7 +142,7 @@ def uvb_train_here(args: list[str], cwd: Path | None = None) -> subprocess.Compl
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         os.chdir(old_cwd)
-        GlobalHydra.instance().clear()
+        compose.forget_app()
         # Hydra pointed the root logger at this run's console handler; later tests must not write there.
         for handler in logging.root.handlers[:]:
             if handler not in root_handlers:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -33,6 +32,7 @@ from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.checkpoint import CheckpointError
+from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
 from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
@@ -89,10 +89,10 @@ class Parts:
     x_val: torch.Tensor | None
 
 
-def build_parts(cfg: DictConfig) -> Parts:
+def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     check_values(cfg)
     try:
-        device = devices.resolve_device(cfg.trainer.device, devices.multirun_job_num())
+        device = devices.resolve_device(cfg.trainer.device, job_num)
     except devices.DeviceError as error:
         raise ConfigError(str(error)) from error
     torch.manual_seed(cfg.trainer.seed)
@@ -113,7 +113,7 @@ def build_parts(cfg: DictConfig) -> Parts:
 def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
     """summary.json of a run about to start: what it is, and no progress yet."""
     return {
-        "status": "running",
+        "status": RunStatus.RUNNING.value,  # plain strings: the checkpoint holds the summary (weights_only loads)
         "model": cfg.run.model,
         "dataset": cfg.run.data,
         "sigma": float(cfg.sigma),
@@ -257,7 +257,7 @@ def train_one_pass(
             # -- Inside the pass: an evaluation every eval_every steps; a preemption evaluates, checkpoints and stops.
             if state.step % schedule.eval_every == 0 or preemption.requested:
                 checkpointer.nonfinite.stop_if_seen(state.step)
-                recorder.evaluation(preemption.reason if preemption.requested else "eval_every_steps", evaluate_splits(parts, cfg))
+                recorder.evaluation(preemption.reason.value if preemption.requested else "eval_every_steps", evaluate_splits(parts, cfg))
                 recorder.summary()
             if state.step % schedule.checkpoint_every == 0 or preemption.requested:
                 checkpointer.save(state)
@@ -285,13 +285,14 @@ def end_pass(parts: Parts, cfg: DictConfig, state: TrainState, end: PassEnd, epo
     recorder.summary()
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None, job_num: int | None = None) -> dict[str, Any]:
     """Run the training described by cfg in run_dir, continuing its checkpoint if there is one; returns the summary.
 
-    The caller has decided that cfg may train there (uvb_lab/run/folder.py: start or continue).
+    The caller has decided that cfg may train there (uvb_lab/run/folder.py: start or continue). hydra_record: Hydra's
+    settings of the launch, kept in the folder's .hydra/; job_num: the job's number in a sweep (which GPU it takes).
     """
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
-    parts = build_parts(cfg)
+    parts = build_parts(cfg, job_num)
     state = TrainState(parts.device, summary=first_summary(cfg, parts))
     log.info(
         "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary['num_params']:,}", len(parts.x_train),
@@ -311,7 +312,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         state.load_state_dict(saved)
 
     # -- Every check passed: the first write into the run folder (identity, config, Hydra's record, log).
-    run_folder.record(run_dir, cfg, HydraConfig.get() if HydraConfig.initialized() else None)
+    run_folder.record(run_dir, cfg, hydra_record)
     if saved is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epochs_done + 1, state.batches_done)
     run_files.truncate_metrics(run_dir, state.step)  # rows past the checkpoint are rewritten, not repeated
@@ -322,7 +323,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     schedule, epochs = Schedule.of(cfg.trainer, batches_per_epoch), int(cfg.trainer.epochs)
 
     # -- Pass after pass; SIGTERM etc. (preemption) and Ctrl-C finish the step, checkpoint and stop.
-    status = "failed"
+    status = RunStatus.FAILED
     recorder.summary()
     try:
         with Preemption(cfg.trainer.preemption_signals) as preemption:
@@ -339,26 +340,26 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 if state.step >= schedule.max_steps:
                     log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary["epochs_done"])
                     break
-            status = "interrupted" if preemption.interrupted else "preempted" if preemption.requested else "finished"
-        recorder.summary(status=status)  # before the figures: a kill while drawing them costs no training
+            status = preemption.reason if preemption.requested else RunStatus.FINISHED
+        recorder.summary(status=status.value)  # before the figures: a kill while drawing them costs no training
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
-        if cfg.figures.after_training and status == "finished":
+        if cfg.figures.after_training and status == RunStatus.FINISHED:
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
-        if status == "finished":
+        if status == RunStatus.FINISHED:
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
-        status = "interrupted"
+        status = RunStatus.INTERRUPTED
         raise
     finally:
         try:
-            recorder.summary(status=status, wall_time_s=recorder.wall_time(), steps_done=state.step)
+            recorder.summary(status=status.value, wall_time_s=recorder.wall_time(), steps_done=state.step)
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
-        logger.finish(exit_code=0 if status == "finished" else 1)
-    if status == "preempted":
+        logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)
+    if status == RunStatus.PREEMPTED:
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
-    if status == "interrupted":
+    if status == RunStatus.INTERRUPTED:
         log.warning("interrupted at step %d; the same command continues from the checkpoint", state.step)
     return state.summary

@@ -9,15 +9,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from uvb_lab import compose
 from uvb_lab.config import ConfigError
 from uvb_lab.data import DataError
 from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.checkpoint import CheckpointError
+from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
@@ -47,20 +48,20 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
     process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
     """
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = compose.job_config()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     single = hydra_cfg.mode != RunMode.MULTIRUN
     summary, code = None, 0
     try:
         with hold(run_dir):  # before any write; released when the job returns or the process dies
-            decision = run_folder.decide(run_dir, cfg)
+            decision = run_folder.decide(run_dir, cfg, compose.defaults_identity(compose.group_choices())[0])
             if decision.action == "refuse":
                 raise run_folder.RunRefused(decision.reason)
             if decision.action == "skip":
                 log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
                 return decision.summary
             with run_folder.log_to_file(run_dir):
-                summary = train(cfg, run_dir)
+                summary = train(cfg, run_dir, hydra_cfg, compose.multirun_job_num())
     except REFUSALS as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
         code = 2
@@ -76,7 +77,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         )
         code = 2
     if summary is not None:
-        code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
+        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
         if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:
