@@ -1,10 +1,10 @@
 """Every option of every config group composes, and what it names can be built."""
 
 import pytest
-from conftest import CONFIG_DIR, TINY, compose_config
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from conftest import CONFIG_DIR, TINY, compose_config
 from uvb_lab import compose
 from uvb_lab.config import check_values
 from uvb_lab.models.energy import EnergyModel

@@ -14,12 +14,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import QUICK, TINY, compose_config, uvb_train_here
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
+from conftest import QUICK, TINY, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
 from uvb_lab.run.loggers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams, link_offline_runs
 

@@ -72,7 +72,8 @@ def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig
 
 @contextlib.contextmanager
 def hydra_state_kept() -> Iterator[None]:
-    """Hydra's state as the block found it: compositions inside (compose_config) leave the caller's behind."""
+    """Compositions inside the block (compose_config) leave no trace: the config Hydra holds is the caller's again,
+    and no initialisation lingers."""
     saved = HydraConfig.instance().cfg
     try:
         yield

@@ -16,6 +16,7 @@ from uvb_lab.models.energy import EnergyModel
 from uvb_lab.paired_noise import noise
 from uvb_lab.samplers.seeding import seeded
 
+
 def evaluate(
     model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None
 ) -> dict[str, float]:

@@ -26,8 +26,8 @@ from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
-from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
@@ -55,7 +55,7 @@ def build(name: str, node: DictConfig) -> Any:
     except InstantiationException as error:
         cause = error.__cause__ or error
         if isinstance(cause, DataError):
-            raise cause
+            raise cause  # noqa: B904 - the data's own error, with its own cause, as the loader raised it
         raise ConfigError(f"cannot build {name} ({node.get('_target_')}): {cause}") from error
 
 

@@ -31,10 +31,10 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.run import devices
-from uvb_lab.compose import compose_config
 from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.bench.naive_reference import naive_training
+from uvb_lab.compose import compose_config
+from uvb_lab.run import devices
 from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3: 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).

@@ -28,8 +28,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import compose
-from uvb_lab.launch import successive_halving
 from uvb_lab.config import ConfigError, check_values
+from uvb_lab.launch import successive_halving
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER, expand_sweeps
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity

@@ -34,9 +34,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.run.files import write_atomic
-from uvb_lab.launch.successive_halving import Rung, grid, job_score, rungs, survivors, training_cost
 from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.launch.successive_halving import Rung, grid, job_score, rungs, survivors, training_cost
+from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
 

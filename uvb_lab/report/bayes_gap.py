@@ -15,11 +15,11 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from uvb_lab.models.names import display_name
+from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.figure import model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
-from uvb_lab.report import pairing
 from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, Metric, Table, baseline_stat
 
 MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend

@@ -19,11 +19,11 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from uvb_lab import paper
 from uvb_lab.models.names import display_name
-from uvb_lab.run import files as run_files
 from uvb_lab.report.figure import log_scale, model_color
 from uvb_lab.report.runs import Run, RunIndex
 from uvb_lab.report.settings import without_seed
 from uvb_lab.report.tables import DATASET_NAMES
+from uvb_lab.run import files as run_files
 from uvb_lab.run import identity as run_identity
 
 STYLES = ("-", "--", ":", "-.")

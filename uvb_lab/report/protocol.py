@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uvb_lab.launch.tune_then_test import RECORD
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.run import files as run_files
-from uvb_lab.launch.tune_then_test import RECORD
 
 FINGERPRINT = "test_noise_fingerprint"
 PARAMETER_MISMATCH = 0.10  # "at equal parameter count": pairs further apart than this are flagged

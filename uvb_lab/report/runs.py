@@ -18,8 +18,8 @@ from typing import Any
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.folder import recorded_identity
 from uvb_lab.run.files import SUMMARY, RunStatus
+from uvb_lab.run.folder import recorded_identity
 
 # The summary.json fields a report reads, and the JSON types each may have (None: not measured or not recorded:
 # the provenance fields are absent from summaries written before uvb-lab recorded them).

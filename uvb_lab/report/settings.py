@@ -9,7 +9,6 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-
 from uvb_lab.compose import compose_config, hydra_state_kept
 from uvb_lab.run import identity as run_identity
 

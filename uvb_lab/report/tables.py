@@ -15,8 +15,7 @@ from uvb_lab import paper
 from uvb_lab.models.names import display_name
 from uvb_lab.report import pairing
 from uvb_lab.report.runs import Cell, RunIndex
-from uvb_lab.report.settings import (REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT,
-                                     settings_differences)
+from uvb_lab.report.settings import REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT, settings_differences
 from uvb_lab.report.stats import Difference, Stat, difference_text, number
 
 DASH = "—"
