@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from uvb_lab.figures.cli import load_run
+from uvb_lab.figures.cli import load_trained_run
 from uvb_lab.figures.paper_figures import make_figures
 
 NUMBERS = ("mean_num_classes_visited", "mean_class_changes_per_100_jumps", "chains_that_saw_all_classes")
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     samplers = [("overdamped", None)] + [("underdamped", float(f)) for f in args.frictions.split(",")]
     results = {}
     for run_dir in args.runs:
-        run = load_run(run_dir, torch.device("cpu"))
+        run = load_trained_run(run_dir, torch.device("cpu"))
         for seed in [int(s) for s in args.seeds.split(",")] if args.seeds else [run.settings["seed"]]:
             for sampler, friction in samplers:
                 label = sampler if friction is None else f"underdamped, friction {friction:g}"

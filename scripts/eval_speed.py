@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from hydra.utils import instantiate
 
-from uvb_lab.config import compose_config
+from uvb_lab.compose import compose_config
 from uvb_lab.evaluate import evaluate, evaluate_checked
 from uvb_lab.train_step import PRECISIONS, resolve_precision
 
@@ -37,12 +37,12 @@ def main() -> None:
         torch.manual_seed(0)
         model, loss_fn = instantiate(cfg.model), instantiate(cfg.loss)
         timings = {}
-        for label, run in (
-            ("fp32", lambda: evaluate(model, loss_fn, x, 1234, 500)),
-            (precision, lambda: evaluate_checked(model, loss_fn, x, 1234, 500, autocast_dtype=PRECISIONS[precision].autocast_dtype)),
-        ):
+        for label, dtype in (("fp32", None), (precision, PRECISIONS[precision].autocast_dtype)):
             start = time.perf_counter()
-            numbers = run()
+            if dtype is None:
+                numbers = evaluate(model, loss_fn, x, 1234, 500)
+            else:
+                numbers = evaluate_checked(model, loss_fn, x, 1234, 500, autocast_dtype=dtype)
             timings[label] = {"seconds": time.perf_counter() - start, "test_loss": numbers["test_loss"],
                               "precision_check": numbers.get("test_precision_check")}
         timings["speedup"] = timings["fp32"]["seconds"] / timings[precision]["seconds"]

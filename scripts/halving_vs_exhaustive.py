@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
+from uvb_lab.launch.successive_halving import Rung
+from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
-from uvb_lab.successive_halving import Rung
-from uvb_lab.tune_then_test import RECORD, choose
 
 
 def trial_folder(folder: Path, cell: list[str], setting: str) -> Path | None:

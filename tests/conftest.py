@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig
 
-from uvb_lab import config
+from uvb_lab import compose
+from uvb_lab.run import files as run_files
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "conf"
@@ -44,8 +44,25 @@ QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.d
 
 def compose_config(overrides: list[str]) -> DictConfig:
     """The real conf/ composed as `uvb-train` would, with ${hydra:...} resolvable outside a Hydra app."""
-    GlobalHydra.instance().clear()
-    return config.compose_config(overrides)
+    return compose.compose_config(overrides)
+
+# The metrics and summary values that differ between any two runs, stopped or not: how long things took.
+TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
+
+
+def without_timings(rows: list[dict]) -> list[dict]:
+    """Metrics rows (or summaries) less TIMINGS: what two runs of the same settings agree on to the last digit."""
+    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
+
+
+def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
+    """run_dir, stopped and continued, ended as the uninterrupted reference: its summary and every metrics row equal
+    to the last digit, timings and the evaluations made only because it was stopped aside."""
+    summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
+    assert summary["status"] == "finished", note
+    assert without_timings([summary]) == without_timings([expected]), note
+    rows, expected_rows = run_files.without_stops(run_files.read_metrics(run_dir)), run_files.read_metrics(reference)
+    assert without_timings(rows) == without_timings(expected_rows), note
 
 
 def run_python(args: list[str], cwd: Path = REPO, env: dict[str, str] | None = None, timeout: float = 240):
@@ -132,7 +149,7 @@ def uvb_train_here(args: list[str], cwd: Path | None = None) -> subprocess.Compl
     """
     from uvb_lab.launch import main
 
-    GlobalHydra.instance().clear()
+    compose.forget_app()
     root_handlers, old_cwd = logging.root.handlers[:], os.getcwd()
     out, err = io.StringIO(), io.StringIO()
     try:
@@ -144,7 +161,7 @@ def uvb_train_here(args: list[str], cwd: Path | None = None) -> subprocess.Compl
         code = exit_.code if isinstance(exit_.code, int) else 1
     finally:
         os.chdir(old_cwd)
-        GlobalHydra.instance().clear()
+        compose.forget_app()
         # Hydra pointed the root logger at this run's console handler; later tests must not write there.
         for handler in logging.root.handlers[:]:
             if handler not in root_handlers:

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+
 from conftest import QUICK, TINY, run_uvb_train_in_process
 
 TINY_UVB = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none"]

@@ -5,10 +5,9 @@ import csv
 import math
 
 import pytest
-import torch
+
 from conftest import QUICK, SMALL, TINY, compose_config
 from hand_made_runs import write_run
-
 from uvb_lab.data.gmm import bayes_risk, gmm
 from uvb_lab.paired_noise import noisy
 from uvb_lab.report import main as report

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from conftest import QUICK, TINY, compose_config
-from uvb_lab.run import checkpoint
 from uvb_lab.config import ConfigError, check_values
+from uvb_lab.run import checkpoint
 from uvb_lab.train import train
 
 RUN = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "data.n_test=16", "trainer.batch_size=16",

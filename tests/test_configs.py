@@ -1,14 +1,14 @@
 """Every option of every config group composes, and what it names can be built."""
 
 import pytest
-from conftest import CONFIG_DIR, TINY, compose_config
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from uvb_lab import config
+from conftest import CONFIG_DIR, TINY, compose_config
+from uvb_lab import compose
 from uvb_lab.config import check_values
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.names import DISPLAY_NAMES
 
 BUILT_GROUPS = ("model", "model/likelihood", "data", "loss", "logger")
 OPTIONS = sorted((group, path.stem) for group in BUILT_GROUPS for path in (CONFIG_DIR / group).glob("*.yaml"))
@@ -62,13 +62,17 @@ def test_config_files_are_all_under_known_groups():
     assert sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) == ["config.yaml"]
 
 
+def test_every_model_option_has_a_display_name():
+    options = {path.stem for path in (CONFIG_DIR / "model").glob("*.yaml")}
+    assert options <= set(DISPLAY_NAMES), options - set(DISPLAY_NAMES)  # a new model: one line in uvb_lab/models/names.py
+
+
 SWEEPS = sorted((group, path.stem) for group in ("experiment", "hparams_search") for path in (CONFIG_DIR / group).glob("*.yaml"))
 
 
 @pytest.mark.parametrize(("group", "option"), SWEEPS, ids=[f"+{g}={o}" for g, o in SWEEPS])
 def test_every_experiment_and_search_composes_into_a_folder_of_its_own(group, option):
-    GlobalHydra.instance().clear()
-    cfg = config.compose_config([f"+{group}={option}"], with_hydra=True)
+    cfg = compose.compose_config([f"+{group}={option}"], with_hydra=True)
     assert cfg.hydra.sweep.dir.endswith(option)  # relaunched, it finds its runs again
     assert cfg.hydra.sweeper.params  # what it sweeps or searches
     check_values(cfg)

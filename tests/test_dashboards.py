@@ -14,12 +14,12 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import QUICK, TINY, compose_config, uvb_train_here
 from hydra.utils import instantiate
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
+from conftest import QUICK, TINY, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
 from uvb_lab.run.loggers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams, link_offline_runs
 
@@ -264,7 +264,7 @@ def test_an_adhoc_sweep_is_one_wandb_group_and_every_run_has_its_tensorboard_hpa
     args = ["-m", *QUICK, *TINY["deen"], "model=deen", "data.n_train=32", "data.n_test=16", "trainer.batch_size=16", "trainer.seed=0,1"]
     result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    sweep = tmp_path / "multirun" / "sweeps"  # every ad-hoc sweep's folder (uvb_lab/run/plan.py)
+    sweep = tmp_path / "multirun" / "sweeps"  # every ad-hoc sweep's folder (uvb_lab/launch/plan.py)
     run_dirs = sorted(d for d in sweep.iterdir() if d.is_dir())
     assert len(run_dirs) == 2 and run_dirs[1].name == run_dirs[0].name + "-trainer.seed1"
     files = wandb_files(sweep)

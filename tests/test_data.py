@@ -6,9 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import compose_config
 from hydra.utils import instantiate
 
+from conftest import compose_config
 from uvb_lab.data import DataError
 from uvb_lab.data.cifar10 import load_cifar10
 from uvb_lab.data.mnist import MD5, load_mnist, md5sum

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
-
-from conftest import SMALL, compose_config
 from hydra.utils import instantiate
 
+from conftest import SMALL, compose_config
 from uvb_lab import evaluate as evaluation
 from uvb_lab.data.gmm import gmm
 

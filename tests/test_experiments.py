@@ -2,14 +2,12 @@
 small comparisons match UVB's and DEEN's parameter counts."""
 
 import pytest
-from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 
-from uvb_lab.config import compose_config
+from uvb_lab.compose import compose_config
 
 
 def compose_with_hydra(overrides):
-    GlobalHydra.instance().clear()
     return compose_config(overrides, with_hydra=True)
 
 

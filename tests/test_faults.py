@@ -10,7 +10,8 @@ import torch
 
 import uvb_lab.loss
 from conftest import QUICK, TINY, compose_config
-from uvb_lab.run import checkpoint, files as run_files
+from uvb_lab.run import checkpoint
+from uvb_lab.run import files as run_files
 from uvb_lab.run.preemption import Preemption
 from uvb_lab.train import train
 

@@ -9,11 +9,11 @@ import pytest
 import torch
 
 from conftest import QUICK, TINY, uvb_train_here
+from uvb_lab.data.images import ImageData
 from uvb_lab.figures import cli
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.figures.mixing import MIN_ACCURACY
 from uvb_lab.figures.paper_figures import make_figures
-from uvb_lab.data.images import ImageData
 from uvb_lab.models import DEEN
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

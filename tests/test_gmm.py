@@ -5,9 +5,9 @@ import math
 
 import pytest
 import torch
-from conftest import compose_config
 from hydra.utils import instantiate
 
+from conftest import compose_config
 from uvb_lab.config import check_values
 from uvb_lab.data import DataError
 from uvb_lab.data.gmm import GaussianMixture, bayes_risk, gaussian_mixture, gmm

@@ -6,12 +6,12 @@ import math
 import sqlite3
 
 import torch
-from conftest import QUICK, TINY, run_uvb_train_in_process
 from omegaconf import OmegaConf
 
+from conftest import QUICK, TINY, run_uvb_train_in_process
 from uvb_lab.data.images import ImageData
 from uvb_lab.data.validation import hold_out
-from uvb_lab.train import sweeper_objective
+from uvb_lab.launch.job import sweeper_objective
 
 TINY_UVB = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none"]
 

@@ -3,11 +3,9 @@ runs it on one)."""
 
 import subprocess
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from conftest import CONFIG_DIR
+from uvb_lab.compose import compose_config
 
 
 def launcher_config(overrides: list[str]) -> dict:
@@ -16,9 +14,7 @@ def launcher_config(overrides: list[str]) -> dict:
     A real launch resolves it more than once: an escaped `\\${...}` in a setup line comes back from the first
     round as an interpolation and failed the launch (UnsupportedInterpolationType); it fails here too.
     """
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
+    cfg = compose_config(overrides, with_hydra=True)
     once = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     return OmegaConf.to_container(OmegaConf.create(once), resolve=True)
 

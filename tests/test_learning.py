@@ -1,8 +1,8 @@
 """Learning works: on Gaussian data, where the Bayes denoiser is known, short CPU runs get close to it."""
 
 import pytest
-from conftest import SMALL, compose_config
 
+from conftest import SMALL, compose_config
 from uvb_lab.data.synthetic import optimal_gaussian_risk
 from uvb_lab.train import train
 

@@ -5,8 +5,8 @@ import logging
 
 import pytest
 import torch
-from conftest import QUICK, TINY, compose_config
 
+from conftest import QUICK, TINY, compose_config
 from uvb_lab import linear_baseline
 from uvb_lab.data.synthetic import gaussian, optimal_gaussian_risk
 from uvb_lab.data.validation import hold_out

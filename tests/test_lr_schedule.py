@@ -5,7 +5,7 @@ import math
 
 import pytest
 
-from conftest import TINY, compose_config, uvb_train_here
+from conftest import TINY, compose_config, uvb_train_here, without_timings
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.lr_schedule import learning_rate
 from uvb_lab.run import files as run_files
@@ -15,7 +15,6 @@ ARGS = [
     "data=synthetic", "data.n_train=128", "data.n_test=32", "logger=none", "trainer.device=cpu", "trainer.progress=false",
     "trainer.batch_size=32", "trainer.log_every_steps=1", "trainer.lr=0.001", "figures.after_training=false", *TINY["deen"], "model=deen",
 ]
-TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 
 
 def test_the_rate_halves_every_half_life_and_is_constant_without_one():
@@ -45,7 +44,7 @@ def test_more_epochs_continue_a_decaying_run_to_the_numbers_of_one_asked_for_the
     assert uvb_train_here([*decay, "trainer.epochs=1", f"hydra.run.dir={tmp_path / 'continued'}"], tmp_path).returncode == 0
     assert uvb_train_here([*decay, "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'continued'}"], tmp_path).returncode == 0
     assert uvb_train_here([*decay, "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'at_once'}"], tmp_path).returncode == 0
-    rows = {name: [{k: v for k, v in row.items() if k not in TIMINGS} for row in run_files.read_metrics(tmp_path / name)]
+    rows = {name: without_timings(run_files.read_metrics(tmp_path / name))
             for name in ("continued", "at_once")}
     assert rows["continued"] == rows["at_once"] and len(rows["at_once"]) == 12 + 3
 

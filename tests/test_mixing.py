@@ -5,11 +5,10 @@ import math
 import pytest
 import torch
 
-from uvb_lab.figures.classifier import cache_path, classify, load_or_train_classifier
-from uvb_lab.data.synthetic import gaussian, shapes
 from uvb_lab.data.images import DataError
+from uvb_lab.data.synthetic import gaussian, shapes
+from uvb_lab.figures.classifier import cache_path, classify, load_or_train_classifier
 from uvb_lab.figures.mixing import class_changes_per_100_jumps, classes_visited, jump_all_classes_seen, mixing_numbers
-
 
 
 def test_mixing_numbers_of_a_known_chain():

@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
-from conftest import compose_config
 from hydra.utils import instantiate
 
+from conftest import compose_config
 from uvb_lab import paper
 from uvb_lab.loss import CleanNegativeELBO, DenoisingLoss, NegativeELBO
 from uvb_lab.models import DEEN, UVB

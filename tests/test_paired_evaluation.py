@@ -2,8 +2,8 @@
 and summary.json records which images those were (uvb_lab/paired_noise.py)."""
 
 import torch
-from conftest import QUICK, TINY, compose_config
 
+from conftest import QUICK, TINY, compose_config
 from uvb_lab.evaluate import evaluate
 from uvb_lab.loss import DenoisingLoss
 from uvb_lab.models import DEEN, UVB

@@ -2,7 +2,6 @@
 UVB - DEEN test differences only between runs scored on the same noisy test images. Run folders are hand-made."""
 
 from hand_made_runs import table_identity, write_run
-
 from uvb_lab.report import main
 from uvb_lab.report.tables import ABOVE_LINEAR_NOTE, LINEAR_ROW
 

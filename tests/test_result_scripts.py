@@ -6,7 +6,6 @@ from pathlib import Path
 
 from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 from hand_made_runs import write_run
-
 from uvb_lab import paper
 
 SCRIPTS = REPO / "scripts"

@@ -14,11 +14,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from conftest import TINY, run_python, uvb_train_here
-from uvb_lab.run import checkpoint, files as run_files
+from conftest import TINY, assert_same_run, run_python, uvb_train_here
+from uvb_lab.run import checkpoint
+from uvb_lab.run import files as run_files
 from uvb_lab.run.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 
 # 128 images at batch 32: 4 steps an epoch, 12 in all; a checkpoint every 2 steps besides the epoch ends.
@@ -28,8 +28,6 @@ ARGS = [
     "trainer.epochs=3", "trainer.batch_size=32", "trainer.checkpoint_every_steps=2", "trainer.log_every_steps=3",
     "figures.after_training=false", *TINY["uvb"],
 ]
-# Differ between any two runs, stopped or not.
-TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 
 KILL_AT_STEP = """
 import os, signal, sys
@@ -71,10 +69,6 @@ def uvb_train(args: list[str], cwd: Path, signal_at: tuple[str, int] | None = No
         hook.remove()
 
 
-def without_timings(rows):
-    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
-
-
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> tuple[list[str], Path]:
     """A two-run sweep into a fixed folder, launched once: (its command, its folder)."""
@@ -90,14 +84,6 @@ def uninterrupted(sweep) -> Path:
     """The sweep's sigma=1.0 run (the default sigma): the reference a stopped and continued run must match."""
     (run_dir,) = sweep[1].glob("*-sigma1.0-*")
     return run_dir
-
-
-def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
-    summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
-    assert summary["status"] == "finished", note
-    assert without_timings([summary]) == without_timings([expected]), note  # every number to the last digit
-    rows, expected = run_files.without_stops(run_files.read_metrics(run_dir)), run_files.read_metrics(reference)
-    assert without_timings(rows) == without_timings(expected), note
 
 
 def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(tmp_path, uninterrupted):

@@ -15,11 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process
-from uvb_lab.run import checkpoint, files as run_files
-from uvb_lab.run.plan import quoted
+from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process, without_timings
 from uvb_lab.figures import cli as figures_cli
+from uvb_lab.launch.plan import quoted
 from uvb_lab.report import main as report
+from uvb_lab.run import checkpoint
+from uvb_lab.run import files as run_files
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
 # The overrides the fixture was made with (its .hydra/overrides.yaml), less its max_steps cap.
@@ -29,7 +30,6 @@ FIXTURE_ARGS = [
     "trainer.progress=false", "figures.after_training=false", "logger=none",
     "trainer.precision=fp32",  # the fixture trained in 0.1.0's tf32, which is fp32 on a CPU; auto would continue in bf16
 ]
-TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 FIXTURE_STEPS = 2  # the steps both fixtures' old code trained and evaluated before they are continued (summary.json)
 SMOKE = ["-m", "+experiment=smoke", "model=deen", "sigma=0.5", "logger=none", "figures.after_training=false"]
 
@@ -40,10 +40,6 @@ def tree(path: Path) -> dict[str, str]:
         str(p.relative_to(path)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
         for p in sorted(path.rglob("*"))
     }
-
-
-def without_timings(rows):
-    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
 
 
 def numbers_match(old_rows: list[dict], fresh_rows: list[dict], rel: float = 1e-5) -> bool:

@@ -3,6 +3,7 @@
 import pytest
 
 from conftest import compose_config
+from uvb_lab import compose
 from uvb_lab.run import identity
 
 
@@ -54,7 +55,7 @@ def test_every_key_but_the_listed_ones_is_identity():
 def test_a_key_added_later_keeps_older_runs_while_it_has_its_default():
     cfg = compose_config([])
     current = identity.identity(cfg)
-    defaults, _ = identity.defaults(identity.choices())
+    defaults, _ = compose.defaults_identity(compose.group_choices())
     older = {k: v for k, v in current.items() if k != "model.z_samples"}  # a folder made before z_samples existed
     assert identity.differences(older, current, defaults) == []
     changed = identity.identity(compose_config(["model.z_samples=4"]))

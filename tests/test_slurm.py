@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, TINY
+from conftest import REPO, TINY, without_timings
 from uvb_lab.run import files as run_files
 
 pytestmark = pytest.mark.slurm
@@ -44,8 +44,6 @@ LONG = [
     "trainer.eval_batch_size=64", "trainer.epochs=24", "trainer.checkpoint_every_steps=32", *TINY["uvb"], *QUIET,
 ]
 LONG_STEPS = 3072
-# Differ between any two runs, stopped or not.
-TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
 EPOCH_LINE = re.compile(r"epoch \d+/\d+\s+step \d+")  # what uvb-train logs after each epoch it trained
 
 
@@ -153,10 +151,6 @@ def summary(run_dir: Path) -> dict:
 
 def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
-
-
-def without_timings(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
 
 
 def job_logs(sweep_dir: Path) -> dict[str, str]:

@@ -8,11 +8,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TINY, run_uvb_train_in_process, uvb_train_here
 
+from conftest import TINY, run_uvb_train_in_process, uvb_train_here, without_timings
+from uvb_lab.launch.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 from uvb_lab.report import main as report
 from uvb_lab.run import files as run_files
-from uvb_lab.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [
@@ -21,11 +21,6 @@ TINY_UVB = [
 ]
 # 1e-6 barely moves in an epoch: a clearly bad rate beside two usable ones. eta 3 keeps one of three.
 SEARCH = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=3", "trainer.lr=1e-6,1e-2,3e-3"]
-TIMINGS = {"wall_time_s", "samples_per_s", "epoch_time_s"}
-
-
-def without_timings(rows):
-    return [{k: v for k, v in row.items() if k not in TIMINGS} for row in rows]
 
 
 def runs_by_lr(sweep: Path) -> dict[float, Path]:
@@ -103,7 +98,10 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     folder = tmp_path / "lr"
     shutil.copytree(search, folder)
     command = [*SEARCH, f"hydra.sweep.dir={folder}"]
-    files = lambda: {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file() and p.name != "multirun.yaml"}
+
+    def files():
+        return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in folder.rglob("*") if p.is_file() and p.name != "multirun.yaml"}
+
     before = files()
     done = uvb_train_here(command)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -6,9 +6,10 @@ import math
 import pytest
 import torch
 import yaml
-from conftest import MODELS, QUICK, TINY, uvb_train_here
 
-from uvb_lab.run import checkpoint, files as run_files
+from conftest import MODELS, QUICK, TINY, uvb_train_here
+from uvb_lab.run import checkpoint
+from uvb_lab.run import files as run_files
 from uvb_lab.train_step import resolve_precision
 
 SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}

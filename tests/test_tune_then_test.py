@@ -7,9 +7,9 @@ import math
 import pytest
 
 from conftest import QUICK, TINY, uvb_train_here
+from uvb_lab.launch.successive_halving import rungs
+from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
-from uvb_lab.successive_halving import rungs
-from uvb_lab.tune_then_test import RECORD, choose
 
 CELLS = ["model=deen,deen_quadratic", *TINY["deen"]]
 PROTOCOL = [

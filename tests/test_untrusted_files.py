@@ -4,14 +4,14 @@ import pickle
 import shutil
 
 import pytest
+from test_data import write_cifar_batches
+from test_run_folders import FIXTURE_ARGS, tree
 
 import uvb_lab
 from conftest import REPO, run_uvb_train_in_process
-from test_run_folders import FIXTURE_ARGS, tree
-from test_data import write_cifar_batches
-from uvb_lab.figures import cli as figures_cli
 from uvb_lab.data import DataError
 from uvb_lab.data.cifar10 import load_cifar10
+from uvb_lab.figures import cli as figures_cli
 from uvb_lab.report import main as report
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
@@ -74,7 +74,7 @@ def test_a_run_config_naming_code_outside_uvb_lab_builds_nothing(tmp_path, capsy
 def test_an_interpolation_in_a_run_config_is_never_evaluated(tmp_path, capsys, monkeypatch):
     # The attack of issue 23: a plain string that becomes a node to build once OmegaConf resolves it.
     marker = tmp_path / "pwned"
-    evil = "  evil: '${oc.create:{_target_: subprocess.call, args: [touch, %s]}}'\n" % marker
+    evil = "  evil: '${oc.create:{_target_: subprocess.call, args: [touch, %s]}}'\n" % marker  # noqa: UP031 - the braces are the attack's
     run_dir = crafted_run(tmp_path, "  image_size: 16\n", "  image_size: 16\n" + evil)
     assert "holds an interpolation at model.evil" in figures_refuse(run_dir, capsys)
     assert not marker.exists()

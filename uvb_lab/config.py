@@ -1,4 +1,4 @@
-"""The config's types and ranges, and one way to compose it outside `uvb-train` (tests, bench, report).
+"""The config's types and ranges (conf/ is composed by uvb_lab/compose.py, which stores the schema with Hydra).
 
 conf/config.yaml extends the schema below (its first default), so Hydra checks every value's type while
 composing: `trainer.batch_size=2.5` or `sigma=abc` fail there, an unknown key too. The schema holds types
@@ -14,16 +14,10 @@ import inspect
 import signal
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
-from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from hydra.utils import get_method
-from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
-
-from uvb_lab.run.identity import compose_conf, register_resolver
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 SCHEMA = "uvb_lab_schema"
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")
@@ -98,9 +92,6 @@ class Schema:
     # Per-model values of an experiment that sweeps models of different widths, read by the model's keys through
     # interpolation, e.g. conv_channels: ${sizes.${hydra:runtime.choices.model}.conv_channels} (conf/experiment/bayes_gap.yaml).
     sizes: Optional[Any] = None
-
-
-ConfigStore.instance().store(name=SCHEMA, node=Schema)
 
 
 def _catchable(name: str) -> bool:
@@ -189,33 +180,3 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
             problems += check_arguments(f"{group}.{key}", value)
     return problems
 
-
-def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
-    """conf/ composed as `uvb-train OVERRIDES` would compose it, for code that runs outside the Hydra app.
-
-    ${hydra:...} interpolations resolve against this composition afterwards; with_hydra keeps the hydra node.
-    """
-    cfg = compose_conf(overrides)
-    HydraConfig.instance().set_config(cfg)
-    if not with_hydra:
-        with open_dict(cfg):
-            del cfg["hydra"]
-    return cfg
-
-
-def sweep_group() -> str | None:
-    """`${uvb_sweep_group:}`: in a job of a `-m` sweep, the sweep folder's name (multirun/table2_mnist: table2_mnist);
-    None for a single run. The W&B group of conf/logger/wandb.yaml: a sweep's runs, relaunched too, share one.
-    """
-    if not HydraConfig.initialized():
-        return None
-    hydra_config = HydraConfig.get()
-    if hydra_config.mode != RunMode.MULTIRUN:
-        return None
-    sweep_dir = Path(hydra_config.sweep.dir)
-    return sweep_dir.name or sweep_dir.resolve().name or None
-
-
-register_resolver()  # ${uvb_run_name:} in conf/config.yaml
-if not OmegaConf.has_resolver("uvb_sweep_group"):
-    OmegaConf.register_new_resolver("uvb_sweep_group", sweep_group)  # conf/logger/wandb.yaml's group

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from uvb_lab.run import files as run_files
 
@@ -50,7 +50,7 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
         identity=recorded_identity(folder),
     )
     if model:
-        from uvb_lab.figures.cli import load_run as load_trained_run
+        from uvb_lab.figures.cli import load_trained_run
         from uvb_lab.run import devices  # torch: only to build the model
 
         built = load_trained_run(folder, devices.resolve_device(device))

@@ -1,4 +1,4 @@
-"""Train one energy model on one dataset at one sigma: the job that `uvb-train` (uvb_lab/launch.py) runs.
+"""Train one energy model on one dataset at one sigma: the loop that `uvb-train`'s job (uvb_lab/launch/job.py) runs.
 
 The loop is plain PyTorch and reads top to bottom: build, restore, then pass after pass over the training
 set, each ending in an evaluation and a checkpoint. What a checkpoint holds is uvb_lab/run/state.py; where
@@ -15,9 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from tqdm import tqdm
@@ -25,21 +23,19 @@ from tqdm import tqdm
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate_checked
-from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
-from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.checkpoint import CheckpointError
-from uvb_lab.run.lock import FolderBusy, hold
+from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
-from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
-from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE, Preemption
+from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
 from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
@@ -51,8 +47,6 @@ log = logging.getLogger(__name__)
 PROGRESS_BAR_EVERY_STEPS = 25
 # Fresh pairs of the Monte Carlo Bayes risk of data with a known distribution: a standard error near 1e-3 relative.
 BAYES_RISK_SAMPLES = 100_000
-# Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
-REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
 
 
 def build(name: str, node: DictConfig) -> Any:
@@ -62,7 +56,7 @@ def build(name: str, node: DictConfig) -> Any:
     except InstantiationException as error:
         cause = error.__cause__ or error
         if isinstance(cause, DataError):
-            raise cause
+            raise cause  # noqa: B904 - the data's own error, with its own cause, as the loader raised it
         raise ConfigError(f"cannot build {name} ({node.get('_target_')}): {cause}") from error
 
 
@@ -96,10 +90,10 @@ class Parts:
     x_val: torch.Tensor | None
 
 
-def build_parts(cfg: DictConfig) -> Parts:
+def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     check_values(cfg)
     try:
-        device = devices.resolve_device(cfg.trainer.device, devices.multirun_job_num())
+        device = devices.resolve_device(cfg.trainer.device, job_num)
     except devices.DeviceError as error:
         raise ConfigError(str(error)) from error
     torch.manual_seed(cfg.trainer.seed)
@@ -120,7 +114,7 @@ def build_parts(cfg: DictConfig) -> Parts:
 def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
     """summary.json of a run about to start: what it is, and no progress yet."""
     return {
-        "status": "running",
+        "status": RunStatus.RUNNING.value,  # plain strings: the checkpoint holds the summary (weights_only loads)
         "model": cfg.run.model,
         "dataset": cfg.run.data,
         "sigma": float(cfg.sigma),
@@ -266,7 +260,7 @@ def train_one_pass(
             # -- Inside the pass: an evaluation every eval_every steps; a preemption evaluates, checkpoints and stops.
             if state.step % schedule.eval_every == 0 or preemption.requested:
                 checkpointer.nonfinite.stop_if_seen(state.step)
-                recorder.evaluation(preemption.reason if preemption.requested else "eval_every_steps", evaluate_splits(parts, cfg))
+                recorder.evaluation(preemption.reason.value if preemption.requested else "eval_every_steps", evaluate_splits(parts, cfg))
                 recorder.summary()
             if state.step % schedule.checkpoint_every == 0 or preemption.requested:
                 checkpointer.save(state)
@@ -294,13 +288,14 @@ def end_pass(parts: Parts, cfg: DictConfig, state: TrainState, end: PassEnd, epo
     recorder.summary()
 
 
-def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
+def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None, job_num: int | None = None) -> dict[str, Any]:
     """Run the training described by cfg in run_dir, continuing its checkpoint if there is one; returns the summary.
 
-    The caller has decided that cfg may train there (uvb_lab/run/folder.py: start or continue).
+    The caller has decided that cfg may train there (uvb_lab/run/folder.py: start or continue). hydra_record: Hydra's
+    settings of the launch, kept in the folder's .hydra/; job_num: the job's number in a sweep (which GPU it takes).
     """
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
-    parts = build_parts(cfg)
+    parts = build_parts(cfg, job_num)
     state = TrainState(parts.device, summary=first_summary(cfg, parts))
     log.info(
         "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary['num_params']:,}", len(parts.x_train),
@@ -320,7 +315,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
         state.load_state_dict(saved)
 
     # -- Every check passed: the first write into the run folder (identity, config, Hydra's record, log).
-    run_folder.record(run_dir, cfg, HydraConfig.get() if HydraConfig.initialized() else None)
+    run_folder.record(run_dir, cfg, hydra_record)
     if saved is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epochs_done + 1, state.batches_done)
     run_files.truncate_metrics(run_dir, state.step)  # rows past the checkpoint are rewritten, not repeated
@@ -331,7 +326,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
     schedule, epochs = Schedule.of(cfg.trainer, batches_per_epoch), int(cfg.trainer.epochs)
 
     # -- Pass after pass; SIGTERM etc. (preemption) and Ctrl-C finish the step, checkpoint and stop.
-    status = "failed"
+    status = RunStatus.FAILED
     recorder.summary()
     try:
         with Preemption(cfg.trainer.preemption_signals) as preemption:
@@ -348,90 +343,30 @@ def train(cfg: DictConfig, run_dir: Path) -> dict[str, Any]:
                 if state.step >= schedule.max_steps:
                     log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary["epochs_done"])
                     break
-            status = "interrupted" if preemption.interrupted else "preempted" if preemption.requested else "finished"
-        recorder.summary(status=status)  # before the figures: a kill while drawing them costs no training
+            status = preemption.reason if preemption.requested else RunStatus.FINISHED
+        recorder.summary(status=status.value)  # before the figures: a kill while drawing them costs no training
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
-        if cfg.figures.after_training and status == "finished":
+        if cfg.figures.after_training and status == RunStatus.FINISHED:
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
-        if status == "finished":
+        if status == RunStatus.FINISHED:
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
-        status = "interrupted"
+        status = RunStatus.INTERRUPTED
         raise
     finally:
         try:
-            recorder.summary(status=status, wall_time_s=recorder.wall_time(), steps_done=state.step)
+            recorder.summary(status=status.value, wall_time_s=recorder.wall_time(), steps_done=state.step)
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
-        logger.finish(exit_code=0 if status == "finished" else 1)
+        logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)
     unscored = [key for key in ("test_loss", "val_loss") if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
-    if status == "finished" and unscored:  # skip_nonfinite kept it going, but its model does not denoise
+    if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
         log.warning("%s finished, but its %s is not finite: the model it ended with is not usable "
                     "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary["nonfinite_steps_skipped"])
-    if status == "preempted":
+    if status == RunStatus.PREEMPTED:
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
-    if status == "interrupted":
+    if status == RunStatus.INTERRUPTED:
         log.warning("interrupted at step %d; the same command continues from the checkpoint", state.step)
     return state.summary
-
-
-def sweeper_objective(summary: dict[str, Any] | None) -> float:
-    """The number a job returns to Hydra's sweeper, which a search (conf/hparams_search/) minimises.
-
-    The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
-    failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
-    """
-    summary = summary or {}
-    value = summary.get("val_loss", summary.get("test_loss"))
-    return float(value) if value is not None and math.isfinite(value) else math.inf
-
-
-def run_job(cfg: DictConfig) -> dict[str, Any] | None:
-    """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
-
-    A single run ends the process with uvb-train's exit codes (2 refused, 1 failed, 3 preempted, 130
-    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
-    process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
-    """
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
-    single = hydra_cfg.mode != RunMode.MULTIRUN
-    summary, code = None, 0
-    try:
-        with hold(run_dir):  # before any write; released when the job returns or the process dies
-            decision = run_folder.decide(run_dir, cfg)
-            if decision.action == "refuse":
-                raise run_folder.RunRefused(decision.reason)
-            if decision.action == "skip":
-                log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
-                return decision.summary
-            with run_folder.log_to_file(run_dir):
-                summary = train(cfg, run_dir)
-    except REFUSALS as error:
-        print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 2
-    except FloatingPointError as error:
-        print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 1
-    except OSError as error:  # a full disk, a read-only mount: the checkpoint before it stays whole (run/checkpoint.py)
-        where = f" {error.filename}" if error.filename else ""
-        print(
-            f"uvb-train: error: cannot write{where}: {error.strerror or error}; nothing half-written was left, and the "
-            "last checkpoint is intact: once it can be written, the same command continues",
-            file=sys.stderr,
-        )
-        code = 2
-    if summary is not None:
-        code = {"preempted": PREEMPTED_EXIT_CODE, "interrupted": INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
-        if code == INTERRUPTED_EXIT_CODE and not single:
-            raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
-        if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:
-            # The signal was meant for this process, which runs every job of the sweep: stop it, not only this
-            # job (a plain `kill`, or a SLURM allocation that runs a whole sweep). Under submitit each job is
-            # its own process and hand_over() has requeued it already.
-            raise SystemExit(PREEMPTED_EXIT_CODE)
-    if single and code:
-        sys.exit(code)
-    return summary

@@ -1,7 +1,7 @@
 """uvb-lab's successive-halving sweeper where Hydra looks for sweepers: Hydra 1.3 instantiates a plugin only from
-the hydra_plugins namespace (hydra.core.plugins.Plugins._instantiate). The sweeper is uvb_lab/successive_halving.py."""
+the hydra_plugins namespace (hydra.core.plugins.Plugins._instantiate). The sweeper is uvb_lab/launch/successive_halving.py."""
 
-from uvb_lab import successive_halving
+from uvb_lab.launch import successive_halving
 
 
 class SuccessiveHalvingSweeper(successive_halving.SuccessiveHalvingSweeper):

@@ -1,7 +1,7 @@
 """uvb-lab's tune-then-test protocol where Hydra looks for sweepers (see successive_halving.py beside it).
-The sweeper is uvb_lab/tune_then_test.py."""
+The sweeper is uvb_lab/launch/tune_then_test.py."""
 
-from uvb_lab import tune_then_test
+from uvb_lab.launch import tune_then_test
 
 
 class TuneThenTestSweeper(tune_then_test.TuneThenTestSweeper):

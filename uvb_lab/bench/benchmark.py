@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.core.global_hydra import GlobalHydra
 from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.run import devices
-from uvb_lab.config import compose_config
 from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.bench.naive_reference import naive_training
+from uvb_lab.compose import compose_config
+from uvb_lab.run import devices
 from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3: 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).
@@ -51,7 +50,6 @@ def scaled_width(width: int, scale: float) -> int:
 
 def model_config(model: str, data: str, width_scale: float, overrides: tuple[str, ...] = ()) -> DictConfig:
     """The real composed config for model x data (plus overrides), widths scaled; only its model, loss and data shape are used."""
-    GlobalHydra.instance().clear()
     cfg = compose_config([f"model={model}", f"data={data}", "logger=none", *overrides])
     for key in WIDTH_KEYS:
         if key in cfg.model:

@@ -3,7 +3,7 @@
 The paper evaluates on the test set (Sec. 3.1), so the default holds out nothing. A hyperparameter search
 that picked lr by the test loss would report a number it was tuned on; with `data.val_fraction` set, the
 evaluations also score the held-out images (val_loss, ...) and the value a Hydra sweeper minimises is the
-validation loss (uvb_lab/train.py, `sweeper_objective`). Every loader ends with `hold_out`, so a data config
+validation loss (uvb_lab/launch/job.py, `sweeper_objective`). Every loader ends with `hold_out`, so a data config
 with `val_fraction` set builds with the split made, by uvb-train or by `hydra.utils.instantiate` in a notebook.
 """
 

@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uvb_lab.run import files as run_files
 from uvb_lab.data.images import DataError, ImageData
+from uvb_lab.run import files as run_files
 from uvb_lab.samplers.seeding import seeded
 
 log = logging.getLogger(__name__)

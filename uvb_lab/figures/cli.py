@@ -15,7 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import rebuild
-from uvb_lab.config import RANGES, FiguresSchema, compose_config
+from uvb_lab.compose import compose_config
+from uvb_lab.config import RANGES, FiguresSchema
 from uvb_lab.data.images import DataError, ImageData
 from uvb_lab.figures.after_training import trained_for
 from uvb_lab.figures.paper_figures import FIGURES, FiguresError, make_figures
@@ -36,7 +37,7 @@ class TrainedRun(NamedTuple):
     settings: dict[str, Any]  # the run's `figures:` config; today's defaults for runs that recorded none
 
 
-def load_run(run_dir: Path, device: torch.device, trusted: tuple[str, ...] = ()) -> TrainedRun:
+def load_trained_run(run_dir: Path, device: torch.device, trusted: tuple[str, ...] = ()) -> TrainedRun:
     """Model (with the weights of its newest good checkpoint) and data of a finished or running uvb-train run.
 
     The folder's config.yaml is data (uvb_lab/run/saved_config.py): the model and data are rebuilt only
@@ -140,10 +141,10 @@ def main(argv: list[str] | None = None) -> int:
         except devices.DeviceError as error:
             raise FiguresError(str(error).replace("trainer.device", "--device")) from error
         trusted = tuple(args.trust_target)
-        run = load_run(args.run_dir, device, trusted)
+        run = load_trained_run(args.run_dir, device, trusted)
         compare = None
         if args.compare is not None:
-            other = load_run(args.compare, device, trusted)
+            other = load_trained_run(args.compare, device, trusted)
             if other.data.shape != run.data.shape or other.model.sigma != run.model.sigma:
                 raise FiguresError(
                     f"--compare needs a run on the same data and sigma: {run.name} has images {run.data.shape} at sigma "
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         not_options = ("run_dir", "compare", "device", "trust_target", "out")
         options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in not_options and v is not None}}
         out = args.out or args.run_dir / FIGURES
-        summary = run_folder.read_summary(args.run_dir)
+        summary = run_folder.read_summary_or_checkpoint(args.run_dir)
         pngs, _ = make_figures(out, run.model, run.data, options, name=run.name, compare=compare, trained=trained_for(summary))
     except FiguresError as error:
         print(f"uvb-figures: error: {error}", file=sys.stderr)

@@ -12,18 +12,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from uvb_lab import successive_halving, tune_then_test
-from uvb_lab.run import files as run_files
-from uvb_lab.run.loggers import link_offline_runs
+from uvb_lab.launch import successive_halving, tune_then_test
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
 from uvb_lab.report.protocol import protocol_table
-from uvb_lab.report.search import SEARCH_RECORD, search_table
 from uvb_lab.report.runs import ReportError, RunIndex, find_runs
 from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
+from uvb_lab.report.search import SEARCH_RECORD, search_table
 from uvb_lab.report.table1 import table1
 from uvb_lab.report.tables import Table, notes_csv, paper_tables
+from uvb_lab.run import files as run_files
+from uvb_lab.run.loggers import link_offline_runs
 
 HEADER = (
     "Cells: ours / paper (delta %). Ours: the finished runs with the table's settings and epochs; where several "

@@ -14,12 +14,13 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
+from uvb_lab.models.names import display_name
+from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.figure import model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
-from uvb_lab.report import pairing
-from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, MODEL_NAMES, Metric, Table, baseline_stat
+from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, Metric, Table, baseline_stat
 
 MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
@@ -69,7 +70,7 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
     every_cell = {sigma: [index.cell(model, dataset, sigma, None) for model in models] for sigma in sigmas}
     linear = {sigma: baseline_stat(every_cell[sigma], LINEAR_RISK_RATIO) for sigma in sigmas}
     for model in models:
-        name = MODEL_NAMES.get(model, model)
+        name = display_name(model)
         cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
         rows = [(own_denoiser_label(model), RISK_RATIO, EXCESS_RISK)]
         has_decoder = any(run.summary.get("test_decoder_denoising_loss") is not None for cell in cells.values() for run in cell.runs)
@@ -97,7 +98,7 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
 
 
 def own_denoiser_label(model: str) -> str:
-    name = MODEL_NAMES.get(model, model)
+    name = display_name(model)
     return f"{name} μ_y(z)" if model == "sigma_vae" else f"{name} x̂(y)"
 
 
@@ -151,7 +152,7 @@ def risk_ratio_vs_sigma(index: RunIndex, path: Path) -> Path | None:
                     continue
                 sigmas, stats = [p[0] for p in points], [p[1] for p in points]
                 axes.errorbar(sigmas, [s.mean for s in stats], yerr=[s.std or 0.0 for s in stats], fmt=style, marker="o",
-                              markersize=4, capsize=3, color=model_color(model), label=MODEL_NAMES.get(model, model) + suffix)
+                              markersize=4, capsize=3, color=model_color(model), label=display_name(model) + suffix)
         axes.axhline(1.0, color="black", linewidth=0.8, alpha=0.6)
         axes.set_yscale("log")
         axes.set_title(DATASET_NAMES.get(dataset, dataset))

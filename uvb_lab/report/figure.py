@@ -13,9 +13,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from uvb_lab import paper
+from uvb_lab.models.names import display_name
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS
-from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES, TEST_LOSS, TRAIN_LOSS, plotted_experiment
+from uvb_lab.report.tables import DATASET_NAMES, TEST_LOSS, TRAIN_LOSS, plotted_experiment
 
 # Colour-blind-safe pairs (Okabe-Ito): UVB blue, DEEN vermillion, and the other models' curves.
 MODEL_COLORS = {"uvb": "#0072B2", "deen": "#D55E00", "vae": "#009E73", "sigma_vae": "#E69F00", "uvb_laplace": "#CC79A7"}
@@ -77,8 +78,8 @@ def legend_handles(with_paper: bool) -> list[Line2D]:
     for model in ("uvb", "deen"):
         color = model_color(model)
         for split, _, style, paper_marker in SPLITS:
-            handles.append(Line2D([], [], color=color, linestyle=style, marker="o", markersize=4, label=f"{MODEL_NAMES[model]} {split} (ours)"))
+            handles.append(Line2D([], [], color=color, linestyle=style, marker="o", markersize=4, label=f"{display_name(model)} {split} (ours)"))
             if with_paper:
                 handles.append(Line2D([], [], color=color, linestyle="none", marker=paper_marker, markersize=7, markerfacecolor="none",
-                                      markeredgewidth=1.3, label=f"{MODEL_NAMES[model]} {split} (paper)"))
+                                      markeredgewidth=1.3, label=f"{display_name(model)} {split} (paper)"))
     return handles

@@ -18,11 +18,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from uvb_lab import paper
-from uvb_lab.run import files as run_files
+from uvb_lab.models.names import display_name
 from uvb_lab.report.figure import log_scale, model_color
 from uvb_lab.report.runs import Run, RunIndex
 from uvb_lab.report.settings import without_seed
-from uvb_lab.report.tables import DATASET_NAMES, MODEL_NAMES
+from uvb_lab.report.tables import DATASET_NAMES
+from uvb_lab.run import files as run_files
 from uvb_lab.run import identity as run_identity
 
 STYLES = ("-", "--", ":", "-.")
@@ -54,7 +55,7 @@ def settings_labels(runs: Sequence[Run]) -> dict[str, str]:
     by_key: dict[str, Run] = {}
     for run in runs:
         by_key.setdefault(settings_key(run), run)
-    name = MODEL_NAMES.get(runs[0].summary["model"], runs[0].summary["model"])
+    name = display_name(runs[0].summary["model"])
     if len(by_key) == 1:
         return {key: name for key in by_key}
     identities = [run.identity for run in by_key.values() if run.identity is not None]
@@ -102,7 +103,7 @@ def learning_curves(index: RunIndex, path: Path, log_y: bool = False) -> Path | 
             final = paper.SIGMA_TABLES.get(dataset, {}).get((model, "test"))
             if final is not None and sigma in paper.SIGMAS:
                 axes.axhline(final[paper.SIGMAS.index(sigma)], color=model_color(model), linestyle=(0, (1, 2)), linewidth=1.2)
-                label = f"{MODEL_NAMES.get(model, model)}, the paper's final test loss ({paper.EPOCHS} epochs)"
+                label = f"{display_name(model)}, the paper's final test loss ({paper.EPOCHS} epochs)"
                 legend.setdefault(label, Line2D([], [], color=model_color(model), linestyle=(0, (1, 2)), label=label))
         axes.set_title(f"{DATASET_NAMES.get(dataset, dataset)}, σ = {sigma:g}", fontsize="medium")
         axes.set_xlabel("optimizer step")

@@ -1,6 +1,6 @@
 """Tune, then test, read back: the table of a comparison made by hydra/sweeper=tune_then_test (docs/protocol.md).
 
-From the sweep folder's protocol.json (uvb_lab/tune_then_test.py) and its test runs' summaries: per cell the grid
+From the sweep folder's protocol.json (uvb_lab/launch/tune_then_test.py) and its test runs' summaries: per cell the grid
 and its validation losses at every rung, the setting chosen from them, the budget, and over the fresh test seeds the
 test denoising loss as mean ± 95% t-interval, beside the linear (Wiener) denoiser's and the Bayes risk where the data's
 distribution is known; the risk ratio and the fraction of the noise removed, 1 - loss / (d sigma^2), d sigma^2 being
@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uvb_lab.launch.tune_then_test import RECORD
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.run import files as run_files
-from uvb_lab.tune_then_test import RECORD
 
 FINGERPRINT = "test_noise_fingerprint"
 PARAMETER_MISMATCH = 0.10  # "at equal parameter count": pairs further apart than this are flagged

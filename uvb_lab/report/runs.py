@@ -18,8 +18,8 @@ from typing import Any
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run.files import SUMMARY, RunStatus
 from uvb_lab.run.folder import recorded_identity
-from uvb_lab.run.files import SUMMARY
 
 # The summary.json fields a report reads, and the JSON types each may have (None: not measured or not recorded:
 # the provenance fields are absent from summaries written before uvb-lab recorded them).
@@ -91,11 +91,11 @@ class Run:
         """Why this run's numbers are not final ones, or None for a finished run that did all its epochs."""
         s = self.summary
         done = f"{s.get('epochs_done', 0)} of {s.get('epochs')} epochs done"
-        if s.get("status") == "failed":
+        if s.get("status") == RunStatus.FAILED:
             return f"failed ({done}): {self.folder}"
-        if s.get("status") == "running":
+        if s.get("status") == RunStatus.RUNNING:
             return f"still running or killed ({done}): {self.folder}"
-        if s.get("status") == "preempted":
+        if s.get("status") == RunStatus.PREEMPTED:
             return f"preempted ({done}); the same command continues it: {self.folder}"
         if (s.get("epochs_done") or 0) < (s.get("epochs") or 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"

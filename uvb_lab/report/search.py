@@ -8,7 +8,7 @@ from pathlib import Path
 from uvb_lab.report.stats import number
 from uvb_lab.run import files as run_files
 
-SEARCH_RECORD = "search.json"  # written by uvb-train before a search starts (uvb_lab/run/plan.py, record_search)
+SEARCH_RECORD = "search.json"  # written by uvb-train before a search starts (uvb_lab/launch/plan.py, record_search)
 
 
 def trials(folder: Path) -> list[tuple[dict, dict, str]]:

@@ -9,10 +9,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-
-from uvb_lab.config import compose_config
+from uvb_lab.compose import compose_config, hydra_state_kept
 from uvb_lab.run import identity as run_identity
 
 SEED = "trainer.seed"
@@ -32,14 +29,9 @@ def without_seed(identity: Mapping[str, Any]) -> dict[str, Any]:
 
 @functools.lru_cache(maxsize=128)
 def _composed(experiment: str, model: str, sigma: float) -> tuple[tuple[tuple[str, Any], ...], int]:
-    saved = HydraConfig.instance().cfg  # compose_config sets Hydra's config to its composition: the caller's comes back
-    GlobalHydra.instance().clear()
-    try:
+    with hydra_state_kept():  # compose_config sets Hydra's config to its composition: the caller's comes back
         cfg = compose_config([f"+experiment={experiment}", f"model={model}", f"sigma={sigma!r}"])
         return tuple(run_identity.identity(cfg).items()), int(cfg.trainer.epochs)
-    finally:
-        GlobalHydra.instance().clear()  # compose_config leaves Hydra initialised with conf/; nothing lingers
-        HydraConfig.instance().cfg = saved
 
 
 def table_settings(experiment: str, model: str, sigma: float) -> tuple[dict[str, Any], int]:

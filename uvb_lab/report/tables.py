@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from uvb_lab import paper
+from uvb_lab.models.names import display_name
 from uvb_lab.report import pairing
 from uvb_lab.report.runs import Cell, RunIndex
-from uvb_lab.report.settings import (REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT,
-                                     settings_differences)
+from uvb_lab.report.settings import REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT, settings_differences
 from uvb_lab.report.stats import Difference, Stat, difference_text, number
 
 DASH = "—"
-MODEL_NAMES = {"uvb": "UVB", "deen": "DEEN", "vae": "VAE", "sigma_vae": "σ-VAE", "uvb_laplace": "UVB (Laplace decoder)"}
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "gmm": "Gaussian mixture"}
 # The columns of a table's CSV: where the cell is, what it measures, our number (mean, sample std, standard error of
 # a difference, runs), the paper's, and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.
@@ -198,7 +197,7 @@ def parameter_note(first: Cell, second: Cell) -> str | None:
         return None
     (a, *_), (b, *_) = counts
     models = [cell.runs[0].summary.get("model") for cell in (first, second)]
-    text = f"{MODEL_NAMES.get(models[0], models[0])} {a:,} against {MODEL_NAMES.get(models[1], models[1])} {b:,} parameters ({a / b - 1:+.1%})"
+    text = f"{display_name(models[0])} {a:,} against {display_name(models[1])} {b:,} parameters ({a / b - 1:+.1%})"
     if abs(a - b) / max(a, b) > PARAMETER_MISMATCH:
         return f"not at equal parameter count: {text}, more than {PARAMETER_MISMATCH:.0%} apart"
     return f"at equal parameter count (within {PARAMETER_MISMATCH:.0%}): {text}"
@@ -254,7 +253,7 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
     linear = {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], LINEAR_RISK) for sigma in sigmas}
     for split, metric in (("train", TRAIN_LOSS), ("test", TEST_LOSS)):
         for model in ("uvb", "deen"):
-            label = f"{MODEL_NAMES[model]} {split}"
+            label = f"{display_name(model)} {split}"
             table.rows.append([label] + [
                 table.cell(label, cell(model, sigma), metric, paper_value(model, split, sigma),
                            linear[sigma] if split == "test" else None, model=model, split=split, dataset=dataset, sigma=sigma)
@@ -290,7 +289,7 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
 
 def other_settings_note(reduced: str, paper_experiment: str, sigma: float) -> str:
     """The footnote of a reduced table: what its runs do differently from the paper's, per model."""
-    per_model = "; ".join(f"{MODEL_NAMES[model]}: {', '.join(settings_differences(reduced, paper_experiment, model, sigma))}"
+    per_model = "; ".join(f"{display_name(model)}: {', '.join(settings_differences(reduced, paper_experiment, model, sigma))}"
                           for model in ("uvb", "deen"))
     return (f"other settings than the paper's, so the paper's values are beside for scale, not as a target: {per_model}. "
             f"The same command with more epochs (trainer.epochs=N) continues these runs.")
@@ -355,7 +354,7 @@ def tables_4_5(index: RunIndex) -> list[Table]:
         for model in ("uvb", "vae"):
             cell = index.cell(model, "mnist", 1.0, TABLES_4_5_EXPERIMENT)
             where = {"model": model, "split": "test", "dataset": "mnist", "sigma": 1.0}
-            label = MODEL_NAMES[model]
+            label = display_name(model)
             table.rows.append([label, table.cell(label, cell, compared, reference[model], **where), table.cell(label, cell, beside, None, **where)])
         tables.append(table)
     return tables
@@ -365,7 +364,7 @@ def remark4(index: RunIndex) -> Table:
     """Remark 4: the Laplace-decoder UVB's training loss at sigma = 1 on MNIST."""
     table = Table("remark4", "Remark 4, MNIST, σ = 1: UVB with a Laplace decoder, training loss", ["model", "train loss"])
     cell = index.cell("uvb_laplace", "mnist", 1.0, TABLES_4_5_EXPERIMENT)
-    label = MODEL_NAMES["uvb_laplace"]
+    label = display_name("uvb_laplace")
     where = {"model": "uvb_laplace", "split": "train", "dataset": "mnist", "sigma": 1.0}
     table.rows.append([label, table.cell(label, cell, TRAIN_LOSS, paper.REMARK4_TRAIN_LOSS, **where)])
     return table

@@ -6,20 +6,10 @@ GPUs share them). On SLURM each job sees only its own GPU, so the same rule give
 """
 
 import torch
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 
 
 class DeviceError(ValueError):
     """A trainer.device this machine cannot give."""
-
-
-def multirun_job_num() -> int | None:
-    """This job's number within a Hydra multirun (0, 1, ...); None for a single run or outside Hydra."""
-    if not HydraConfig.initialized():
-        return None
-    hydra_cfg = HydraConfig.get()
-    return hydra_cfg.job.num if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
 def auto_device(cuda_count: int, job_num: int | None) -> str:

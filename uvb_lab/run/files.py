@@ -5,11 +5,12 @@
     metrics.jsonl       the curves: a training row every trainer.log_every_steps (step, epoch, train_loss,
                         samples_per_s) and an evaluation row (the test-set numbers; "eval" says why: epoch_end,
                         eval_every_steps, max_steps, preempted, interrupted, untrained) at every evaluation
-    summary.json        the latest state of the run, rewritten after every epoch (status: running,
-                        finished, preempted or failed), so a report can tell finished runs from the rest
+    summary.json        the latest state of the run, rewritten after every epoch (status: a RunStatus below),
+                        so a report can tell finished runs from the rest
     checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/run/checkpoint.py)
 """
 
+import enum
 import json
 import math
 import os
@@ -19,6 +20,19 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+
+
+class RunStatus(str, enum.Enum):
+    """summary.json's "status": where the run stands. The values are the file's strings."""
+
+    RUNNING = "running"  # training; or killed without a word (SIGKILL, a lost machine): the same command continues
+    FINISHED = "finished"
+    PREEMPTED = "preempted"  # stopped by one of trainer.preemption_signals, checkpointed: the same command continues
+    INTERRUPTED = "interrupted"  # Ctrl-C, checkpointed: the same command continues
+    FAILED = "failed"
+
+    def __str__(self) -> str:  # as enum.StrEnum (Python 3.11) prints; requires-python is 3.10
+        return self.value
 
 CONFIG = "config.yaml"
 METRICS = "metrics.jsonl"
@@ -91,6 +105,7 @@ def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
 
 
 def read_summary(run_dir: Path) -> dict[str, Any]:
+    """summary.json as written (run/folder.py's read_summary_or_checkpoint also falls back to a checkpoint's)."""
     return json.loads((Path(run_dir) / SUMMARY).read_text())
 
 
@@ -113,7 +128,7 @@ def evaluations(rows: list[dict[str, Any]], *why: str) -> list[dict[str, Any]]:
 
 
 # Why an evaluation was made, where it was made only because the run was stopped (an uninterrupted run has none).
-STOP_EVALUATIONS = ("preempted", "interrupted")
+STOP_EVALUATIONS = (RunStatus.PREEMPTED, RunStatus.INTERRUPTED)
 
 
 def without_stops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

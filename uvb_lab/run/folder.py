@@ -27,7 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, unwritable, write_atomic, write_config
+from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, unwritable, write_atomic, write_config
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def edited_since_checkpoint(run_dir: Path, recorded: Mapping[str, Any]) -> list[
     return [(key, recorded.get(key), value) for key, value in trained.items() if value is not None and recorded.get(key) != value]
 
 
-def read_summary(run_dir: Path) -> dict[str, Any] | None:
+def read_summary_or_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     """summary.json; where it is damaged or missing, the summary inside the newest readable checkpoint."""
     path = run_dir / SUMMARY
     try:
@@ -120,14 +120,15 @@ def holds_run(run_dir: Path) -> bool:
 
 def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int | None) -> bool:
     """The run got as far as asked: all epochs, or max_steps."""
-    if not summary or summary.get("status") != "finished":
+    if not summary or summary.get("status") != RunStatus.FINISHED:
         return False
     steps_done, epochs_done = summary.get("steps_done") or 0, summary.get("epochs_done") or 0
     return epochs_done >= epochs or (max_steps is not None and steps_done >= max_steps)
 
 
-def decide(run_dir: Path, cfg: DictConfig) -> Decision:
-    """What this command would do in run_dir (see the module's docstring); reads only."""
+def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decision:
+    """What this command would do in run_dir (see the module's docstring); reads only. defaults: the identity of the
+    defaults of cfg's model, data and experiment (uvb_lab/compose.py), which a key the folder does not record keeps."""
     resume = cfg.trainer.resume
     if blocking := next((path for path in (run_dir, *run_dir.parents) if path.exists() and not path.is_dir()), None):
         return Decision("refuse", f"{blocking} is a file, so {run_dir} cannot be a run folder; choose another folder (hydra.run.dir=...)")
@@ -149,7 +150,6 @@ def decide(run_dir: Path, cfg: DictConfig) -> Decision:
     if recorded is None:
         return Decision("refuse", f"{run_dir} holds files of a run but neither {IDENTITY} nor {CONFIG}: cannot tell which run; choose another folder")
     current = run_identity.identity(cfg)
-    defaults, _ = run_identity.defaults(run_identity.choices())
     differ = run_identity.differences(recorded, current, defaults)
     if differ:
         listing = "; ".join(f"{key}: {old} in the folder, {new} now" for key, old, new in differ)
@@ -166,7 +166,7 @@ def decide(run_dir: Path, cfg: DictConfig) -> Decision:
                 f"{run_dir / CONFIG} was edited after the run trained ({listing}); a run's settings cannot change, so it "
                 "does not continue: restore the file, or train these settings in another folder",
             )
-    summary = read_summary(run_dir)
+    summary = read_summary_or_checkpoint(run_dir)
     max_steps = cfg.trainer.max_steps
     if is_finished(summary, cfg.trainer.epochs, max_steps):
         done = f"{summary.get('epochs_done')} epochs, {summary.get('steps_done')} steps"

@@ -12,19 +12,13 @@ equal to the default, all give one name. Where that name would be longer than MA
 character unsafe in a path, the differing keys become a hash of the whole identity instead.
 """
 
-import functools
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, ListConfig, OmegaConf
-
-from uvb_lab import CONFIG_DIR
 
 # The keys (and whole sections) that do not change what a run computes. Everything else is identity.
 NOT_IDENTITY = (
@@ -101,40 +95,13 @@ def digest(identity_: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(identity_, sort_keys=True).encode()).hexdigest()
 
 
-def choices() -> dict[str, str | None]:
-    """The group options chosen for the current composition (model, data, loss, experiment, ...)."""
-    return dict(HydraConfig.get().runtime.choices) if HydraConfig.initialized() else {}
+def defaults_choice(choices: Mapping[str, str | None], also: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """Which defaults a run is named against: the chosen model, data, experiment and search (and the groups in `also`)."""
+    return tuple((k, choices[k]) for k in (*NAMED_GROUPS, *SETTINGS_GROUPS, *also) if choices.get(k))
 
 
-def compose_conf(overrides: list[str]) -> DictConfig:
-    """conf/config.yaml composed with these overrides, hydra node included, inside a Hydra app or outside one."""
-    if GlobalHydra.instance().is_initialized():
-        return compose("config", overrides=overrides, return_hydra_config=True)
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        return compose("config", overrides=overrides, return_hydra_config=True)
-
-
-_composing_defaults = False  # a composition of the defaults is under way (see run_name)
-
-
-@functools.lru_cache(maxsize=16)
-def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict[str, str | None]]:
-    global _composing_defaults
-    overrides = [f"+{k}={v}" if k in SETTINGS_GROUPS else f"{k}={v}" for k, v in chosen]
-    _composing_defaults = True
-    try:
-        cfg = compose_conf(overrides)
-    finally:
-        _composing_defaults = False
-    group_choices = dict(cfg.hydra.runtime.choices)
-    return identity(cfg), group_choices
-
-
-def defaults(current_choices: Mapping[str, str | None], also: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str | None]]:
-    """The identity (and group choices) of the chosen model, data, experiment and search (and the groups in `also`)
-    with no other override."""
-    chosen = tuple((k, current_choices[k]) for k in (*NAMED_GROUPS, *SETTINGS_GROUPS, *also) if current_choices.get(k))
-    return _defaults(chosen)
+# The identity and group choices of the defaults of these choices, with no other override (uvb_lab/compose.py composes them).
+Defaults = Callable[..., tuple[dict[str, Any], dict[str, str | None]]]
 
 
 def _text(value: Any) -> str:
@@ -151,15 +118,14 @@ def _short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
     return {k: k.rsplit(".", 1)[-1] if last.count(k.rsplit(".", 1)[-1]) == 1 else k for k in keys}
 
 
-def run_name(cfg: DictConfig) -> str:
-    """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it)."""
-    if _composing_defaults:
-        # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
-        # ${run.name}); inside the defaults' own composition that would compose them again, and again.
-        return "composing"
+def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults: Defaults) -> str:
+    """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it).
+
+    group_choices: the options chosen for cfg's composition; defaults(choices, also=()): the identity and group
+    choices of the defaults of those choices (uvb_lab/compose.py, defaults_identity).
+    """
     derived: set[str] = set()
     current = identity(cfg, derived)
-    group_choices = choices()
     base, base_choices = defaults(group_choices)
     head = f"{current.get('run.model')}-{current.get('run.data')}-sigma{_text(current.get('sigma'))}"
     groups = [g for g in CHOSEN_GROUPS if group_choices.get(g) != base_choices.get(g)]
@@ -195,8 +161,3 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], default
             found.append((key, "(absent: the default " + _text(defaults_[key]) + ")", value))
     return found
 
-
-def register_resolver() -> None:
-    """`${uvb_run_name:}`, the run folder's name, for conf/config.yaml's run.name."""
-    if not OmegaConf.has_resolver("uvb_run_name"):
-        OmegaConf.register_new_resolver("uvb_run_name", lambda *, _root_: run_name(_root_))

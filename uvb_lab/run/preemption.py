@@ -19,6 +19,8 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from uvb_lab.run.files import RunStatus
+
 log = logging.getLogger(__name__)
 
 # uvb-train's exit status after a preemption: not 0 (the run is not finished), not 1 (failed) or 2 (bad input).
@@ -49,9 +51,9 @@ class Preemption:
         return self.received == signal.SIGINT
 
     @property
-    def reason(self) -> str:
-        """How the run stops: "interrupted" (Ctrl-C) or "preempted"."""
-        return "interrupted" if self.interrupted else "preempted"
+    def reason(self) -> RunStatus:
+        """How the run stops: interrupted (Ctrl-C) or preempted."""
+        return RunStatus.INTERRUPTED if self.interrupted else RunStatus.PREEMPTED
 
     def _interrupt(self, signum: int, frame: Any) -> None:
         if self.received is not None:

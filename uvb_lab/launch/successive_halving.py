@@ -8,7 +8,7 @@ from its checkpoint, and the learning rate depends on the step alone. A stopped 
     uvb-train -m hydra/sweeper=successive_halving trainer.lr=1e-3,3e-3,1e-2 data.val_fraction=0.1 trainer.epochs=9
 
 Each rung is one `launcher.launch` call (basic, joblib, submitit: a job wave on a cluster). Each trial is scored
-by the value its job returns (uvb_lab/train.py sweeper_objective: the final val_loss, else test_loss); a failed
+by the value its job returns (uvb_lab/launch/job.py sweeper_objective: the final val_loss, else test_loss); a failed
 trial scores inf and ranks last. After each rung the sweep folder's successive_halving.csv is rewritten: one row
 per configuration, its loss at each rung's budget, the budget it reached and the one chosen. That table is also
 the search's memory: a relaunch launches only the (configuration, budget) pairs it has no finite loss for, so no
@@ -33,7 +33,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.hydra_internals import expand_sweeps
+from uvb_lab.launch.hydra_internals import expand_sweeps
 from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)

@@ -21,19 +21,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra import compose, initialize_config_dir
-from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import CONFIG_DIR, successive_halving
+from uvb_lab import compose
 from uvb_lab.config import ConfigError, check_values
-from uvb_lab.hydra_internals import BASIC_SWEEPER, expand_sweeps
+from uvb_lab.launch import successive_halving
+from uvb_lab.launch.hydra_internals import BASIC_SWEEPER, expand_sweeps
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import check_free
 
 
@@ -95,12 +95,6 @@ def quoted(text: str) -> str:
     """
     body = re.sub(r"(\\+)(?='|$)", lambda run: run.group(1) * 2, text)
     return "'" + body.replace("'", "\\'") + "'"
-
-
-def _compose(overrides: list[str]) -> DictConfig:
-    cfg = compose("config", overrides=overrides, return_hydra_config=True)
-    HydraConfig.instance().set_config(cfg)  # ${hydra:...} and the run name read the composition being planned
-    return cfg
 
 
 SAFE = re.compile(r"[^A-Za-z0-9._+-]")
@@ -169,8 +163,8 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
     load_data(cfg.data)
 
 
-def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
-    from uvb_lab.train import REFUSALS  # what a job refuses with, found here before the launch instead
+def _decide(job_folder: Path, cfg: DictConfig, choices: dict[str, str | None], job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:
+    from uvb_lab.launch.job import REFUSALS  # what a job refuses with, found here before the launch instead
 
     if job_folder in seen:
         return run_folder.Decision(
@@ -182,7 +176,7 @@ def _decide(job_folder: Path, cfg: DictConfig, job_num: int | None, seen: dict[P
         check_free(job_folder)
     except REFUSALS as error:
         return run_folder.Decision("refuse", one_line(error))
-    return run_folder.decide(job_folder, cfg)
+    return run_folder.decide(job_folder, cfg, compose.defaults_identity(choices)[0])
 
 
 def _task_config(cfg: DictConfig) -> DictConfig:
@@ -196,7 +190,7 @@ def _task_config(cfg: DictConfig) -> DictConfig:
 def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
     record; the trials' own folders come as the sweeper picks their values."""
-    from uvb_lab.train import REFUSALS
+    from uvb_lab.launch.job import REFUSALS
 
     task_cfg = _task_config(base)
     settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
@@ -231,12 +225,12 @@ def record_search(launch: Launch) -> None:
 
 def plan(overrides: list[str], multirun: bool) -> Launch:
     """The jobs of `uvb-train [-m] OVERRIDES`, each with its folder and its decision; PlanError if unplannable."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+    with compose.conf_dir():
         parser = OverridesParser.create()
         try:
             parsed = parser.parse_overrides(overrides)
             sweeps = [o for o in parsed if o.is_sweep_override()]
-            base = _compose([o.input_line for o in parsed if not o.is_sweep_override()])
+            base = compose.compose_job([o.input_line for o in parsed if not o.is_sweep_override()])
         except (HydraException, OmegaConfBaseException) as error:
             hint = "; the Optuna sweeper is an extra: pip install 'uvb-lab[sweepers]'" if MISSING_SWEEPER in str(error) else ""
             raise PlanError(one_line(error) + hint) from error
@@ -281,7 +275,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
         seen: dict[Path, int] = {}
         for index, job_overrides in enumerate(jobs_overrides):
             try:  # a single run without added overrides is the composition above
-                cfg = base if not multirun and not hydra_overrides else _compose([*job_overrides, *hydra_overrides])
+                cfg = base if not multirun and not hydra_overrides else compose.compose_job([*job_overrides, *hydra_overrides])
                 if multirun:
                     job_folder = Path(cfg.hydra.sweep.dir, cfg.hydra.sweep.subdir).absolute()
                 else:
@@ -289,7 +283,7 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             except (HydraException, OmegaConfBaseException) as error:
                 jobs.append(Job(job_overrides, None, run_folder.Decision("refuse", one_line(error))))
                 continue
-            decision = _decide(job_folder, _task_config(cfg), index if multirun else None, seen, index)
+            decision = _decide(job_folder, _task_config(cfg), dict(cfg.hydra.runtime.choices), index if multirun else None, seen, index)
             jobs.append(Job(job_overrides, job_folder, decision))
         return Launch(multirun, jobs, hydra_overrides, sweep_dir.absolute() if sweep_dir else None)
 
@@ -326,13 +320,13 @@ def outcome(launch: Launch, stopped_early: bool = False) -> tuple[str, int]:
         return _search_outcome(launch)
     finished, continued, skipped, failed, stopped, not_started = [], [], [], [], [], []
     for job in launch.jobs:
-        summary = run_folder.read_summary(job.folder) if job.folder and job.folder.is_dir() else None
+        summary = run_folder.read_summary_or_checkpoint(job.folder) if job.folder and job.folder.is_dir() else None
         status = (summary or {}).get("status")
         if job.decision.action == "skip":
             skipped.append(job)
-        elif status == "finished":
+        elif status == RunStatus.FINISHED:
             (continued if job.decision.action == "continue" else finished).append(job)
-        elif status in ("preempted", "interrupted"):
+        elif status in (RunStatus.PREEMPTED, RunStatus.INTERRUPTED):
             stopped.append((job, status))
         elif status is None and stopped_early:
             not_started.append(job)
@@ -351,7 +345,7 @@ def outcome(launch: Launch, stopped_early: bool = False) -> tuple[str, int]:
 def _search_outcome(launch: Launch) -> tuple[str, int]:
     """After a search: the runs its folder holds (this launch's and earlier ones'), by status, and where the best is."""
     statuses = [
-        (run_folder.read_summary(path) or {}).get("status", "did not start")
+        (run_folder.read_summary_or_checkpoint(path) or {}).get("status", "did not start")
         for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
     ] if launch.sweep_dir.is_dir() else []
     counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}

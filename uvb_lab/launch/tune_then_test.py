@@ -5,7 +5,7 @@
 
 The sweep's values (`hydra.sweeper.params` and the command's sweeps) are split by `hydra.sweeper.tune`: the keys it
 names (the learning rate, its schedule) make the *grid*, the others (model, sigma, ...) the *cells* of the comparison.
-Each cell gets its own setting from the same grid, by successive halving (uvb_lab/successive_halving.py) with the same eta and budgets for every cell:
+Each cell gets its own setting from the same grid, by successive halving (uvb_lab/launch/successive_halving.py) with the same eta and budgets for every cell:
 
 1. tune: every grid setting of every cell trains at the tuning seed with `trainer.evaluate_test=false`, so its
    evaluations score the validation split (`data.val_fraction`) and never the test set; the best 1/eta by
@@ -34,9 +34,9 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.launch.successive_halving import Rung, grid, job_score, rungs, survivors, training_cost
 from uvb_lab.run.files import write_atomic
-from uvb_lab.successive_halving import Rung, grid, job_score, rungs, survivors, training_cost
-from uvb_lab.hydra_internals import expand_sweeps
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """`uvb-train` (= `python -m uvb_lab.launch`): plan the command's runs, then hand them to Hydra.
 
 Hydra composes, sweeps and launches; before it may write anything, uvb-train works out every job of the
-command (uvb_lab/run/plan.py): its config, checked; its folder, named by the run's identity; and whether
+command (uvb_lab/launch/plan.py): its config, checked; its folder, named by the run's identity; and whether
 it would start, continue, be skipped as finished, or be refused. A command with a refused job launches
 nothing and exits 2 with the reason, so a bad value never leaves a folder behind. `--dry-run` prints the
 plan and stops. After a sweep, one line says how its jobs ended, read from their folders.
@@ -18,9 +18,8 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from uvb_lab import CONFIG_DIR
-from uvb_lab.config import SCHEMA  # noqa: F401 - registers the schema and the ${uvb_run_name:} resolver
-from uvb_lab.hydra_internals import get_args_parser
+from uvb_lab import CONFIG_DIR, compose  # noqa: F401 - stores the schema, registers the ${uvb_run_name:} resolver
+from uvb_lab.launch.hydra_internals import get_args_parser
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
 
@@ -29,7 +28,7 @@ DRY_RUN = "--dry-run"
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_app(cfg: DictConfig) -> float:
-    from uvb_lab.train import run_job, sweeper_objective  # torch and the rest: only once a job runs
+    from uvb_lab.launch.job import run_job, sweeper_objective  # torch and the rest: only once a job runs
 
     return sweeper_objective(run_job(cfg))
 
@@ -52,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         _hydra(argv)  # Hydra's answers: help, the config, completion; nothing runs
         return
 
-    from uvb_lab.run.plan import PlanError, describe, outcome, plan, record_search
+    from uvb_lab.launch.plan import PlanError, describe, outcome, plan, record_search
 
     try:
         launch = plan(args.overrides, args.multirun)
@@ -85,6 +84,3 @@ def main(argv: list[str] | None = None) -> None:
     if code:
         sys.exit(code)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,0 +1,151 @@
+"""Composing conf/, and Hydra's global state: the one module that touches either; everything else takes plain values.
+
+Hydra keeps state for the whole process: its initialised instance (GlobalHydra: where conf/ is), the config of
+the job being run (HydraConfig: ${hydra:...}, the group choices), the config store (the schema) and OmegaConf's
+resolvers. This module reads and sets them, and hands the rest of uvb-lab what they hold:
+
+- `compose_config(overrides)`: conf/ as `uvb-train OVERRIDES` composes it, for code outside the Hydra app
+  (tests, bench, report, figures); `compose_job` the same inside uvb-train's plan, which holds conf/ open.
+- `job_config()`, `group_choices()`, `multirun_job_num()`: what Hydra holds about the job being run.
+- `defaults_identity(choices)`: the identity of the defaults of the chosen model, data and experiment, which a
+  run's folder name (uvb_lab/run/identity.py) and the check that a folder holds this run compare against.
+- On import: the schema (uvb_lab/config.py) in Hydra's config store, and the resolvers conf/ uses:
+  ${uvb_run_name:} (the run folder's name) and ${uvb_sweep_group:} (a sweep's W&B group).
+
+Importing this module loads no torch: `uvb-train --help` and TAB completion stay fast.
+"""
+
+import contextlib
+import functools
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from uvb_lab import CONFIG_DIR
+from uvb_lab.config import SCHEMA, Schema
+from uvb_lab.run import identity as run_identity
+
+
+@contextlib.contextmanager
+def conf_dir() -> Iterator[None]:
+    """Hydra initialised with conf/ for the block (many compositions, one set-up), as it was afterwards."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        yield
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    """conf/config.yaml composed with these overrides, hydra node included, inside a Hydra app or outside one."""
+    if GlobalHydra.instance().is_initialized():
+        return compose("config", overrides=overrides, return_hydra_config=True)
+    with conf_dir():
+        return compose("config", overrides=overrides, return_hydra_config=True)
+
+
+def compose_job(overrides: list[str]) -> DictConfig:
+    """One job's composition, hydra node included, made the config Hydra holds: ${hydra:...} and the run name
+    read it, as they read the job's own config when it runs."""
+    cfg = _compose(overrides)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
+    """conf/ composed as `uvb-train OVERRIDES` would compose it, for code that runs outside the Hydra app.
+
+    A composition of its own, whatever Hydra app ran before in this process; ${hydra:...} interpolations
+    resolve against it afterwards (it is the config Hydra holds). with_hydra keeps the hydra node.
+    """
+    GlobalHydra.instance().clear()
+    cfg = compose_job(overrides)
+    if not with_hydra:
+        with open_dict(cfg):
+            del cfg["hydra"]
+    return cfg
+
+
+@contextlib.contextmanager
+def hydra_state_kept() -> Iterator[None]:
+    """Compositions inside the block (compose_config) leave no trace: the config Hydra holds is the caller's again,
+    and no initialisation lingers."""
+    saved = HydraConfig.instance().cfg
+    try:
+        yield
+    finally:
+        GlobalHydra.instance().clear()
+        HydraConfig.instance().cfg = saved
+
+
+def forget_app() -> None:
+    """Hydra as if no app had run in this process (an in-process `uvb-train` leaves it initialised)."""
+    GlobalHydra.instance().clear()
+
+
+def job_config() -> DictConfig | None:
+    """The hydra node of the job being run (or of the last composition made here); None outside any."""
+    return HydraConfig.get() if HydraConfig.initialized() else None
+
+
+def group_choices() -> dict[str, str | None]:
+    """The group options chosen for the current composition (model, data, loss, experiment, ...)."""
+    hydra_cfg = job_config()
+    return dict(hydra_cfg.runtime.choices) if hydra_cfg is not None else {}
+
+
+def multirun_job_num() -> int | None:
+    """This job's number within a Hydra multirun (0, 1, ...); None for a single run or outside Hydra."""
+    hydra_cfg = job_config()
+    return hydra_cfg.job.num if hydra_cfg is not None and hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
+_composing_defaults = False  # a composition of the defaults is under way (see _run_name)
+
+
+@functools.lru_cache(maxsize=16)
+def _defaults(chosen: tuple[tuple[str, str], ...]) -> tuple[dict[str, Any], dict[str, str | None]]:
+    global _composing_defaults
+    overrides = [f"+{k}={v}" if k in run_identity.SETTINGS_GROUPS else f"{k}={v}" for k, v in chosen]
+    _composing_defaults = True
+    try:
+        cfg = _compose(overrides)
+    finally:
+        _composing_defaults = False
+    return run_identity.identity(cfg), dict(cfg.hydra.runtime.choices)
+
+
+def defaults_identity(choices: Mapping[str, str | None], also: tuple[str, ...] = ()) -> tuple[dict[str, Any], dict[str, str | None]]:
+    """The identity (and group choices) of the chosen model, data, experiment and search (and the groups in `also`)
+    with no other override."""
+    return _defaults(run_identity.defaults_choice(choices, also))
+
+
+def _run_name(cfg: DictConfig) -> str:
+    if _composing_defaults:
+        # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
+        # ${run.name}); inside the defaults' own composition that would compose them again, and again.
+        return "composing"
+    return run_identity.run_name(cfg, group_choices(), defaults_identity)
+
+
+def sweep_group() -> str | None:
+    """`${uvb_sweep_group:}`: in a job of a `-m` sweep, the sweep folder's name (multirun/table2_mnist: table2_mnist);
+    None for a single run. The W&B group of conf/logger/wandb.yaml: a sweep's runs, relaunched too, share one.
+    """
+    hydra_cfg = job_config()
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return None
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    return sweep_dir.name or sweep_dir.resolve().name or None
+
+
+ConfigStore.instance().store(name=SCHEMA, node=Schema)  # conf/config.yaml's first default
+if not OmegaConf.has_resolver("uvb_run_name"):
+    OmegaConf.register_new_resolver("uvb_run_name", lambda *, _root_: _run_name(_root_))  # conf/config.yaml's run.name
+if not OmegaConf.has_resolver("uvb_sweep_group"):
+    OmegaConf.register_new_resolver("uvb_sweep_group", sweep_group)  # conf/logger/wandb.yaml's group

@@ -1,0 +1,90 @@
+"""One job of `uvb-train`, as Hydra runs it: lock the folder Hydra chose, decide, train; the exit codes; the
+number a sweeper minimises. The loop itself (uvb_lab/train.py) takes the config and the folder, and knows
+nothing of Hydra's modes or launchers.
+"""
+
+import logging
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from uvb_lab import compose
+from uvb_lab.config import ConfigError
+from uvb_lab.data import DataError
+from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
+from uvb_lab.run import folder as run_folder
+from uvb_lab.run.checkpoint import CheckpointError
+from uvb_lab.run.files import RunStatus
+from uvb_lab.run.lock import FolderBusy, hold
+from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
+from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
+from uvb_lab.train import train
+
+log = logging.getLogger(__name__)
+
+# Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
+REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
+
+
+def sweeper_objective(summary: dict[str, Any] | None) -> float:
+    """The number a job returns to Hydra's sweeper, which a search (conf/hparams_search/) minimises.
+
+    The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
+    failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
+    """
+    summary = summary or {}
+    value = summary.get("val_loss", summary.get("test_loss"))
+    return float(value) if value is not None and math.isfinite(value) else math.inf
+
+
+def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
+
+    A single run ends the process with uvb-train's exit codes (2 refused, 1 failed, 3 preempted, 130
+    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
+    process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
+    """
+    hydra_cfg = compose.job_config()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    single = hydra_cfg.mode != RunMode.MULTIRUN
+    summary, code = None, 0
+    try:
+        with hold(run_dir):  # before any write; released when the job returns or the process dies
+            decision = run_folder.decide(run_dir, cfg, compose.defaults_identity(compose.group_choices())[0])
+            if decision.action == "refuse":
+                raise run_folder.RunRefused(decision.reason)
+            if decision.action == "skip":
+                log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
+                return decision.summary
+            with run_folder.log_to_file(run_dir):
+                summary = train(cfg, run_dir, hydra_cfg, compose.multirun_job_num())
+    except REFUSALS as error:
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        code = 2
+    except FloatingPointError as error:
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        code = 1
+    except OSError as error:  # a full disk, a read-only mount: the checkpoint before it stays whole (run/checkpoint.py)
+        where = f" {error.filename}" if error.filename else ""
+        print(
+            f"uvb-train: error: cannot write{where}: {error.strerror or error}; nothing half-written was left, and the "
+            "last checkpoint is intact: once it can be written, the same command continues",
+            file=sys.stderr,
+        )
+        code = 2
+    if summary is not None:
+        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
+        if code == INTERRUPTED_EXIT_CODE and not single:
+            raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
+        if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:
+            # The signal was meant for this process, which runs every job of the sweep: stop it, not only this
+            # job (a plain `kill`, or a SLURM allocation that runs a whole sweep). Under submitit each job is
+            # its own process and hand_over() has requeued it already.
+            raise SystemExit(PREEMPTED_EXIT_CODE)
+    if single and code:
+        sys.exit(code)
+    return summary
