@@ -56,7 +56,8 @@ def test_model_sizes_follow_the_data_by_interpolation():
 def test_config_files_are_all_under_known_groups():
     groups = {p.name for p in CONFIG_DIR.iterdir() if p.is_dir()}
     # Exactly these: a new group needs its options composed by a test of this file.
-    assert groups == {"model", "data", "loss", "logger", "experiment", "hparams_search", "hydra", "sweep"}
+    assert groups == {"model", "data", "loss", "logger", "experiment", "hparams_search", "hydra", "sweep", "preset"}
+    assert sorted(p.name for p in (CONFIG_DIR / "preset").iterdir()) == ["quick.yaml"]  # composed by the test below
     assert sorted(p.name for p in (CONFIG_DIR / "sweep").iterdir()) == ["experiment.yaml"]  # composed by every experiment
     assert {p.name for p in (CONFIG_DIR / "model").iterdir() if p.is_dir()} == {"likelihood"}
     assert sorted(p.name for p in CONFIG_DIR.glob("*.yaml")) == ["config.yaml"]

@@ -61,3 +61,21 @@ def test_a_key_added_later_keeps_older_runs_while_it_has_its_default():
     changed = identity.identity(compose_config(["model.z_samples=4"]))
     assert [key for key, *_ in identity.differences(older, changed, defaults)] == ["model.z_samples"]
     assert [key for key, *_ in identity.differences(current, identity.identity(compose_config(["trainer.lr=3e-4"])), defaults)] == ["trainer.lr"]
+
+
+def test_per_model_settings_size_each_model_of_a_sweep_and_only_it(tmp_path, capsys):
+    from conftest import QUICK, run_uvb_train_in_process
+
+    stdout: list[str] = []
+    quick = ["-m", *QUICK, "logger=none", "--dry-run", "model=uvb,deen"]
+    assert run_uvb_train_in_process([*quick, "++sizes.uvb.latent_dim=16", "++sizes.deen.hidden=64"], capsys, stdout)[0] == 0
+    assert "uvb-synthetic-sigma1.0-latent_dim16: new run" in stdout[-1] and "deen-synthetic-sigma1.0-hidden64: new run" in stdout[-1]
+    # A DEEN-only size leaves the UVB runs' identity, and so their folders, as they were.
+    assert run_uvb_train_in_process([*quick, "++sizes.deen.hidden=64"], capsys, stdout)[0] == 0
+    assert "start     uvb-synthetic-sigma1.0: new run" in stdout[-1]
+    # A key one model lacks: refused, naming the job by its overrides and saying how to set a key per model.
+    code, _ = run_uvb_train_in_process([*quick, "model.latent_dim=16"], capsys, stdout)
+    assert code == 2 and "refuse    " in stdout[-1] and "model=deen model.latent_dim=16: model.latent_dim is not a setting" in stdout[-1]
+    assert "++sizes.<model>.latent_dim=VALUE" in stdout[-1] and "refuse    None" not in stdout[-1]
+    code, _ = run_uvb_train_in_process([*quick, "++sizes.deen.latent_dim=16"], capsys, stdout)
+    assert code == 2 and "sizes.deen.latent_dim: deen has no setting latent_dim" in stdout[-1]

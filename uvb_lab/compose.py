@@ -53,7 +53,27 @@ def compose_job(overrides: list[str]) -> DictConfig:
     read it, as they read the job's own config when it runs."""
     cfg = _compose(overrides)
     HydraConfig.instance().set_config(cfg)
+    apply_model_settings(cfg)
     return cfg
+
+
+class ModelSettingError(ValueError):
+    """A `sizes.<model>.<key>` that the model has no setting for."""
+
+
+def apply_model_settings(cfg: DictConfig) -> None:
+    """`sizes.<model>.<key>=value`: model.<key> for that model's runs only, so a sweep of several models can size each
+    (`model=uvb,deen sizes.deen.hidden=64 sizes.uvb.latent_dim=16`). The job and its plan both apply it, before the
+    run's identity is read; `sizes` itself is not identity (uvb_lab/run/identity.py): what counts is model.*."""
+    model = OmegaConf.select(cfg, "hydra.runtime.choices.model", default=None) or OmegaConf.select(cfg, "run.model", default=None)
+    settings = OmegaConf.select(cfg, f"sizes.{model}", default=None) if model else None
+    if not isinstance(settings, DictConfig):
+        return
+    for key, value in settings.items_ex(resolve=False):
+        if key not in cfg.model:
+            known = ", ".join(k for k in cfg.model if not k.startswith("_"))
+            raise ModelSettingError(f"sizes.{model}.{key}: {model} has no setting {key} (its settings: {known})")
+        cfg.model[key] = value
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:

@@ -90,7 +90,8 @@ class Schema:
     trainer: TrainerSchema = field(default_factory=TrainerSchema)
     figures: FiguresSchema = field(default_factory=FiguresSchema)
     # Per-model values of an experiment that sweeps models of different widths, read by the model's keys through
-    # interpolation, e.g. conv_channels: ${sizes.${hydra:runtime.choices.model}.conv_channels} (conf/experiment/bayes_gap.yaml).
+    # Per-model settings of a sweep of several models: sizes.<model>.<key> is model.<key> for that model's runs only
+    # (uvb_lab/compose.py, apply_model_settings); `++sizes.deen.hidden=64` on the command line.
     sizes: Optional[Any] = None
 
 

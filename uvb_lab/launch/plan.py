@@ -231,9 +231,9 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
             parsed = parser.parse_overrides(overrides)
             sweeps = [o for o in parsed if o.is_sweep_override()]
             base = compose.compose_job([o.input_line for o in parsed if not o.is_sweep_override()])
-        except (HydraException, OmegaConfBaseException) as error:
+        except (HydraException, OmegaConfBaseException, compose.ModelSettingError) as error:
             hint = "; the Optuna sweeper is an extra: pip install 'uvb-lab[sweepers]'" if MISSING_SWEEPER in str(error) else ""
-            raise PlanError(one_line(error) + hint) from error
+            raise PlanError(refusal_advice(one_line(error)) + hint) from error
         if sweeps and not multirun:
             raise PlanError(f"{', '.join(o.input_line for o in sweeps)} sweeps several values: add -m (--multirun) to launch one job per value")
         given = {o.get_key_element() for o in parsed}
@@ -280,12 +280,23 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                     job_folder = Path(cfg.hydra.sweep.dir, cfg.hydra.sweep.subdir).absolute()
                 else:
                     job_folder = Path(cfg.hydra.run.dir).absolute()
-            except (HydraException, OmegaConfBaseException) as error:
-                jobs.append(Job(job_overrides, None, run_folder.Decision("refuse", one_line(error))))
+            except (HydraException, OmegaConfBaseException, compose.ModelSettingError) as error:
+                jobs.append(Job(job_overrides, None, run_folder.Decision("refuse", refusal_advice(one_line(error)))))
                 continue
             decision = _decide(job_folder, _task_config(cfg), dict(cfg.hydra.runtime.choices), index if multirun else None, seen, index)
             jobs.append(Job(job_overrides, job_folder, decision))
         return Launch(multirun, jobs, hydra_overrides, sweep_dir.absolute() if sweep_dir else None)
+
+
+def refusal_advice(reason: str) -> str:
+    """A composition's refusal, with the way to do what a user setting one model's key in a sweep of several wants."""
+    match = re.search(r"Could not override '(model\.[\w.]+)'", reason)
+    if match is None:
+        return reason
+    key = match.group(1)
+    name = key.split(".", 1)[1]
+    return (f"{key} is not a setting of this job's model. To set a key for one model only, give it per model: "
+            f"++sizes.<model>.{name}=VALUE (e.g. ++sizes.uvb.{name}=...)")
 
 
 def describe(launch: Launch) -> str:
@@ -306,6 +317,7 @@ def describe(launch: Launch) -> str:
     lines = [head]
     for job in launch.jobs:
         where = job.folder.name if launch.sweep_dir and job.folder and job.folder.parent == launch.sweep_dir else job.folder
+        where = where or " ".join(job.overrides)  # a job refused before it had a folder: named by its overrides
         lines.append(f"  {job.decision.action:<9} {where}: {job.decision.reason}")
     return "\n".join(lines)
 

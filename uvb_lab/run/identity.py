@@ -30,6 +30,7 @@ NOT_IDENTITY = (
     "trainer.log_every_steps",  # how often the curves are sampled, not what is trained
     "trainer.eval_every_steps",  # evaluation draws from its own fixed seed and leaves the training RNG untouched
     "trainer.evaluate_test",  # which splits are scored, not what is trained
+    "sizes",  # per-model settings (uvb_lab/compose.py, apply_model_settings): what they change is model.*, identity
     "trainer.resume",
     "trainer.checkpoint_every_steps",
     "trainer.keep_checkpoints",
