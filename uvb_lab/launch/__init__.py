@@ -28,7 +28,6 @@ DRY_RUN = "--dry-run"
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="config")
 def _hydra_app(cfg: DictConfig) -> float:
-    from uvb_lab import compose
     from uvb_lab.launch.job import run_job, sweeper_objective  # torch and the rest: only once a job runs
 
     compose.apply_model_settings(cfg)  # sizes.<model>.<key>, as the plan applied it (refused there if unknown)
