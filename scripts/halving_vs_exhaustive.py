@@ -72,6 +72,18 @@ def main(folder: Path) -> str:
             steps_per_epoch = run_files.read_summary(run_dir)["steps_done"] / max(1, run_files.read_summary(run_dir)["epochs_done"])
         # Halving: each setting trained to the last rung it was alive at; exhaustive: every setting to full.
         val = {s: {int(b): (v if v is not None else float("inf")) for b, v in losses.items()} for s, losses in cell["val_loss"].items()}
+        # The full-budget validation loss of every setting: the record's, else the trial's own epoch row (a trial
+        # trained to the full budget ahead of the protocol's exhaustive stage has it in its metrics.jsonl only).
+        for setting, epochs in per_epoch.items():
+            if at_full.get(setting) is None and full in epochs:
+                at_full[setting] = epochs[full][0]
+        failed = {s for s, losses in cell["val_loss"].items() if losses and all(v is None for v in losses.values())}  # diverged
+        complete = all(at_full.get(s) is not None for s in record["grid"] if s not in failed)
+        finite = {s: v for s, v in at_full.items() if v is not None}
+        if exhaustive is None and complete and finite:
+            exhaustive = min(finite, key=finite.get)
+        if chosen is None:  # a record of a protocol still running its test stage: halving's choice from its rungs
+            chosen = choose(val, record["grid"], schedule)[1]
         reached = dict.fromkeys(record["grid"], 0)
         for k, rung in enumerate(schedule):
             for s in choose(val, record["grid"], schedule[: k + 1])[0]:
@@ -81,10 +93,11 @@ def main(folder: Path) -> str:
         exhaustive_epochs = full * len(record["grid"])
         exhaustive_wall = sum(t for epochs in per_epoch.values() for e, (_, t) in epochs.items() if e <= full)
         wrong = []
-        if len(per_epoch) == len(record["grid"]) and all(full in epochs for epochs in per_epoch.values()):
-            best_at_end = min(per_epoch, key=lambda s: per_epoch[s][full][0])
+        ended = {s: epochs for s, epochs in per_epoch.items() if full in epochs and epochs[full][0] is not None}
+        if ended and complete:
+            best_at_end = min(ended, key=lambda s: ended[s][full][0])
             for b in range(1, full):
-                at_b = {s: per_epoch[s][b][0] for s in per_epoch if b in per_epoch[s] and per_epoch[s][b][0] is not None}
+                at_b = {s: ended[s][b][0] for s in ended if b in ended[s] and ended[s][b][0] is not None}
                 if at_b and min(at_b, key=at_b.get) != best_at_end:
                     wrong.append(b)
         gap = "—"
@@ -94,8 +107,9 @@ def main(folder: Path) -> str:
         totals = [totals[0] + halving_epochs * spe, totals[1] + halving_wall, totals[2] + exhaustive_epochs * spe, totals[3] + exhaustive_wall]
         lines.append(
             f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
-            f"{halving_epochs * spe:,.0f} / {halving_wall:,.0f} | {exhaustive_epochs * spe:,.0f} / {exhaustive_wall:,.0f} | "
-            f"{', '.join(map(str, wrong)) or 'none'} |"
+            f"{halving_epochs * spe:,.0f} / {halving_wall:,.0f} | {exhaustive_epochs * spe:,.0f} / "
+            f"{f'{exhaustive_wall:,.0f}' if complete else '(running)'} | "
+            f"{(', '.join(map(str, wrong)) or 'none') if complete else 'the grid is not complete'} |"
         )
     if totals[2]:
         lines += ["", f"In all: halving trained {totals[0]:,.0f} steps in {totals[1]:,.0f} s of epochs, the exhaustive grid "
