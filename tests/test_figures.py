@@ -162,3 +162,25 @@ def test_figure_titles_say_how_far_the_model_was_trained():
     assert trained_for({"steps_done": 469, "test_loss": 25.8544}) == "step 469, test loss 25.85"
     assert trained_for({"steps_done": 0, "test_loss": None}) == "step 0"
     assert trained_for(None) == ""
+
+
+def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draws_them(tmp_path, monkeypatch):
+    import uvb_lab.train
+
+    run_dir = tmp_path / "run"
+    args = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "figures.after_training=true", *SMALL, f"hydra.run.dir={run_dir}"]
+
+    def killed(*_, **__):
+        raise SystemExit(143)  # as a SIGTERM while drawing (outside training, no handler): the run is finished, its figures not
+
+    monkeypatch.setattr(uvb_lab.train, "figures_after_training", killed)
+    assert uvb_train_here(args, cwd=tmp_path).returncode != 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["status"] == "finished" and summary["figures_done"] is False and not (run_dir / "figures").exists()
+    monkeypatch.undo()
+    metrics = (run_dir / "metrics.jsonl").read_bytes()
+    result = uvb_train_here(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert_valid_png(run_dir / "figures" / "fig2_denoising.png")
+    assert json.loads((run_dir / "summary.json").read_text())["figures_done"] is True
+    assert (run_dir / "metrics.jsonl").read_bytes() == metrics  # nothing was trained again

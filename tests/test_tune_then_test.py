@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import QUICK, TINY, uvb_train_here
+from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
 from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
@@ -108,6 +108,14 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
     assert all(losses.get("3") is not None for losses in cell["val_loss"].values())  # every rate to the full budget
     best = min(cell["val_loss"], key=lambda setting: cell["val_loss"][setting]["3"])
     assert cell["exhaustive_choice"] == best and cell["chosen"] == cell["halving_choice"]
+    # The side-by-side the tuning issue asks for: both choices, the gap, steps and time, where halving picks wrongly.
+    from conftest import run_python
+
+    done = run_python([str(REPO / "scripts" / "halving_vs_exhaustive.py"), str(sweep)])
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| ") and "model=deen" in line]
+    assert f"| {cell['halving_choice']} | {best} |" in row and "the grid is not complete" not in row
+    assert "In all: halving trained" in done.stdout and "of the steps" in done.stdout
     result = uvb_train_here([*deen, "hydra.sweeper.exhaustive=true", "hydra.sweeper.choose_by=exhaustive"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()

@@ -348,7 +348,11 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
         if cfg.figures.after_training and status == RunStatus.FINISHED:
+            # figures_done: False until they are drawn, so that a kill while drawing them leaves a run whose relaunch
+            # draws them (uvb_lab/launch/job.py); runs made before this flag have none and count as drawn.
+            recorder.summary(figures_done=False)
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
+            recorder.summary(figures_done=True)
         if status == RunStatus.FINISHED:
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved

@@ -16,6 +16,7 @@ from uvb_lab import compose
 from uvb_lab.config import ConfigError
 from uvb_lab.data import DataError
 from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
+from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.checkpoint import CheckpointError
 from uvb_lab.run.files import RunStatus
@@ -41,6 +42,24 @@ def sweeper_objective(summary: dict[str, Any] | None) -> float:
     return float(value) if value is not None and math.isfinite(value) else math.inf
 
 
+def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """A finished run whose figures were interrupted (a kill while drawing them): draw them now, from its checkpoint."""
+    from uvb_lab.figures.after_training import figures_after_training, trained_for
+    from uvb_lab.figures.cli import load_trained_run
+    from uvb_lab.run import devices
+    from uvb_lab.run.loggers import NoLogger
+
+    log.info("%s: finished, but its figures were not all drawn; drawing them in %s", cfg.run.name, run_dir)
+    with run_folder.log_to_file(run_dir):
+        run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
+        figures_after_training(run_dir, run.model, run.data, cfg.run.name, cfg.figures, NoLogger(run_dir, cfg.run.name, {}),
+                               summary.get("steps_done") or 0,
+                               trained_for(summary))
+    summary = {**summary, "figures_done": True}
+    run_files.write_summary(run_dir, summary)
+    return summary
+
+
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
 
@@ -58,6 +77,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             if decision.action == "refuse":
                 raise run_folder.RunRefused(decision.reason)
             if decision.action == "skip":
+                if cfg.figures.after_training and (decision.summary or {}).get("figures_done") is False:
+                    return draw_missing_figures(cfg, run_dir, decision.summary)
                 log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
                 return decision.summary
             with run_folder.log_to_file(run_dir):
