@@ -50,22 +50,21 @@ def evaluate_checked(
     """
     if autocast_dtype is None:
         return evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth)
-    check = min(CHECK_IMAGES, len(x_test))
-    low = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype, images=check)
-    exact = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, None, images=check)
-    difference = max(abs(low[key] / exact[key] - 1) for key in (f"{split}_loss", f"{split}_denoising_loss") if exact[key])
-    if difference <= AGREEMENT:
-        numbers = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype)
-    else:
-        log.info("%s evaluation in fp32: %s differs from it by %.2g on %d images", split, autocast_dtype, difference, check)
+    # One pass in the low precision, whose first batches are the check's; fp32 only on those batches.
+    checked = min(len(x_test), -(-CHECK_IMAGES // batch_size) * batch_size)  # whole batches: the same z draws in both
+    numbers, first = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype, prefix=checked)
+    exact = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, None, images=checked)
+    difference = max(abs(first[key] / exact[key] - 1) for key in (f"{split}_loss", f"{split}_denoising_loss") if exact[key])
+    if difference > AGREEMENT:
+        log.info("%s evaluation in fp32: %s differs from it by %.2g on %d images", split, autocast_dtype, difference, checked)
         numbers = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth)
     return numbers | {f"{split}_precision_check": difference}
 
 
 def evaluate(
     model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None,
-    autocast_dtype: torch.dtype | None = None, images: int | None = None,
-) -> dict[str, float]:
+    autocast_dtype: torch.dtype | None = None, images: int | None = None, prefix: int | None = None,
+) -> Any:
     """Means over the whole test set (or the validation split, split="val": the same numbers, named val_...).
 
     test_loss: the model's training objective. test_denoising_loss: ||x - x_estimate||^2 of the model's own
@@ -82,6 +81,7 @@ def evaluate(
 
     autocast_dtype: run the model's products in it (None: fp32; evaluate_checked decides when bf16 may be used).
     images: score only the first n images, on the very noise and z draws the whole set would give them.
+    prefix: also return the means over the first `prefix` images (a whole number of batches), as (means, prefix means).
     """
     was_training = model.training
     model.eval()
@@ -91,6 +91,7 @@ def evaluate(
     eps = noise(x_test.shape, seed, split, x_test.device).to(x_test.dtype)
     scored = x_test[:images] if images is not None else x_test
     autocast = torch.autocast(x_test.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
+    seen, at_prefix = 0, None
     with seeded(seed, x_test.device), frozen(model), autocast:  # seeded: the z draws' stream
         for x, eps_batch in zip(scored.split(batch_size), eps[: len(scored)].split(batch_size)):
             y = x + model.sigma * eps_batch
@@ -107,8 +108,16 @@ def evaluate(
             if ground_truth is not None:  # exact, no random draws, never autocast: the model's numbers are unchanged by it
                 with torch.autocast(x.device.type, enabled=False):
                     sums[f"{split}_bayes_risk"] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
+            seen += n
+            if seen == prefix:
+                at_prefix = {key: total.clone() for key, total in sums.items()}
     model.train(was_training)
-    means = {key: (total / len(scored)).item() for key, total in sums.items()}
-    if ground_truth is not None:
+    means = _means(sums, len(scored), split, ground_truth is not None)
+    return means if prefix is None else (means, _means(at_prefix, prefix, split, ground_truth is not None))
+
+
+def _means(sums: dict[str, torch.Tensor], count: int, split: str, with_bayes_risk: bool) -> dict[str, float]:
+    means = {key: (total / count).item() for key, total in sums.items()}
+    if with_bayes_risk:
         means[f"{split}_risk_ratio"] = means[f"{split}_denoising_loss"] / means[f"{split}_bayes_risk"]
     return means
