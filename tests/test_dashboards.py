@@ -21,7 +21,8 @@ from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from conftest import QUICK, TINY, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
-from uvb_lab.run.loggers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams, link_offline_runs
+from uvb_lab.report.wandb_links import link_offline_runs
+from uvb_lab.trackers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams
 
 
 def nested_config(model: str = "uvb", sigma: float = 1.0, seed: int = 0) -> dict:
@@ -362,10 +363,10 @@ def test_wandb_summary_failure_warns_and_turns_wandb_off(tmp_path):
 def test_the_default_logger_is_wandb_and_tensorboard_and_their_settings_are_checked():
     cfg = compose_config(["logger.wandb.mode=cloud", "+logger.tensorboard.flush=1"])
     assert (cfg.logger._target_, cfg.logger.wandb._target_, cfg.logger.tensorboard._target_) == (
-        "uvb_lab.run.loggers.Loggers", "uvb_lab.run.loggers.WandbLogger", "uvb_lab.run.loggers.TensorBoardLogger")
+        "uvb_lab.trackers.Loggers", "uvb_lab.trackers.WandbLogger", "uvb_lab.trackers.TensorBoardLogger")
     assert check_arguments("logger", cfg.logger) == [
         "logger.wandb.mode must be one of online, offline, disabled, got cloud",
-        "logger.tensorboard.flush is not a setting of uvb_lab.run.loggers.TensorBoardLogger (it takes none)",
+        "logger.tensorboard.flush is not a setting of uvb_lab.trackers.TensorBoardLogger (it takes none)",
     ]
     assert compose_config(["logger.tensorboard=null"]).logger.tensorboard is None
 

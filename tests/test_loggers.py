@@ -5,7 +5,7 @@ import types
 
 import pytest
 
-from uvb_lab.run.loggers import WandbLogger
+from uvb_lab.trackers import WandbLogger
 
 
 class BrokenWandb(types.ModuleType):

@@ -10,6 +10,7 @@ import logging
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
 from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
+from uvb_lab.trackers import Tracker
 from uvb_lab.train_step import PRECISIONS, TrainStep, adam, make_train_step, resolve_precision
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,7 @@ class Parts:
     loss_fn: Loss
     optimizer: torch.optim.Optimizer
     train_step: TrainStep  # one optimizer update in the chosen precision (uvb_lab/train_step.py)
-    make_logger: Any  # the tracker, started once the run folder is there
+    make_logger: Callable[..., Tracker]  # the tracker, started once the run folder is there
     x_train: torch.Tensor
     x_test: torch.Tensor
     x_val: torch.Tensor | None
@@ -319,7 +321,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     if saved is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epochs_done + 1, state.batches_done)
     run_files.truncate_metrics(run_dir, state.step)  # rows past the checkpoint are rewritten, not repeated
-    logger = parts.make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True), run_id=state.wandb_run_id)
+    logger: Tracker = parts.make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True), run_id=state.wandb_run_id)
     batches_per_epoch = math.ceil(len(parts.x_train) / cfg.trainer.batch_size)
     recorder = Recorder(run_dir, logger, state, batches_per_epoch)
     checkpointer = Checkpointer(run_dir, parts, NonFinitePolicy(cfg.trainer.skip_nonfinite, run_dir, parts.device), recorder, loaded_from)

@@ -47,7 +47,7 @@ def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]
     from uvb_lab.figures.after_training import figures_after_training, trained_for
     from uvb_lab.figures.cli import load_trained_run
     from uvb_lab.run import devices
-    from uvb_lab.run.loggers import NoLogger
+    from uvb_lab.trackers import NoLogger
 
     log.info("%s: finished, but its figures were not all drawn; drawing them in %s", cfg.run.name, run_dir)
     with run_folder.log_to_file(run_dir):

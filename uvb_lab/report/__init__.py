@@ -22,8 +22,8 @@ from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
 from uvb_lab.report.search import SEARCH_RECORD, search_table
 from uvb_lab.report.table1 import table1
 from uvb_lab.report.tables import Table, notes_csv, paper_tables
+from uvb_lab.report.wandb_links import link_offline_runs
 from uvb_lab.run import files as run_files
-from uvb_lab.run.loggers import link_offline_runs
 
 HEADER = (
     "Cells: ours / paper (delta %). Ours: the finished runs with the table's settings and epochs; where several "

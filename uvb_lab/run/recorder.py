@@ -6,12 +6,13 @@ from typing import Any
 
 from uvb_lab.run import files as run_files
 from uvb_lab.run.state import TrainState
+from uvb_lab.trackers import Tracker
 
 
 class Recorder:
     """Writes a training state's curve rows, evaluations and summary; the run's wall clock continues across resumes."""
 
-    def __init__(self, run_dir: Path, logger: Any, state: TrainState, batches_per_epoch: int):
+    def __init__(self, run_dir: Path, logger: Tracker, state: TrainState, batches_per_epoch: int):
         self.run_dir, self.logger, self.state = run_dir, logger, state
         self.batches_per_epoch = batches_per_epoch
         self.start = time.perf_counter() - state.summary["wall_time_s"]
