@@ -108,7 +108,7 @@ def main(folder: Path) -> str:
         lines.append(
             f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
             f"{halving_epochs * spe:,.0f} / {halving_wall:,.0f} | {exhaustive_epochs * spe:,.0f} / "
-            f"{f'{exhaustive_wall:,.0f}' if complete else '(running)'} | "
+            f"{f'{exhaustive_wall:,.0f}' if complete else '(not complete)'} | "
             f"{(', '.join(map(str, wrong)) or 'none') if complete else 'the grid is not complete'} |"
         )
     if totals[2]:
