@@ -78,6 +78,8 @@ def main(folder: Path) -> str:
             if at_full.get(setting) is None and full in epochs:
                 at_full[setting] = epochs[full][0]
         failed = {s for s, losses in cell["val_loss"].items() if losses and all(v is None for v in losses.values())}  # diverged
+        failed |= {s for s, run_dir in trials.items() if run_dir is not None and at_full.get(s) is None
+                   and run_files.read_summary(run_dir).get("status") == "failed"}  # diverged on the way to the full budget
         complete = all(at_full.get(s) is not None for s in record["grid"] if s not in failed)
         finite = {s: v for s, v in at_full.items() if v is not None}
         if exhaustive is None and complete and finite:
