@@ -113,7 +113,7 @@ def grid(jobs: list[list[str]], budget_key: str) -> tuple[list[list[str]], list[
     return configs, [" ".join(config[i] for i in varying) for config in configs]
 
 
-def check_extends(scores: dict[str, dict[int, float]], names: list[str], schedule: list[Rung], table: Path) -> None:
+def check_extends(scores: dict[str, dict[int, float]], names: list[str], schedule: list[Rung], table: Path, what: str = "search") -> None:
     """ValueError where the table says a configuration trained beyond a budget of this schedule it has no loss for:
     launched at that budget its job would skip (finished further) and return the later loss. That is a relaunch
     with another eta or min_budget; a larger max_budget only adds rungs above the table's."""
@@ -124,7 +124,7 @@ def check_extends(scores: dict[str, dict[int, float]], names: list[str], schedul
         for missing in [[b for b in budgets if b not in scores[name] and b < max(scores[name])]] if missing
     ]
     if beyond:
-        raise ValueError(f"{table} is of a search with other rungs, {', '.join(beyond)}; give this one its own hydra.sweep.dir")
+        raise ValueError(f"{table} is of a {what} with other rungs, {', '.join(beyond)}; give this one its own hydra.sweep.dir")
 
 
 # ---- the table: one row per configuration, its loss at each budget -----------------------------------------------
@@ -182,13 +182,11 @@ def job_score(result: JobReturn) -> float:
 
 # ---- the Hydra adapter ------------------------------------------------------------------------------------------
 
-class SuccessiveHalvingSweeper(Sweeper):
-    """Hydra's side: the grid (hydra.sweeper.params and the command's sweeps, as the basic sweeper expands them),
-    one launcher wave per rung, the table after each."""
+class WaveSweeper(Sweeper):
+    """A sweeper that launches its jobs in waves through the configured launcher (basic, joblib, submitit): the part
+    of Hydra's Sweeper that successive halving and tune-then-test share."""
 
-    def __init__(self, eta: int, min_budget: int, max_budget: int, budget_key: str, params: dict[str, str] | None = None) -> None:
-        self.eta, self.min_budget, self.max_budget, self.budget_key = eta, min_budget, max_budget, budget_key
-        self.params = dict(params or {})
+    def __init__(self) -> None:
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher = None
@@ -198,6 +196,20 @@ class SuccessiveHalvingSweeper(Sweeper):
 
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
+
+    def launch_wave(self, wave: list[list[str]], job_index: int) -> list[JobReturn]:
+        """One wave of jobs (each a list of overrides), numbered from job_index; nothing launched for an empty one."""
+        return list(self.launcher.launch(wave, initial_job_idx=job_index)) if wave else []
+
+
+class SuccessiveHalvingSweeper(WaveSweeper):
+    """Hydra's side: the grid (hydra.sweeper.params and the command's sweeps, as the basic sweeper expands them),
+    one launcher wave per rung, the table after each."""
+
+    def __init__(self, eta: int, min_budget: int, max_budget: int, budget_key: str, params: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.eta, self.min_budget, self.max_budget, self.budget_key = eta, min_budget, max_budget, budget_key
+        self.params = dict(params or {})
 
     @staticmethod
     def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
@@ -225,7 +237,7 @@ class SuccessiveHalvingSweeper(Sweeper):
             todo = [i for i in alive if not math.isfinite(scores.get(names[i], {}).get(rung.budget, math.inf))]
             if todo:
                 wave = [[*configs[i], f"{self.budget_key}={rung.budget}"] for i in todo]
-                results = self.launcher.launch(wave, initial_job_idx=job_index)
+                results = self.launch_wave(wave, job_index)
                 job_index += len(wave)
                 for i, result in zip(todo, results):
                     scores.setdefault(names[i], {})[rung.budget] = job_score(result)

@@ -30,12 +30,10 @@ from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.launch.hydra_internals import expand_sweeps
-from uvb_lab.launch.successive_halving import Rung, grid, job_score, rungs, survivors, training_cost
+from uvb_lab.launch.successive_halving import Rung, WaveSweeper, check_extends, grid, job_score, rungs, survivors, training_cost
 from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -79,15 +77,11 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
 
 
 def check_rungs(record: dict[str, Any], protocol: "Protocol", path: Path) -> None:
-    """ValueError where a setting trained beyond a rung budget it has no loss for: launched at that budget its job would
-    skip (finished further) and return the later loss. That is a relaunch with another eta or min_budget."""
-    budgets = [rung.budget for rung in protocol.schedule]
+    """successive_halving.check_extends over every cell of the record: a relaunch with another eta or min_budget
+    would score a setting at a rung by a loss it reached later."""
     for name, entry in record.get("cells", {}).items():
-        for setting, losses in entry.get("val_loss", {}).items():
-            reached = [int(b) for b in losses]
-            if reached and (missing := [b for b in budgets if b not in reached and b < max(reached)]):
-                raise ValueError(f"{path} is of a comparison with other rungs ({name}, {setting}: trained to {max(reached)}, "
-                                 f"no loss at {missing[0]}); give this one its own hydra.sweep.dir")
+        scores = {f"{name}, {setting}": {int(b): v for b, v in losses.items()} for setting, losses in entry.get("val_loss", {}).items()}
+        check_extends(scores, list(scores), protocol.schedule, path, what="comparison")
 
 
 def run_folder_of(result: JobReturn) -> str | None:
@@ -156,7 +150,7 @@ class Protocol:
         return "\n".join(lines)
 
 
-class TuneThenTestSweeper(Sweeper):
+class TuneThenTestSweeper(WaveSweeper):
     """Hydra's side: the waves (every cell's rung k, then every cell's seeds) and protocol.json after each."""
 
     def __init__(self, tune: list[str], seeds: int, tuning_seed: int, eta: int, min_budget: int, max_budget: int,
@@ -164,20 +158,12 @@ class TuneThenTestSweeper(Sweeper):
                  params: dict[str, str] | None = None) -> None:
         if choose_by not in (HALVING, EXHAUSTIVE) or (choose_by == EXHAUSTIVE and not exhaustive):
             raise ValueError(f"hydra.sweeper.choose_by={choose_by}: {HALVING}, or {EXHAUSTIVE} with hydra.sweeper.exhaustive=true")
+        super().__init__()
         self.params, self.exhaustive, self.choose_by = dict(params or {}), bool(exhaustive), choose_by
         self.settings_config = OmegaConf.create(
             {"tune": list(tune), "seeds": seeds, "tuning_seed": tuning_seed, "eta": eta, "min_budget": min_budget,
              "max_budget": max_budget, "budget_key": budget_key, "seed_key": seed_key}
         )
-        self.config: DictConfig | None = None
-        self.hydra_context: HydraContext | None = None
-        self.launcher = None
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hydra.core.plugins import Plugins
-
-        self.config, self.hydra_context = config, hydra_context
-        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
 
     @staticmethod
     def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
@@ -185,9 +171,6 @@ class TuneThenTestSweeper(Sweeper):
         protocol = Protocol(sweeper, jobs)
         check_rungs(read_record(sweep_dir / RECORD), protocol, sweep_dir / RECORD)  # refused before anything runs
         return protocol.describe()
-
-    def _launch(self, wave: list[list[str]], job_index: int) -> list[JobReturn]:
-        return list(self.launcher.launch(wave, initial_job_idx=job_index)) if wave else []
 
     def sweep(self, arguments: list[str]) -> list[str]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
@@ -232,7 +215,7 @@ class TuneThenTestSweeper(Sweeper):
                     if not math.isfinite(entry["val_loss"].get(name, {}).get(rung.budget, math.nan)):
                         wave.append(protocol.tuning_job(cell, protocol.settings[protocol.names.index(name)], rung.budget))
                         where.append((entry, name))
-            for (entry, name), result in zip(where, self._launch(wave, self.job_index)):
+            for (entry, name), result in zip(where, self.launch_wave(wave, self.job_index)):
                 entry["val_loss"].setdefault(name, {})[rung.budget] = job_score(result)
             self.job_index += len(wave)
             for entry in entries.values():
@@ -251,7 +234,7 @@ class TuneThenTestSweeper(Sweeper):
                 if not math.isfinite(entry["val_loss"].get(name, {}).get(full, math.nan)):
                     wave.append(protocol.tuning_job(cell, setting, full))
                     where.append((entry, name))
-        for (entry, name), result in zip(where, self._launch(wave, self.job_index)):
+        for (entry, name), result in zip(where, self.launch_wave(wave, self.job_index)):
             entry["val_loss"].setdefault(name, {})[full] = job_score(result)
         self.job_index += len(wave)
         for entry in entries.values():
@@ -274,7 +257,7 @@ class TuneThenTestSweeper(Sweeper):
             for seed in protocol.test_seeds:
                 wave.append(protocol.test_job(cell, setting, seed))
                 where.append((entry, seed))
-        for (entry, seed), result in zip(where, self._launch(wave, self.job_index)):
+        for (entry, seed), result in zip(where, self.launch_wave(wave, self.job_index)):
             entry["test_runs"][str(seed)] = run_folder_of(result)
             entry.setdefault("test_runs_of", {}).setdefault(entry["chosen"], {})[str(seed)] = run_folder_of(result)
         self.job_index += len(wave)

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.launch.tune_then_test import RECORD
+from uvb_lab.report.pairing import FINGERPRINT
 from uvb_lab.report.stats import Interval, number, paired_difference
+from uvb_lab.report.tables import PARAMETER_MISMATCH
 from uvb_lab.run import files as run_files
 
-FINGERPRINT = "test_noise_fingerprint"
-PARAMETER_MISMATCH = 0.10  # "at equal parameter count": pairs further apart than this are flagged
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
 
