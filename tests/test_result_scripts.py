@@ -4,6 +4,8 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 from hand_made_runs import write_run
 from uvb_lab import paper
@@ -73,3 +75,34 @@ def test_the_gpu_first_look_runs_its_three_steps_on_the_cpu_with_dry_run(tmp_pat
     assert "agree (within 1%)" in (look / "agreement.txt").read_text()
     cell = [p for p in (tmp_path / "multirun" / "smoke").iterdir() if (p / "summary.json").is_file()]
     assert sorted(p.name.split("-")[0] for p in cell) == ["deen", "uvb"] and all("sigma1.0" in p.name for p in cell)
+
+
+def test_compute_matched_reads_every_model_at_the_smallest_training_flop_of_its_group(tmp_path):
+    """Both models are read at the smaller of their total training FLOP, the other one interpolated in log FLOP."""
+    sweep = tmp_path / "sweep"
+    losses = {"deen": [8.0, 4.0, 2.0, 1.0], "uvb": [6.0, 3.0]}  # at 10, 20, ... steps; seed s adds s
+    cells = {}
+    for model, curve in losses.items():
+        runs = {}
+        for seed in (1, 2):
+            rows = [{"step": 10 * (e + 1), "epoch": e + 1.0, "eval": "epoch_end", "epoch_time_s": 60.0, "test_loss": loss + seed}
+                    for e, loss in enumerate(curve)]
+            write_run(sweep, f"{model}-seed{seed}", 100.0, None, metrics=rows, model=model, sigma=1.0, test_loss=rows[-1]["test_loss"])
+            runs[str(seed)] = f"{model}-seed{seed}"
+        overrides = [f"model={model}", "sigma=1.0", "data=synthetic", *TINY[model]]
+        cells[f"model={model} sigma=1.0"] = {"cell": overrides, "chosen": None, "chosen_overrides": [], "val_loss": {}, "test_runs": runs}
+    (sweep / "protocol.json").write_text(json.dumps({"format": 1, "cells": cells}))
+    result = run_python([str(SCRIPTS / "compute_matched.py"), str(sweep), "--out", str(tmp_path / "out")], timeout=120)
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "out" / "compute_matched.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| ").split(" ")[0][6:]: line.split(" | ") for line in table.splitlines() if line.startswith("| model=")}
+    flop = {model: float(rows[model][1]) * 1e9 for model in losses}
+    assert flop["uvb"] > flop["deen"] > 0  # the double backward through two encoders and a decoder costs more
+    budget = min(10 * len(curve) * flop[model] for model, curve in losses.items())
+    for model, curve in losses.items():
+        assert abs(float(rows[model][5]) - budget) < 0.01 * budget
+        steps = budget / flop[model]
+        expected = np.interp(np.log(steps), np.log(10 * np.arange(1, len(curve) + 1)), curve) + 1.5  # the seeds' mean
+        assert abs(float(rows[model][6].split(" ± ")[0]) - expected) < 0.02 * expected
+    assert "deen − uvb at sigma=1.0" in table or "uvb − deen at sigma=1.0" in table
+    assert (tmp_path / "out" / "compute_matched.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,118 @@
+"""A tune-then-test comparison at equal training compute: the test loss against training FLOPs, per model.
+
+    python scripts/compute_matched.py multirun/table2_mnist_tuned --out docs/results/table2_mnist_tuned
+
+A UVB step and a DEEN step at equal parameter counts do not cost the same, so "after the same epochs" favours the
+dearer model. For each cell of the sweep's protocol.json, the FLOP of one training step is counted on the meta device
+(uvb_lab/bench: matrix products and convolutions, double backprop included) from the cell's own composed config, and
+each test seed's evaluations at its epoch ends become (training FLOP, test loss) points. Within each group of cells
+that differ by the model alone (one sigma), every model is read at the smallest total FLOP any of them trained for,
+interpolated linearly in log FLOP between its evaluations, and the models are paired by seed at that budget.
+Writes compute_matched.md (the table, with the wall times as measured) and compute_matched.png (the curves).
+"""
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from uvb_lab.bench.benchmark import step_flops
+from uvb_lab.compose import compose_config
+from uvb_lab.models.names import display_name
+from uvb_lab.report.protocol import read_cells
+from uvb_lab.report.stats import Interval, number, paired_difference
+from uvb_lab.run import files as run_files
+
+# What a cell's overrides set that composing its config for the FLOP count does not need (and cannot take here).
+NOT_FOR_FLOPS = ("hydra/launcher", "hydra.launcher", "logger", "trainer.progress", "figures.")
+
+
+def curve(run_dir: Path, flop_per_step: int) -> list[tuple[float, float, float]]:
+    """(training FLOP, cumulative training seconds, test loss) at each epoch-end evaluation of a run."""
+    points, seconds = [], 0.0
+    for row in run_files.read_metrics(run_dir):
+        if row.get("eval") != "epoch_end" or not isinstance(row.get("test_loss"), int | float):
+            continue
+        seconds += row.get("epoch_time_s") or 0.0
+        points.append((row["step"] * float(flop_per_step), seconds, row["test_loss"]))
+    return points
+
+
+def at_flop(points: list[tuple[float, float, float]], budget: float) -> float | None:
+    """The test loss at `budget` training FLOP, linear in log FLOP between evaluations; None outside them."""
+    flops = [p[0] for p in points]
+    if not points or budget < flops[0] * (1 - 1e-9) or budget > flops[-1] * (1 + 1e-9):
+        return None
+    return float(np.interp(math.log(budget), np.log(flops), [p[2] for p in points]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("folder", type=Path, help="the sweep folder of a hydra/sweeper=tune_then_test run (holds protocol.json)")
+    parser.add_argument("--out", type=Path, help="where to write compute_matched.md and .png (default: FOLDER/report)")
+    args = parser.parse_args(argv)
+    out = args.out or args.folder / "report"
+    try:
+        record, cells = read_cells(args.folder)
+    except (OSError, ValueError, KeyError) as err:
+        print(f"compute_matched: {args.folder} holds no readable protocol.json ({err})", file=sys.stderr)
+        return 2
+
+    groups: dict[str, list[dict]] = {}
+    for cell in cells:
+        entry = record["cells"][cell.name]
+        overrides = [o for o in cell.overrides + list(entry.get("chosen_overrides") or []) if not o.startswith(NOT_FOR_FLOPS)]
+        cfg = compose_config([*overrides, "logger=none"], with_hydra=True)
+        flop_per_step = step_flops(cfg, cfg.trainer.batch_size)
+        curves = {int(seed): curve(args.folder / str(name), flop_per_step) for seed, name in (entry.get("test_runs") or {}).items()}
+        curves = {seed: points for seed, points in curves.items() if points}
+        if curves:
+            groups.setdefault(cell.others(), []).append({"model": cell.model(), "flop_per_step": flop_per_step, "curves": curves})
+
+    lines = [f"## Compute-matched view of {args.folder.name}", "",
+             "Training FLOP per step counted on the meta device (matrix products and convolutions, double backprop "
+             "included); wall times as measured on this run's machine, mean over the test seeds. At the matched budget "
+             "every model is read at the smallest total training FLOP of its group, interpolated in log FLOP between "
+             "epoch-end evaluations: mean ± 95% t-interval over seeds.", "",
+             "| cell | GFLOP / step | training FLOP | training wall time | test loss at its budget | matched budget | test loss at the matched budget |",
+             "|---|---|---|---|---|---|---|"]
+    paired = []
+    figure = Figure(figsize=(4.2 * max(len(groups), 1), 3.4), layout="constrained")
+    axes = figure.subplots(1, max(len(groups), 1), squeeze=False)[0]
+    for ax, (others, members) in zip(axes, groups.items(), strict=False):
+        budget = min(max(p[-1][0] for p in m["curves"].values()) for m in members)
+        for member in members:
+            finals = [points[-1] for points in member["curves"].values()]
+            matched = {seed: at_flop(points, budget) for seed, points in member["curves"].items()}
+            member["matched"] = {seed: v for seed, v in matched.items() if v is not None}
+            lines.append(
+                f"| model={member['model']} {others} | {member['flop_per_step'] / 1e9:.3g} | {np.mean([f[0] for f in finals]):.3g} "
+                f"| {np.mean([f[1] for f in finals]) / 60:.1f} min | {Interval.of([f[2] for f in finals]).text()} "
+                f"| {budget:.3g} | {Interval.of(list(member['matched'].values())).text() if member['matched'] else 'n/a'} |")
+            flop = sorted({p[0] for points in member["curves"].values() for p in points})
+            mean = [np.mean([at_flop(points, f) for points in member["curves"].values() if at_flop(points, f) is not None]) for f in flop]
+            ax.plot(flop, mean, marker="o", label=display_name(member["model"]))
+        ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
+        ax.set(xscale="log", yscale="log", xlabel="training FLOP", ylabel="test denoising loss", title=others)
+        ax.legend(fontsize=8)
+        for i, a in enumerate(members):
+            for b in members[i + 1:]:
+                seeds = set(a["matched"]) & set(b["matched"])
+                if seeds:
+                    difference = paired_difference({s: a["matched"][s] for s in seeds}, {s: b["matched"][s] for s in seeds})
+                    verdict = "excludes 0" if difference.excludes_zero() else "includes 0"
+                    paired.append(f"- {a['model']} − {b['model']} at {others}, at {number(budget)} training FLOP: "
+                                  f"{difference.text()} (paired by seed; the interval {verdict})")
+    lines += ["", "Paired differences at the matched budget (same seeds, identical test noise):", "", *paired, ""]
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "compute_matched.md").write_text("\n".join(lines))
+    figure.savefig(out / "compute_matched.png", dpi=110)
+    print(f"wrote {out / 'compute_matched.md'} and compute_matched.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
