@@ -2,11 +2,11 @@
 
     python scripts/tables45_progress.py multirun/table45_mnist --out docs/results/tables45_cpu
 
-Reads the vae and uvb_laplace run folders under the sweep folder (finished or not: uvb-report counts only
+Reads the vae, uvb and uvb_laplace run folders under the sweep folder (finished or not: uvb-report counts only
 finished runs in its tables) and writes progress.md (a row per evaluation) and progress.png (the curves, with the
 paper's values as dotted lines). The quantities are those of uvb-report's Tables 4 and 5 (docs/reproduction.md):
-the KL of q(z|x) and E||x - mu_y(z ~ q(z|x))||^2 = 2 sigma^2 test_recon_on_x on clean test images at every
-evaluation; for Remark 4, the training curve (the mean denoising loss of every trainer.log_every_steps steps).
+Table 4's KL of q(z|y) beside the KL of q(z|x), and E||x - mu_y(z ~ q(z|x))||^2 = 2 sigma^2 test_recon_on_x on
+clean test images, at every evaluation; for Remark 4, the training curve (the mean denoising loss of every trainer.log_every_steps steps).
 """
 
 import argparse
@@ -18,18 +18,37 @@ from matplotlib.figure import Figure
 from uvb_lab import paper
 from uvb_lab.run import files as run_files
 
-# (run folder, label, [(metric name, value of an evaluation row, the paper's value)])
-CURVES = (
-    ("vae-mnist-sigma1.0", "VAE (Tables 4, 5)", (
-        ("KL of q(z|x), test", lambda row, sigma: row.get("test_kl_on_x"), paper.TABLE4_KL["vae"]),
-        ("E‖x - μ_y(z)‖², test", lambda row, sigma: 2 * sigma**2 * row["test_recon_on_x"] if "test_recon_on_x" in row else None,
-         paper.TABLE5_RECONSTRUCTION["vae"]),
+
+def _kl(on: str):
+    return lambda row, sigma: row.get(f"test_kl_on_{on}")
+
+
+def _squared_error_on_x(row, sigma):
+    return 2 * sigma**2 * row["test_recon_on_x"] if "test_recon_on_x" in row else None
+
+
+def _training_loss(row, sigma):
+    # the training curve's rows (the mean of every trainer.log_every_steps steps), not only the epoch means
+    return row.get("train_loss") if "test_loss" not in row else None
+
+
+# model -> (label, [(metric name, value of an evaluation row, the paper's value or None)]). Table 4's KL is the
+# paper's KL[q(z|y), p(z)] (Sec. 3.3.3); the KL of q(z|x) on the clean image is the other reading, with no paper value.
+CURVES = {
+    "vae": ("VAE (Tables 4, 5)", (
+        ("KL of q(z|y), test (Table 4)", _kl("y"), paper.TABLE4_KL["vae"]),
+        ("KL of q(z|x), test", _kl("x"), None),
+        ("E‖x - μ_y(z)‖², test (Table 5)", _squared_error_on_x, paper.TABLE5_RECONSTRUCTION["vae"]),
     )),
-    ("uvb_laplace-mnist-sigma1.0", "UVB, Laplace decoder (Remark 4)", (
-        # the training curve's rows (the mean of every trainer.log_every_steps steps), not only the epoch means
-        ("training loss", lambda row, sigma: row.get("train_loss") if "test_loss" not in row else None, paper.REMARK4_TRAIN_LOSS),
+    "uvb": ("UVB (Tables 4, 5)", (
+        ("KL of q(z|y), test (Table 4)", _kl("y"), paper.TABLE4_KL["uvb"]),
+        ("KL of q(z|x), test", _kl("x"), None),
+        ("E‖x - μ_y(z)‖², test (Table 5)", _squared_error_on_x, paper.TABLE5_RECONSTRUCTION["uvb"]),
     )),
-)
+    "uvb_laplace": ("UVB, Laplace decoder (Remark 4)", (
+        ("training loss", _training_loss, paper.REMARK4_TRAIN_LOSS),
+    )),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,27 +57,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     panels, lines = [], ["| run | epoch | step | " + " | ".join(["metric", "ours", "paper"]) + " |", "| --- | --- | --- | --- | --- | --- |"]
-    for folder, label, metrics in CURVES:
-        run_dir = args.sweep / folder
-        if not (run_dir / run_files.SUMMARY).is_file():
-            continue
+    for run_dir in sorted(path.parent for path in args.sweep.glob(f"*/{run_files.SUMMARY}")):
         summary = run_files.read_summary(run_dir)
+        if summary.get("model") not in CURVES:
+            continue
+        label, metrics = CURVES[summary["model"]]
+        label = f"{label}, {run_dir.name}"
         every_row = run_files.read_metrics(run_dir)
         rows = run_files.without_stops(run_files.evaluations(every_row)) + [row for row in every_row if "test_loss" not in row]
         for name, of, reference in metrics:
             points = [(row["epoch"], value) for row in rows if (value := of(row, summary["sigma"])) is not None]
-            panels.append((f"{label}: {name}", points, reference))
-            for row in rows:
-                if (value := of(row, summary["sigma"])) is not None:
-                    cell = name.replace("|", "\\|")  # a bare | would end the Markdown cell
-                    lines.append(f"| {label} | {row['epoch']:.2f} | {row['step']} | {cell} | {value:.3f} | {reference} |")
+            if not points:
+                continue
+            panels.append((f"{label}:\n{name}", points, reference))
+            cell = name.replace("|", "\\|")  # a bare | would end the Markdown cell
+            lines += [f"| {label} | {row['epoch']:.2f} | {row['step']} | {cell} | {value:.3f} | {'—' if reference is None else reference} |"
+                      for row in rows if (value := of(row, summary["sigma"])) is not None]
     if not panels:
-        print(f"no vae or uvb_laplace run under {args.sweep}", file=sys.stderr)
+        print(f"no {', '.join(CURVES)} run under {args.sweep}", file=sys.stderr)
         return 2
     figure = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
     for axes, (title, points, reference) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
         axes.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=4, label="ours (CPU, bf16)")
-        axes.axhline(reference, linestyle=":", color="black", label=f"paper: {reference}")
+        if reference is not None:
+            axes.axhline(reference, linestyle=":", color="black", label=f"paper: {reference}")
         axes.set_title(title, fontsize="medium")
         axes.set_xlabel("epoch")
         axes.legend(fontsize="small")

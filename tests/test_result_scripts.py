@@ -15,7 +15,8 @@ SCRIPTS = REPO / "scripts"
 
 def test_tables45_progress_shows_every_evaluation_against_the_papers_numbers(tmp_path):
     sweep = tmp_path / "table45_mnist"
-    evaluations = [{"step": 469 * e, "epoch": float(e), "eval": "epoch_end", "test_loss": 400.0, "test_kl_on_x": 2.0 + e, "test_recon_on_x": 30.0 - e}
+    evaluations = [{"step": 469 * e, "epoch": float(e), "eval": "epoch_end", "test_loss": 400.0, "test_kl_on_x": 2.0 + e, "test_kl_on_y": 5.0 + e,
+                    "test_recon_on_x": 30.0 - e}
                    for e in (1, 2)]
     stopped = {"step": 1000, "epoch": 1000 / 469, "eval": "preempted", "test_loss": 400.0, "test_kl_on_x": 99.0, "test_recon_on_x": 99.0}
     write_run(sweep, "vae-mnist-sigma1.0", 1000.0, None, metrics=[*evaluations, stopped], model="vae", sigma=1.0, status="preempted")
@@ -26,6 +27,9 @@ def test_tables45_progress_shows_every_evaluation_against_the_papers_numbers(tmp
     table = (tmp_path / "out" / "progress.md").read_text().splitlines()
     kl = [line for line in table if "KL of q(z\\|x)" in line]
     assert [line.split(" | ")[4] for line in kl] == ["3.000", "4.000"]  # the preemption's evaluation is not a point
+    assert all(line.endswith("| — |") for line in kl)  # the paper's KL is on y, not on x
+    table4 = [line for line in table if "KL of q(z\\|y), test (Table 4)" in line]
+    assert [line.split(" | ")[4] for line in table4] == ["6.000", "7.000"] and table4[0].endswith(f"| {paper.TABLE4_KL['vae']} |")
     squared = [line for line in table if "μ_y(z)" in line]
     assert squared[0].split(" | ")[4] == "58.000" and squared[0].endswith(f"| {paper.TABLE5_RECONSTRUCTION['vae']} |")  # 2 σ² recon
     assert [line.split(" | ")[4] for line in table if "training loss" in line] == ["499.000", "498.000", "497.000"]
