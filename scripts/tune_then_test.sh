@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs one tune-then-test experiment (docs/protocol.md: each cell tuned on the validation split by successive halving,
-# then fresh seeds of its choice scored once on the paired test noise), then its report, then copies the small files
-# into docs/results/<experiment>/.
+# then fresh seeds of its choice scored once on the paired test noise), then its report and its compute-matched view
+# (scripts/compute_matched.py), then copies the small files into docs/results/<experiment>/.
 #   scripts/tune_then_test.sh table2_mnist_tuned               # two jobs at a time (joblib), one per CPU core
 #   JOBS=1 scripts/tune_then_test.sh bayes_gap_tuned_10x10     # one at a time, in this process
 # Runs land in ./multirun/<experiment>/. A relaunch launches only what protocol.json lacks. Extra arguments are
@@ -20,7 +20,8 @@ folder=multirun/$experiment
 uvb-report "$folder" --out "$folder/report"
 out="$repo/docs/results/$experiment"
 mkdir -p "$out"
-cp "$folder/protocol.json" "$folder"/report/{protocol.md,protocol.csv,runs.csv} "$out/"
+python "$repo/scripts/compute_matched.py" "$folder" --out "$folder/report"
+cp "$folder/protocol.json" "$folder"/report/{protocol.md,protocol.csv,runs.csv,compute_matched.md,compute_matched.png} "$out/"
 if grep -q '"exhaustive": true' "$folder/protocol.json"; then
   python "$repo/scripts/halving_vs_exhaustive.py" "$folder" > "$out/halving_vs_exhaustive.md"
 fi
