@@ -1,6 +1,8 @@
 """The report's baselines and pairing: the linear (Wiener) row beside the models, a flag on a model above it, and
 UVB - DEEN test differences only between runs scored on the same noisy test images. Run folders are hand-made."""
 
+import json
+
 from hand_made_runs import table_identity, write_run
 from uvb_lab.report import main
 from uvb_lab.report.tables import ABOVE_LINEAR_NOTE, LINEAR_ROW
@@ -96,3 +98,21 @@ def test_a_difference_names_the_parameter_counts_and_flags_a_pair_more_than_ten_
     rows, notes = table2(root2, capsys)
     assert marked_with(rows["UVB - DEEN test"][COLUMN], notes, "at equal parameter count (within 10%): UVB 1,025,432 against DEEN 1,051,233")
     assert not any("not at equal" in note for note in notes)
+
+
+def test_a_protocol_on_mnist_shows_the_papers_test_loss_beside_each_cell_with_its_footnote(tmp_path):
+    sweep = tmp_path / "table2_mnist_tuned"
+    cells = {}
+    for model, sigma, loss in (("uvb", 1.0, 18.0), ("deen", 1.0, 26.0), ("uvb", 0.35, 5.0)):  # 0.35: no paper column value
+        name = f"model={model} sigma={sigma}"
+        runs = {str(seed): f"{model}-{sigma}-seed{seed}" for seed in (1, 2)}
+        for seed, run_name in runs.items():
+            write_run(sweep, run_name, 100.0, None, model=model, sigma=sigma, test_loss=loss + int(seed), test_denoising_loss=loss + int(seed))
+        cells[name] = {"cell": [f"model={model}", f"sigma={sigma}"], "chosen": "trainer.lr=0.001", "val_loss": {}, "test_runs": runs}
+    (sweep / "protocol.json").write_text(json.dumps({"format": 1, "cells": cells, "grid": ["trainer.lr=0.001"], "seeds": [1, 2]}))
+    assert main(["--out", str(tmp_path / "out"), str(sweep)]) == 0
+    table = (tmp_path / "out" / "protocol.md").read_text()
+    rows = {line.split(" | ")[0].lstrip("| "): line for line in table.splitlines() if line.startswith("| model=")}
+    assert rows["model=uvb sigma=1.0"].endswith("| 15.0 |") and rows["model=deen sigma=1.0"].endswith("| 19.9 |")  # Table 2, σ = 1
+    assert rows["model=uvb sigma=0.35"].endswith("| — |")
+    assert "¹ The paper's Table 2: its own widths (Table 1) after 400 epochs" in table

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uvb_lab import paper
 from uvb_lab.launch.tune_then_test import RECORD
 from uvb_lab.report.pairing import FINGERPRINT
 from uvb_lab.report.stats import Interval, number, paired_difference
@@ -97,9 +98,18 @@ def _one(values: dict[int, float]) -> float | None:
     return sum(values.values()) / len(values) if values else None
 
 
+def paper_test_loss(cell: CellResult) -> float | None:
+    """The paper's test loss for the cell's model, dataset and sigma (Tables 2, 3), where it reports one."""
+    summary = next(iter(cell.summaries.values()), {})
+    table = paper.SIGMA_TABLES.get(summary.get("dataset"), {}).get((cell.model(), "test"))
+    sigma = summary.get("sigma")
+    return table[paper.SIGMAS.index(sigma)] if table and sigma in paper.SIGMAS else None
+
+
 def protocol_table(folder: Path) -> tuple[str, str]:
     """(Markdown, tidy CSV) of the protocol in folder."""
     record, cells = read_cells(folder)
+    with_paper = any(paper_test_loss(cell) is not None for cell in cells)
     rungs = ", ".join(f"{n} to {record.get('budget_key')}={budget}" for n, budget in record.get("rungs", []))
     lines = [
         f"## Tune, then test in {folder}",
@@ -110,8 +120,9 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
         "t-interval over the seeds. Noise removed: 1 - loss / (d σ²).",
         "",
-        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | Bayes risk | risk ratio | noise removed |",
-        "|---|---|---|---|---|---|---|---|",
+        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | Bayes risk | risk ratio | noise removed |"
+        + (" the paper's test loss¹ |" if with_paper else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|" if with_paper else ""),
     ]
     tidy = io.StringIO()
     writer = csv.writer(tidy, lineterminator="\n")
@@ -130,6 +141,7 @@ def protocol_table(folder: Path) -> tuple[str, str]:
             f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | {_interval(loss)}{flag} | "
             f"{number(linear) if linear is not None else '—'} | {number(bayes) if bayes is not None else '—'} | "
             f"{_interval(ratio)} | {_interval(removed, 100)}{'%' if removed else ''} |"
+            + (f" {number(reference) if (reference := paper_test_loss(cell)) is not None else '—'} |" if with_paper else "")
         )
         for metric, values in (("test_loss", loss), ("risk_ratio", ratio), ("noise_removed", removed)):
             if values:
@@ -138,6 +150,9 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         for metric, value in (("linear_risk", linear), ("bayes_risk", bayes)):
             if value is not None:
                 writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, value, "", len(cell.summaries)])
+    if with_paper:
+        lines += ["", f"¹ The paper's Table {paper.SIGMA_TABLE_NUMBER.get(next(iter(cells[0].summaries.values()), {}).get('dataset'), '2 or 3')}: "
+                  f"its own widths (Table 1) after {paper.EPOCHS} epochs at one shared rate, without an interval: a scale, not a target."]
     lines += ["", *paired_lines(cells, writer), *(f"⚠ {note}." for note in notes)]
     return "\n".join(lines) + "\n", tidy.getvalue()
 
