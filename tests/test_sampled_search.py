@@ -101,6 +101,9 @@ def test_a_mixed_grid_crosses_its_lists_with_points_drawn_jointly_over_its_inter
         assert 1e-4 <= float(lr.split("=")[1]) <= 1e-2 and re.fullmatch(r"model\.hidden=\d+", hidden)  # an int key draws ints
         assert 16 <= int(hidden.split("=")[1]) <= 64
     assert draw(parser, ["sigma=0.5,1.0", "trainer.lr=tag(log,interval(1e-4,1e-2))", "model.hidden=interval(16,64)"], 4, 0, cfg).points == space.points
+    # A key whose default is null draws by its schema's type: a float rate half-life, an integer step count.
+    ((half_life, max_steps),) = draw(parser, ["trainer.lr_half_life_epochs=interval(1,10)", "trainer.max_steps=interval(10,100)"], 1, 0, cfg).points
+    assert re.fullmatch(r"trainer\.lr_half_life_epochs=\d\.\d+", half_life) and re.fullmatch(r"trainer\.max_steps=\d+", max_steps)
     # A grid alone is the basic sweeper's expansion, whatever n_samples says.
     grid = ["sigma=0.5,1.0", "trainer.lr=choice(1e-3,1e-2)"]
     assert draw(parser, grid, 4, 0, cfg).jobs == expand_sweeps(parser, grid) and len(expand_sweeps(parser, grid)) == 4

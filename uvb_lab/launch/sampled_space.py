@@ -103,7 +103,7 @@ def _number_kind(cfg: DictConfig, key: str) -> type | None:
     container = OmegaConf.select(cfg, parent) if parent else cfg
     if not isinstance(container, DictConfig) or leaf not in container:
         return None
-    node = container._get_node(leaf)
+    node = container._get_node(leaf)  # the schema's type where the value is null (lr_half_life_epochs); no public API has it
     if isinstance(node, IntegerNode):
         return int
     if isinstance(node, FloatNode):
