@@ -12,7 +12,8 @@ A search (a sweeper other than the basic one, e.g. Optuna in conf/hparams_search
 goes, so its plan is the settings every trial shares: checked as above and compared with the record of the
 study its folder already holds (search.json); each trial decides about its own folder when it runs. A sweeper
 that knows its schedule before it starts (successive halving: its rungs and budgets) says it in the plan through
-its `preview(sweeper_config, jobs, sweep_dir)`.
+its `preview(sweeper_config, space, sweep_dir)`; the points a sampled search draws from its intervals are listed
+below it (uvb_lab/launch/sampled_space.py, which the sweepers draw with too).
 """
 
 import json
@@ -29,8 +30,8 @@ from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import compose
 from uvb_lab.config import ConfigError, check_values
-from uvb_lab.launch import successive_halving
-from uvb_lab.launch.hydra_internals import BASIC_SWEEPER, expand_sweeps
+from uvb_lab.launch import sampled_space, successive_halving
+from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.files import RunStatus
@@ -105,11 +106,14 @@ ADHOC_SWEEPS = "sweeps"
 
 
 def adhoc_sweep_name(sweeps: list[Any]) -> str:
-    """An ad-hoc search's folder, named after what it searches: `lr0.001+0.003`."""
+    """An ad-hoc search's folder, named after what it searches: `lr0.001+0.003`, an interval `lr0.0001..0.03`."""
     parts = []
     for override in sweeps:
         key = override.get_key_element().lstrip("+~")
-        values = "+".join(str(v) for v in override.sweep_string_iterator())
+        if override.is_interval_sweep():
+            values = f"{override.value().start:g}..{override.value().end:g}"
+        else:
+            values = "+".join(str(v) for v in override.sweep_string_iterator())
         parts.append(f"{key}_{values}" if key in run_identity.NAMED_GROUPS + run_identity.CHOSEN_GROUPS else f"{key.rsplit('.', 1)[-1]}{values}")
     name = "-".join(parts) or "sweep"
     if len(name) > run_identity.MAX_NAME or SAFE.search(name):
@@ -123,10 +127,19 @@ MISSING_SWEEPER = "hydra/sweeper"
 SEARCH_RECORD = "search.json"
 
 
-def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> list[list[str]]:
-    """The sweep's jobs, as Hydra's basic sweeper makes them: the config's sweeper params, then the command's."""
+def _space(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> sampled_space.Space:
+    """The sweep's jobs, as its sweeper makes them (uvb_lab/launch/sampled_space.py): the config's sweeper params, then
+    the command's; a grid as Hydra's basic sweeper expands it, crossed with the points drawn from its intervals.
+    ValueError where it cannot be drawn (an interval for Hydra's basic sweeper among them)."""
+    sweeper = cfg.hydra.sweeper
     params = [f"{key}={value}" for key, value in (OmegaConf.select(cfg, "hydra.sweeper.params") or {}).items()]
-    return expand_sweeps(parser, params + overrides)
+    return sampled_space.draw(parser, params + overrides, sweeper.get("n_samples"), sweeper.get("sample_seed"), cfg)
+
+
+def _drawn(sweeper: DictConfig, space: sampled_space.Space) -> str:
+    """The points a sampled search drew, for the plan: what its table's configurations will be."""
+    listing = ", ".join(" ".join(point) for point in space.points)
+    return f"  drawn with hydra.sweeper.sample_seed={sweeper.sample_seed}: {len(space.points)} of {' '.join(space.sampled_keys)}: {listing}"
 
 
 def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> str | None:
@@ -139,9 +152,11 @@ def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sw
     if preview is None:
         return None
     try:
-        return preview(cfg.hydra.sweeper, _job_overrides(cfg, parser, overrides), sweep_dir)
+        space = _space(cfg, parser, overrides)
+        schedule = preview(cfg.hydra.sweeper, space, sweep_dir)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise PlanError(one_line(error)) from error
+    return "\n".join([schedule, _drawn(cfg.hydra.sweeper, space)]) if space.points else schedule
 
 
 def _check_job(cfg: DictConfig, job_num: int | None) -> None:
@@ -260,8 +275,8 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute())
                 return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings, schedule)
             try:
-                jobs_overrides = _job_overrides(base, parser, overrides)
-            except (HydraException, OmegaConfBaseException) as error:
+                jobs_overrides = _space(base, parser, overrides).jobs
+            except (HydraException, OmegaConfBaseException, ValueError) as error:
                 raise PlanError(one_line(error)) from error
         else:
             if resume not in (None, run_folder.AUTO):

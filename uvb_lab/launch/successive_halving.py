@@ -6,6 +6,10 @@ Why it costs nothing extra in uvb-lab: trainer.epochs and trainer.max_steps are 
 from its checkpoint, and the learning rate depends on the step alone. A stopped trial is a finished shorter run.
 
     uvb-train -m hydra/sweeper=successive_halving trainer.lr=1e-3,3e-3,1e-2 data.val_fraction=0.1 trainer.epochs=9
+    uvb-train -m hydra/sweeper=successive_halving 'trainer.lr=tag(log,interval(1e-4,3e-2))' hydra.sweeper.n_samples=9 ...
+
+The configurations are a grid, or points drawn from intervals (uvb_lab/launch/sampled_space.py: the same ones for
+the same hydra.sweeper.sample_seed, in the preview and in every relaunch), or a grid crossed with drawn points.
 
 Each rung is one `launcher.launch` call (basic, joblib, submitit: a job wave on a cluster). Each trial is scored
 by the value its job returns (uvb_lab/launch/job.py sweeper_objective: the final val_loss, else test_loss); a failed
@@ -33,7 +37,7 @@ from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.launch.sampled_space import Space, draw
 from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
@@ -88,11 +92,11 @@ def survivors(scores: list[float], keep: int) -> list[int]:
     return sorted(range(len(scores)), key=lambda i: (worst_for_nan[i], i))[:keep]
 
 
-def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
-    """The search's rungs and budgets, for `uvb-train --dry-run`: jobs are the grid's override lists as the basic
-    sweeper expands them. ValueError on a bad setting, or a folder whose table this search cannot extend."""
+def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
+    """The search's rungs and budgets, for `uvb-train --dry-run`: space holds the configurations' override lists as
+    the sweep draws them. ValueError on a bad setting, or a folder whose table this search cannot extend."""
     key = sweeper.budget_key
-    _, names = grid(jobs, key)
+    _, names = grid(space.jobs, key)
     schedule = rungs(len(names), sweeper.eta, sweeper.min_budget, sweeper.max_budget)
     check_extends(read_table(sweep_dir / TABLE, key), names, schedule, sweep_dir / TABLE)
     unit = "steps" if key.endswith("steps") else "epochs"
@@ -203,24 +207,26 @@ class WaveSweeper(Sweeper):
 
 
 class SuccessiveHalvingSweeper(WaveSweeper):
-    """Hydra's side: the grid (hydra.sweeper.params and the command's sweeps, as the basic sweeper expands them),
-    one launcher wave per rung, the table after each."""
+    """Hydra's side: the configurations (hydra.sweeper.params and the command's sweeps, a grid as the basic sweeper
+    expands it crossed with the points drawn from the intervals), one launcher wave per rung, the table after each."""
 
-    def __init__(self, eta: int, min_budget: int, max_budget: int, budget_key: str, params: dict[str, str] | None = None) -> None:
+    def __init__(self, eta: int, min_budget: int, max_budget: int, budget_key: str, n_samples: int = 9, sample_seed: int = 0,
+                 params: dict[str, str] | None = None) -> None:
         super().__init__()
         self.eta, self.min_budget, self.max_budget, self.budget_key = eta, min_budget, max_budget, budget_key
+        self.n_samples, self.sample_seed = n_samples, sample_seed
         self.params = dict(params or {})
 
     @staticmethod
-    def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
-        return preview(sweeper, jobs, sweep_dir)
+    def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
+        return preview(sweeper, space, sweep_dir)
 
     def sweep(self, arguments: list[str]) -> list[str]:
         """Runs the rungs; returns the chosen configuration's overrides."""
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         params = [f"{key}={value}" for key, value in self.params.items()]
-        jobs = expand_sweeps(parser, params + arguments)
-        configs, names = grid(jobs, self.budget_key)
+        space = draw(parser, params + arguments, self.n_samples, self.sample_seed, self.config)  # as uvb-train's plan drew them
+        configs, names = grid(space.jobs, self.budget_key)
         schedule = rungs(len(configs), self.eta, self.min_budget, self.max_budget)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)

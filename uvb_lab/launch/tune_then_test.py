@@ -32,7 +32,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.utils import JobReturn
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.launch.sampled_space import Space, draw
 from uvb_lab.launch.successive_halving import Rung, WaveSweeper, check_extends, grid, job_score, rungs, survivors, training_cost
 from uvb_lab.run.files import write_atomic
 
@@ -99,13 +99,17 @@ def key_of(override: str) -> str:
 class Protocol:
     """The plan of one comparison: cells x grid, the rungs, the seeds; the pure part of the sweeper.
 
-    jobs: the sweep's jobs as the basic sweeper expands them; the overrides of the `tune` keys make a job's setting,
-    the others its cell, so `model=uvb,deen trainer.lr=1e-3,3e-3` with tune=[trainer.lr] is 2 cells x 2 settings.
+    space: the sweep's jobs as uvb_lab/launch/sampled_space.py draws them; the overrides of the `tune` keys make a
+    job's setting, the others its cell, so `model=uvb,deen trainer.lr=1e-3,3e-3` with tune=[trainer.lr] is 2 cells x
+    2 settings, and `trainer.lr=tag(log,interval(1e-4,1e-2))` with n_samples 9 gives every cell the same 9 drawn rates.
     """
 
-    def __init__(self, sweeper: DictConfig, jobs: list[list[str]]):
+    def __init__(self, sweeper: DictConfig, space: Space):
         self.budget_key, self.seed_key = sweeper.budget_key, sweeper.seed_key
-        tune = set(sweeper.tune)
+        tune, jobs = set(sweeper.tune), space.jobs
+        drawn_cells = [key for key in space.sampled_keys if key not in tune]
+        if drawn_cells:  # each cell would be tuned over every drawn setting: the draws' pairing would mean nothing
+            raise ValueError(f"{drawn_cells[0]} is drawn from an interval but is not tuned (hydra.sweeper.tune): a comparison's cells are listed, not drawn")
         for key in (self.budget_key, self.seed_key):
             if key in tune or len({o for job in jobs for o in job if key_of(o) == key}) > 1:
                 raise ValueError(f"{key} is set by the protocol (budgets and seeds): tune it not, sweep it not")
@@ -155,26 +159,28 @@ class TuneThenTestSweeper(WaveSweeper):
 
     def __init__(self, tune: list[str], seeds: int, tuning_seed: int, eta: int, min_budget: int, max_budget: int,
                  budget_key: str, seed_key: str, exhaustive: bool = False, choose_by: str = HALVING,
-                 params: dict[str, str] | None = None) -> None:
+                 n_samples: int = 9, sample_seed: int = 0, params: dict[str, str] | None = None) -> None:
         if choose_by not in (HALVING, EXHAUSTIVE) or (choose_by == EXHAUSTIVE and not exhaustive):
             raise ValueError(f"hydra.sweeper.choose_by={choose_by}: {HALVING}, or {EXHAUSTIVE} with hydra.sweeper.exhaustive=true")
         super().__init__()
         self.params, self.exhaustive, self.choose_by = dict(params or {}), bool(exhaustive), choose_by
+        self.n_samples, self.sample_seed = n_samples, sample_seed
         self.settings_config = OmegaConf.create(
             {"tune": list(tune), "seeds": seeds, "tuning_seed": tuning_seed, "eta": eta, "min_budget": min_budget,
              "max_budget": max_budget, "budget_key": budget_key, "seed_key": seed_key}
         )
 
     @staticmethod
-    def preview(sweeper: DictConfig, jobs: list[list[str]], sweep_dir: Path) -> str:
-        """For uvb-train --dry-run: jobs are the sweep's, as the basic sweeper expands params and the command's sweeps."""
-        protocol = Protocol(sweeper, jobs)
+    def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
+        """For uvb-train --dry-run: space holds the sweep's jobs, params and the command's sweeps as the sweep draws them."""
+        protocol = Protocol(sweeper, space)
         check_rungs(read_record(sweep_dir / RECORD), protocol, sweep_dir / RECORD)  # refused before anything runs
         return protocol.describe()
 
     def sweep(self, arguments: list[str]) -> list[str]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        protocol = Protocol(self.settings_config, expand_sweeps(parser, [f"{k}={v}" for k, v in self.params.items()] + arguments))
+        overrides = [f"{k}={v}" for k, v in self.params.items()] + arguments
+        protocol = Protocol(self.settings_config, draw(parser, overrides, self.n_samples, self.sample_seed, self.config))  # as the plan drew
         cells = dict(zip(protocol.cell_names, protocol.cells))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
