@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from uvb_lab import paper
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 # (run folder, label, [(metric name, value of an evaluation row, the paper's value)])
 CURVES = (
@@ -42,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = args.sweep / folder
         if not (run_dir / run_files.SUMMARY).is_file():
             continue
-        summary = run_files.read_summary(run_dir)
+        summary = run_summary.read(run_dir)
         every_row = run_files.read_metrics(run_dir)
         rows = run_files.without_stops(run_files.evaluations(every_row)) + [row for row in every_row if "test_loss" not in row]
         for name, of, reference in metrics:

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from uvb_lab import compose
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "conf"
@@ -58,7 +59,7 @@ def without_timings(rows: list[dict]) -> list[dict]:
 def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
     """run_dir, stopped and continued, ended as the uninterrupted reference: its summary and every metrics row equal
     to the last digit, timings and the evaluations made only because it was stopped aside."""
-    summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
+    summary, expected = run_summary.read(run_dir), run_summary.read(reference)
     assert summary["status"] == "finished", note
     assert without_timings([summary]) == without_timings([expected]), note
     rows, expected_rows = run_files.without_stops(run_files.read_metrics(run_dir)), run_files.read_metrics(reference)

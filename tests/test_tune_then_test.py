@@ -10,6 +10,7 @@ from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
 from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 CELLS = ["model=deen,deen_quadratic", *TINY["deen"]]
 PROTOCOL = [
@@ -55,7 +56,7 @@ def test_tuning_trials_never_see_the_test_set_and_each_choice_gets_fresh_seeds(p
         assert scored_test == (run_dir.name in test_runs), run_dir.name
         assert (identity["trainer.seed"] != 0) == (run_dir.name in test_runs)
         if run_dir.name in test_runs:
-            assert run_files.read_summary(run_dir)["epochs_done"] == 3
+            assert run_summary.read(run_dir)["epochs_done"] == 3
 
 
 def test_corrupted_test_numbers_change_no_choice_and_a_relaunch_trains_nothing(protocol):

@@ -11,8 +11,7 @@ a random stream with the model's z draws: the difference is shown, with a note n
 from collections.abc import Iterable
 
 from uvb_lab.report.runs import Run
-
-FINGERPRINT = "test_noise_fingerprint"
+from uvb_lab.run.summary import TEST_NOISE_FINGERPRINT as FINGERPRINT
 
 
 def unpaired_note(runs: Iterable[Run]) -> str | None:

@@ -11,10 +11,8 @@ from typing import Any
 
 import torch
 
-# The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
-PROGRESS = (
-    "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s",
-)
+from uvb_lab.run.summary import PROGRESS  # the summary fields a resumed run carries on; the others are this command's
+
 # Keys that checkpoints of uvb-lab 0.1.0 lack: their curve window starts empty and their W&B run is new.
 ADDED_SINCE_0_1 = ("window_sum", "window_count", "wandb_run_id")
 
