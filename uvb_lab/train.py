@@ -34,7 +34,6 @@ from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import summary as field
-from uvb_lab.run.checkpoint import CheckpointError
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
 from uvb_lab.run.preemption import Preemption
@@ -185,8 +184,7 @@ class Checkpointer:
         self.nonfinite.stop_if_seen(state.step)  # keep the last good checkpoint: a NaN model is not worth continuing
         state.summary.update({field.STEPS_DONE: state.step, field.WALL_TIME_S: self.recorder.wall_time()})
         state.wandb_run_id = getattr(self.recorder.logger, "run_id", None)
-        payload = {"model": self.parts.model.state_dict(), "optimizer": self.parts.optimizer.state_dict(), "rng": checkpoint.rng_state()}
-        checkpoint.save(self.run_dir, {**payload, **state.state_dict()}, rotate=self.rotate)
+        checkpoint.save(self.run_dir, checkpoint.contents(self.parts.model, self.parts.optimizer, state), rotate=self.rotate)
         self.rotate = True
 
 
@@ -308,13 +306,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     # -- Continue exactly where the last checkpoint stopped: weights, Adam, every RNG, the TrainState.
     saved, loaded_from = checkpoint.load_newest(run_dir) if checkpoint.exists(run_dir) else (None, None)  # on the CPU
     if saved is not None:
-        try:
-            parts.model.load_state_dict(saved["model"])
-        except RuntimeError as error:
-            raise CheckpointError(f"the checkpoint in {run_dir} does not fit this model ({error})") from error
-        parts.optimizer.load_state_dict(saved["optimizer"])
-        checkpoint.set_rng_state(saved["rng"])
-        state.load_state_dict(saved)
+        checkpoint.restore(saved, parts.model, parts.optimizer, state, run_dir)
 
     # -- Every check passed: the first write into the run folder (identity, config, Hydra's record, log).
     run_folder.record(run_dir, cfg, hydra_record)

@@ -51,7 +51,7 @@ def load_trained_run(run_dir: Path, device: torch.device, trusted: tuple[str, ..
         plain = OmegaConf.to_container(cfg)
         model = rebuild.build("model", plain.get("model"), trusted).to(device)
         data = rebuild.build("data", plain.get("data"), trusted)
-        model.load_state_dict(checkpoint.load(run_dir, map_location=device)["model"])
+        model.load_state_dict(checkpoint.weights(checkpoint.load(run_dir, map_location=device)))
     except (saved_config.SavedConfigError, rebuild.RebuildError, checkpoint.CheckpointError) as error:
         raise FiguresError(str(error)) from error
     except (DataError, TypeError, ValueError, RuntimeError) as error:  # the constructor's, loader's or weights' own complaint

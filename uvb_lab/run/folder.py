@@ -28,14 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, unwritable, write_atomic, write_config
+from uvb_lab.run.legacy import FORMAT_VERSION  # the run-folder format written; older ones are read by legacy.py
 from uvb_lab.run.summary import DATASET, EPOCHS_DONE, MODEL, SIGMA, STATUS, STEPS_DONE
 
 log = logging.getLogger(__name__)
 
-# Version of the run-folder layout. 1: uvb-lab 0.1.0 (no identity.json; the identity is read from the
-# resolved config.yaml). 2: identity.json, one folder per identity. 3: the loss and the decoder likelihood are
-# objects chosen by _target_ (uvb_lab/run/legacy.py reads formats 1 and 2 in these terms).
-FORMAT_VERSION = 3
 IDENTITY = "identity.json"
 LOG = "train.log"
 # Names uvb-train writes into a run folder: a folder holding any of them but no run is not ours to write in.
@@ -80,9 +77,9 @@ def edited_since_checkpoint(run_dir: Path, recorded: Mapping[str, Any]) -> list[
         saved = checkpoint.load(run_dir)
     except checkpoint.CheckpointError:
         return []  # decide() refuses or restarts on the checkpoint's own grounds
-    summary = saved.get("summary", {})
+    summary = checkpoint.summary(saved)
     trained = {
-        "trainer.lr": saved["optimizer"]["param_groups"][0].get("lr"),
+        "trainer.lr": checkpoint.learning_rate(saved),
         "sigma": summary.get(SIGMA),
         "run.model": summary.get(MODEL),
         "run.data": summary.get(DATASET),
@@ -105,7 +102,7 @@ def read_summary_or_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     if not checkpoint.exists(run_dir):
         return None
     try:
-        return dict(checkpoint.load(run_dir)["summary"])
+        return checkpoint.summary(checkpoint.load(run_dir))
     except checkpoint.CheckpointError:
         return None
 

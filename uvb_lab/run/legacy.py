@@ -1,15 +1,24 @@
-"""Run folders made by earlier uvb-lab versions, read in today's terms, so that they still continue and load.
+"""Run folders made by earlier uvb-lab versions, read in today's terms, so that they still continue and load: the one
+place that knows the older formats. Each is upgraded as it is read; nothing in the folder is changed.
 
-uvb-lab 0.3 (run-folder format 3) made two settings objects chosen by `_target_` instead of strings:
-    loss:  the functions uvb_lab.loss.denoising_loss / negative_elbo_loss (built with _partial_) are the
-           classes DenoisingLoss / NegativeELBO
-    model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
-Both are the same computation, so a folder's recorded identity and config are rewritten on reading; nothing
-in the folder is changed.
+The run-folder format (identity.json's format_version):
+    1  uvb-lab 0.1.0: no identity.json (the identity is read from the resolved config.yaml), and checkpoints without
+       the training curve's window (window_sum, window_count) or the W&B run id: `upgrade_checkpoint`
+    2  identity.json, one folder per identity
+    3  uvb-lab 0.3 made two settings objects chosen by `_target_` instead of strings: `upgrade_config`, `upgrade_identity`
+           loss:  the functions uvb_lab.loss.denoising_loss / negative_elbo_loss (built with _partial_) are the
+                  classes DenoisingLoss / NegativeELBO
+           model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
+       Both are the same computation, so a folder's recorded identity and config are rewritten on reading.
 """
 
 from collections.abc import Mapping
 from typing import Any
+
+import torch
+
+# The run-folder format this version writes (identity.json's format_version); a folder of a later one is refused.
+FORMAT_VERSION = 3
 
 LOSSES = {
     "uvb_lab.loss.denoising_loss": "uvb_lab.loss.DenoisingLoss",
@@ -68,3 +77,9 @@ def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 flat[f"{group}.{key}"] = value
     return dict(sorted(flat.items()))
+
+
+def upgrade_checkpoint(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's contents in today's keys: those of uvb-lab 0.1.0 lack the training curve's window (it starts
+    empty, as at a row) and the W&B run id (the continued run is a new W&B run)."""
+    return {"window_sum": torch.zeros(()), "window_count": 0, "wandb_run_id": None, **state}
