@@ -43,6 +43,22 @@ QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.d
          "figures.after_training=false"]
 
 
+def gmm_settings(**changes) -> dict:
+    """conf/data/gmm.yaml's arguments of the gmm loader (with conf/config.yaml's data.val_fraction), these changed."""
+    data = compose.compose_config(["data=gmm"]).data
+    return {**{key: value for key, value in data.items() if key != "_target_"}, **changes}
+
+
+def mixture_settings(**changes) -> dict:
+    """The arguments of gaussian_mixture in conf/data/gmm.yaml, these changed."""
+    keys = ("channels", "image_size", "components", "std", "spread", "seed")
+    return {key: value for key, value in gmm_settings(**changes).items() if key in keys}
+
+
+# conf/logger/wandb.yaml's settings, less the interpolations of a run (a test's W&B run is in no sweep and has no tags).
+WANDB = {"project": "uvb-lab", "entity": None, "mode": "offline", "group": None, "tags": None, "job_type": "train"}
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
     """The real conf/ composed as `uvb-train` would, with ${hydra:...} resolvable outside a Hydra app."""
     return compose.compose_config(overrides)

@@ -122,7 +122,7 @@ def ten_classes(shuffled_labels: bool = False) -> ImageData:
 
 def tiny_deen() -> DEEN:
     torch.manual_seed(0)
-    return DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    return DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8, quadratic=False)
 
 
 def test_mixing_numbers_come_from_a_classifier_that_tells_the_classes_apart(tmp_path, capsys):

@@ -91,7 +91,8 @@ def make_figures(
         pngs["vae_failure"] = save_grid(out / "vae_failure.png", rows, title)
 
     # -- Fig. 3: walk-jump chains from Unif[0,1]^d, no warm-up; chain 0 is drawn.
-    chain = walk_jump(model, data.shape, chains, jumps, steps_per_jump, delta, seed=seed, device=device, friction=friction)
+    chain = walk_jump(model, data.shape, chains=chains, jumps=jumps, steps_per_jump=steps_per_jump, delta=delta, seed=seed, device=device,
+                      friction=friction)
     rows = [(f"jumps {i + 1}-{min(i + images, jumps)}", chain.jumps[i : i + images, 0]) for i in range(0, jumps, images)]
     walk_title = f"{title}  walk-jump: delta={delta:g}, a jump every {steps_per_jump} steps"
     if friction is not None:

@@ -10,6 +10,7 @@ The run-folder format (identity.json's format_version):
                   classes DenoisingLoss / NegativeELBO
            model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
        Both are the same computation, so a folder's recorded identity and config are rewritten on reading.
+Settings added within a format (ADDED_SETTINGS) are read with the value the runs made before them trained with.
 """
 
 from collections.abc import Mapping
@@ -24,6 +25,8 @@ LOSSES = {
     "uvb_lab.loss.denoising_loss": "uvb_lab.loss.DenoisingLoss",
     "uvb_lab.loss.negative_elbo_loss": "uvb_lab.loss.NegativeELBO",
 }
+# (group, the class that has it, key, the value of runs made before it): a saved config without the key rebuilds with it.
+ADDED_SETTINGS = (("model", "uvb_lab.models.DEEN", "quadratic", False),)
 LIKELIHOODS = {
     "gaussian": "uvb_lab.models.likelihood.GaussianLikelihood",
     "laplace": "uvb_lab.models.likelihood.LaplaceLikelihood",
@@ -49,13 +52,23 @@ def _model(node: Mapping[str, Any]) -> dict[str, Any]:
     return {"likelihood": likelihood, **node}
 
 
-def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved config.yaml (as plain containers) with the model and loss nodes of today's format."""
+def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
     config = dict(config)
     if isinstance(config.get("loss"), Mapping):
         config["loss"] = _loss(config["loss"])
     if isinstance(config.get("model"), Mapping):
         config["model"] = _model(config["model"])
+    return config
+
+
+def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config.yaml (as plain containers) with the model and loss nodes of today's format, and the settings
+    added since it was written."""
+    config = _renamed(config)
+    for group, target, key, value in ADDED_SETTINGS:
+        node = config.get(group)
+        if isinstance(node, Mapping) and node.get("_target_") == target and key not in node:
+            config[group] = {**node, key: value}
     return config
 
 
@@ -69,7 +82,7 @@ def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
             nested[group][rest] = value
         else:
             flat[key] = value
-    upgraded = upgrade_config(nested)
+    upgraded = _renamed(nested)
     for group in ("loss", "model"):
         for key, value in upgraded[group].items():
             if isinstance(value, Mapping):

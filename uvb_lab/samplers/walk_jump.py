@@ -20,16 +20,18 @@ class WalkJump(NamedTuple):
 def walk_jump(
     model: EnergyModel,
     shape: tuple[int, int, int],
-    chains: int = 1,
-    jumps: int = 100,
-    steps_per_jump: int = 10,
-    delta: float = 0.2,
+    *,
+    chains: int,
+    jumps: int,
+    steps_per_jump: int,
+    delta: float,
     y0: torch.Tensor | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
     friction: float | None = None,
 ) -> WalkJump:
-    """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10).
+    """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10; the
+    figures' values are conf/config.yaml's `figures:`). The defaults left are choices of the call, not settings.
 
     y0: the starting batch (chains, *shape); None draws y_0 ~ Unif([0, 1]^d) as in Sec. 3.4. The jumps
     only look at the walk: the chain continues from y_tau, not from x_hat(y_tau).
