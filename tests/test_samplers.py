@@ -110,6 +110,9 @@ def test_walk_jump_batch_of_chains(make_model):
     assert not torch.equal(walk_jump(model, SHAPE, chains=3, jumps=4, steps_per_jump=2, delta=0.2, y0=y0, seed=7).jumps, chain.jumps)
     with pytest.raises(ValueError, match="y0 has shape"):
         walk_jump(model, SHAPE, chains=2, jumps=1, steps_per_jump=1, delta=0.2, y0=y0)
+    # The ranges of uvb-train's figures settings (uvb_lab/ranges.py), for a caller that did not check them.
+    with pytest.raises(ValueError, match=r"figures.delta must be > 0, got -0.1; figures.chains must be >= 1, got 0"):
+        walk_jump(model, SHAPE, chains=0, jumps=1, steps_per_jump=1, delta=-0.1)
     assert no_parameter_gradients(model)
 
 

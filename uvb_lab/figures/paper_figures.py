@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from uvb_lab import ranges
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.image_grid import save_grid
 from uvb_lab.figures.mixing import chain_mixing, no_mixing_reason
@@ -52,8 +53,8 @@ def make_figures(
     images, prior_samples, nebula_steps, z_samples = (settings[k] for k in ("images", "prior_samples", "nebula_steps", "z_samples"))
     delta, steps_per_jump, jumps, chains, seed = (settings[k] for k in ("delta", "steps_per_jump", "jumps", "chains", "seed"))
     friction = settings["friction"] if settings["sampler"] == "underdamped" else None  # None: Eq. 19, the paper's walk
-    if images < 1 or prior_samples < 1 or chains < 1:
-        raise FiguresError(f"images, prior_samples and chains must be >= 1, got {images}, {prior_samples}, {chains}")
+    if found := ranges.problems(settings, "figures"):  # uvb-train's ranges, for a caller that did not check them
+        raise FiguresError("; ".join(found))
     out = Path(out)
     device = next(model.parameters()).device
     was_training = model.training

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import torch
 
+from uvb_lab import ranges
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.samplers.jump import jump
 from uvb_lab.samplers.langevin import langevin_walk
@@ -39,8 +40,8 @@ def walk_jump(
     Langevin (BAOAB, uvb_lab/samplers/underdamped.py) at the same delta, the velocity drawn N(0, I) at the
     start and carried across the jumps.
     """
-    if jumps < 1 or steps_per_jump < 1 or chains < 1:
-        raise ValueError(f"walk_jump needs chains, jumps and steps_per_jump >= 1, got {chains}, {jumps}, {steps_per_jump}")
+    if found := ranges.problems({"chains": chains, "jumps": jumps, "steps_per_jump": steps_per_jump, "delta": delta}, "figures"):
+        raise ValueError(f"walk_jump: {'; '.join(found)}")  # the ranges of the figures' settings, uvb_lab/ranges.py
     if device is None:
         device = next(model.parameters()).device
     device = torch.device(device)
