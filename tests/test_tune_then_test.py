@@ -126,3 +126,21 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
     result = uvb_train_here([*deen, "hydra.sweeper.min_budget=2"], cwd=tmp_path)
     assert result.returncode == 2 and "is of a comparison with other rungs" in result.stderr
     assert (sweep / RECORD).read_bytes() == before
+
+
+def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint():
+    import csv
+    import io
+
+    from uvb_lab.report.protocol import CellResult, paired_lines
+
+    def cell(model, fingerprints, slope):
+        summaries = {seed: {"test_loss": 10 + slope * seed**2, "sigma": 0.5, "test_noise_fingerprint": fingerprints[seed - 1]} for seed in (1, 2, 3)}
+        return CellResult(f"model={model}", [f"model={model}"], None, {}, summaries, None)
+
+    writer = csv.writer(io.StringIO())
+    (paired,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", ["aa"] * 3, 0.5)], writer)[2:3]
+    assert paired.startswith("- deen − uvb: ") and "paired by seed" in paired
+    for other in (["aa", "bb", "aa"], ["aa", None, "aa"]):  # another noise, or a run that recorded none: no difference
+        (refused,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", other, 0.5)], writer)[2:3]
+        assert refused == f"- deen − uvb: not paired (the runs were scored on different noisy test images: {sorted(map(str, set(other)))})"

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.launch.tune_then_test import RECORD
+from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
 from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
-from uvb_lab.run.summary import TEST_NOISE_FINGERPRINT as FINGERPRINT
 
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
@@ -157,8 +157,8 @@ def paired_lines(cells: list[CellResult], writer: Any) -> list[str]:
                 seeds = sorted(set(a.test_loss()) & set(b.test_loss()))
                 if not seeds:
                     continue
-                prints = {a.summaries[s].get(FINGERPRINT) for s in seeds} | {b.summaries[s].get(FINGERPRINT) for s in seeds}
-                if len(prints) != 1 or None in prints:
+                prints = pairing.by_fingerprint((f"{cell.name} seed {s}", cell.summaries[s]) for cell in (a, b) for s in seeds)
+                if len(prints) != 1 or None in prints:  # all made since paired evaluation: a missing fingerprint is not paired
                     lines.append(f"- {label}: not paired (the runs were scored on different noisy test images: {sorted(map(str, prints))})")
                     continue
                 difference = paired_difference(a.test_loss(), b.test_loss())
