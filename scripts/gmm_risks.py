@@ -12,7 +12,7 @@ import sys
 
 from omegaconf import OmegaConf
 
-from uvb_lab import CONFIG_DIR
+from uvb_lab.compose import compose_config
 from uvb_lab.data.gmm import gmm
 
 
@@ -21,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sigmas", default="0.3,0.5,0.7,1.0")
     parser.add_argument("--samples", type=int, default=100_000)
     args = parser.parse_args(argv)
-    settings = {k: v for k, v in OmegaConf.to_container(OmegaConf.load(f"{CONFIG_DIR}/data/gmm.yaml")).items() if k != "_target_"}
+    settings = {k: v for k, v in OmegaConf.to_container(compose_config(["data=gmm"]).data).items() if k != "_target_"}
     data = gmm(**settings)
     mixture, s = data.ground_truth, data.ground_truth.std
     inside = ((data.train >= 0) & (data.train <= 1)).float().mean().item()

@@ -16,6 +16,7 @@ from pathlib import Path
 from uvb_lab.launch.successive_halving import Rung
 from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 
 def trial_folder(folder: Path, cell: list[str], setting: str) -> Path | None:
@@ -69,7 +70,7 @@ def main(folder: Path) -> str:
                 continue
             rows = run_files.evaluations(run_files.read_metrics(run_dir), "epoch_end")
             per_epoch[setting] = {round(row["epoch"]): (row.get("val_loss"), row.get("epoch_time_s") or 0.0) for row in rows}
-            steps_per_epoch = run_files.read_summary(run_dir)["steps_done"] / max(1, run_files.read_summary(run_dir)["epochs_done"])
+            steps_per_epoch = run_summary.read(run_dir)["steps_done"] / max(1, run_summary.read(run_dir)["epochs_done"])
         # Halving: each setting trained to the last rung it was alive at; exhaustive: every setting to full.
         val = {s: {int(b): (v if v is not None else float("inf")) for b, v in losses.items()} for s, losses in cell["val_loss"].items()}
         # The full-budget validation loss of every setting: the record's, else the trial's own epoch row (a trial
@@ -79,7 +80,7 @@ def main(folder: Path) -> str:
                 at_full[setting] = epochs[full][0]
         failed = {s for s, losses in cell["val_loss"].items() if losses and all(v is None for v in losses.values())}  # diverged
         failed |= {s for s, run_dir in trials.items() if run_dir is not None and at_full.get(s) is None
-                   and run_files.read_summary(run_dir).get("status") == "failed"}  # diverged on the way to the full budget
+                   and run_summary.read(run_dir).get("status") == "failed"}  # diverged on the way to the full budget
         complete = all(at_full.get(s) is not None for s in record["grid"] if s not in failed)
         finite = {s: v for s, v in at_full.items() if v is not None}
         if exhaustive is None and complete and finite:

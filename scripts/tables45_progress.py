@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 
 from uvb_lab import paper
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 
 def _kl(on: str):
@@ -58,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     panels, lines = [], ["| run | epoch | step | " + " | ".join(["metric", "ours", "paper"]) + " |", "| --- | --- | --- | --- | --- | --- |"]
     for run_dir in sorted(path.parent for path in args.sweep.glob(f"*/{run_files.SUMMARY}")):
-        summary = run_files.read_summary(run_dir)
+        summary = run_summary.read(run_dir)
         if summary.get("model") not in CURVES:
             continue
         label, metrics = CURVES[summary["model"]]

@@ -18,6 +18,7 @@ from omegaconf import DictConfig
 
 from uvb_lab import compose
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "conf"
@@ -42,6 +43,22 @@ QUICK = ["data=synthetic", "trainer.epochs=1", "trainer.max_steps=3", "trainer.d
          "figures.after_training=false"]
 
 
+def gmm_settings(**changes) -> dict:
+    """conf/data/gmm.yaml's arguments of the gmm loader (with conf/config.yaml's data.val_fraction), these changed."""
+    data = compose.compose_config(["data=gmm"]).data
+    return {**{key: value for key, value in data.items() if key != "_target_"}, **changes}
+
+
+def mixture_settings(**changes) -> dict:
+    """The arguments of gaussian_mixture in conf/data/gmm.yaml, these changed."""
+    keys = ("channels", "image_size", "components", "std", "spread", "seed")
+    return {key: value for key, value in gmm_settings(**changes).items() if key in keys}
+
+
+# conf/logger/wandb.yaml's settings, less the interpolations of a run (a test's W&B run is in no sweep and has no tags).
+WANDB = {"project": "uvb-lab", "entity": None, "mode": "offline", "group": None, "tags": None, "job_type": "train"}
+
+
 def compose_config(overrides: list[str]) -> DictConfig:
     """The real conf/ composed as `uvb-train` would, with ${hydra:...} resolvable outside a Hydra app."""
     return compose.compose_config(overrides)
@@ -58,7 +75,7 @@ def without_timings(rows: list[dict]) -> list[dict]:
 def assert_same_run(run_dir: Path, reference: Path, note: str = "") -> None:
     """run_dir, stopped and continued, ended as the uninterrupted reference: its summary and every metrics row equal
     to the last digit, timings and the evaluations made only because it was stopped aside."""
-    summary, expected = run_files.read_summary(run_dir), run_files.read_summary(reference)
+    summary, expected = run_summary.read(run_dir), run_summary.read(reference)
     assert summary["status"] == "finished", note
     assert without_timings([summary]) == without_timings([expected]), note
     rows, expected_rows = run_files.without_stops(run_files.read_metrics(run_dir)), run_files.read_metrics(reference)

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT, table_settings
-from uvb_lab.run.folder import FORMAT_VERSION
 from uvb_lab.run.identity import digest
+from uvb_lab.run.legacy import FORMAT_VERSION
 
 
 def table_identity(model: str, dataset: str, sigma: float, experiment: str | None = None, **changes: Any) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from conftest import QUICK, SMALL, TINY, compose_config
+from conftest import QUICK, SMALL, TINY, compose_config, gmm_settings
 from hand_made_runs import write_run
 from uvb_lab.data.gmm import bayes_risk, gmm
 from uvb_lab.paired_noise import noisy
@@ -22,7 +22,7 @@ def test_a_run_on_the_mixture_records_the_exact_bayes_risk_of_its_own_test_pairs
     overrides = [*QUICK, *RUN, *EASY_MIXTURE, "model=deen", *TINY["deen"], "sigma=0.5", "trainer.epochs=0",
                  "trainer.eval_batch_size=1024", "trainer.eval_seed=7"]
     summary = train(compose_config(overrides), tmp_path)
-    data = gmm(image_size=8, n_train=4096, n_test=1024, components=4, std=0.15)
+    data = gmm(**gmm_settings(image_size=8, n_train=4096, n_test=1024, components=4, std=0.15))
     y = noisy(data.test, 0.5, 7, "test")  # the paired test noise of eval_seed 7 (uvb_lab/paired_noise.py)
     assert summary["test_bayes_risk"] == pytest.approx(bayes_risk(data.ground_truth, data.test, y, 0.5).mean().item(), rel=1e-5)
     assert summary["test_risk_ratio"] == pytest.approx(summary["test_denoising_loss"] / summary["test_bayes_risk"])
@@ -34,7 +34,7 @@ def test_a_small_uvb_gets_within_10_percent_of_the_bayes_risk_and_beats_the_best
     overrides = [*RUN, *EASY_MIXTURE, "model=uvb", *SMALL["uvb"], "sigma=0.5", "trainer.lr=3e-3", "trainer.epochs=8",
                  "trainer.batch_size=64"]
     summary = train(compose_config(overrides), tmp_path)
-    linear = gmm(image_size=8, n_train=1, n_test=1, components=4, std=0.15).ground_truth.linear_risk(0.5)
+    linear = gmm(**gmm_settings(image_size=8, n_train=1, n_test=1, components=4, std=0.15)).ground_truth.linear_risk(0.5)
     assert summary["test_bayes_risk"] < 0.85 * linear  # the mixture is a real test: its best denoiser is not linear
     assert 0.98 <= summary["test_risk_ratio"] <= 1.10  # nothing beats E[x|y] (up to the test set's noise)
     assert summary["test_denoising_loss"] < linear

@@ -8,7 +8,7 @@ from conftest import CONFIG_DIR, TINY, compose_config
 from uvb_lab import compose
 from uvb_lab.config import check_values
 from uvb_lab.models.energy import EnergyModel
-from uvb_lab.models.names import DISPLAY_NAMES
+from uvb_lab.models.names import MODELS
 
 BUILT_GROUPS = ("model", "model/likelihood", "data", "loss", "logger")
 OPTIONS = sorted((group, path.stem) for group in BUILT_GROUPS for path in (CONFIG_DIR / group).glob("*.yaml"))
@@ -65,7 +65,7 @@ def test_config_files_are_all_under_known_groups():
 
 def test_every_model_option_has_a_display_name():
     options = {path.stem for path in (CONFIG_DIR / "model").glob("*.yaml")}
-    assert options <= set(DISPLAY_NAMES), options - set(DISPLAY_NAMES)  # a new model: one line in uvb_lab/models/names.py
+    assert options <= set(MODELS), options - set(MODELS)  # a new model: one entry in uvb_lab/models/names.py
 
 
 SWEEPS = sorted((group, path.stem) for group in ("experiment", "hparams_search") for path in (CONFIG_DIR / group).glob("*.yaml"))

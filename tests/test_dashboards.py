@@ -19,7 +19,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from conftest import QUICK, TINY, compose_config, uvb_train_here
+from conftest import QUICK, TINY, WANDB, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
 from uvb_lab.report.wandb_links import link_offline_runs
 from uvb_lab.trackers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams
@@ -210,7 +210,7 @@ def test_a_sweeps_wandb_runs_share_the_sweeps_folder_name_as_group_and_a_single_
 def test_wandb_gets_the_nested_config_name_tags_and_summary(tmp_path):
     if shutil.which("wandb") is None or subprocess.run(["wandb", "leet", "inspect", "--help"], capture_output=True).returncode:
         pytest.skip("this wandb has no `wandb leet inspect` to read an offline run with")
-    logger = WandbLogger(run_dir=tmp_path, name="uvb-synthetic-sigma0.5", config=nested_config(sigma=0.5), group="smoke", tags=["model:uvb", "seed:0"])
+    logger = WandbLogger(run_dir=tmp_path, name="uvb-synthetic-sigma0.5", config=nested_config(sigma=0.5), **WANDB | {"group": "smoke", "tags": ["model:uvb", "seed:0"]})
     train_a_little(logger)
     (offline,) = (tmp_path / "wandb").glob("offline-run-*")
     deadline = time.monotonic() + 30
@@ -341,7 +341,7 @@ def test_loggers_drive_every_tracker_and_one_that_fails_leaves_the_others_runnin
 
 
 def test_wandb_summary_failure_warns_and_turns_wandb_off(tmp_path):
-    logger = WandbLogger(run_dir=tmp_path, name="run", config={})
+    logger = WandbLogger(run_dir=tmp_path, name="run", config={}, **WANDB)
 
     class BrokenSummary:
         def update(self, values):

@@ -12,6 +12,7 @@ import uvb_lab.loss
 from conftest import QUICK, TINY, compose_config
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.preemption import Preemption
 from uvb_lab.train import train
 
@@ -42,7 +43,7 @@ def test_a_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
         train(compose_config(RUN), tmp_path)
     assert checkpoint.load(tmp_path)["step"] == 2  # the step-4 checkpoint was not written: the model was NaN
     assert all(torch.isfinite(p).all() for p in checkpoint.load(tmp_path)["model"].values())
-    assert run_files.read_summary(tmp_path)["status"] == "failed"
+    assert run_summary.read(tmp_path)["status"] == "failed"
 
 
 def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, nan_at_step_4):
@@ -157,7 +158,7 @@ def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_com
     assert code == 0, err
     evaluations = [run_files.evaluations(run_files.read_metrics(d)) for d in (tmp_path / "whole", run_dir)]
     assert [row["test_loss"] for row in evaluations[0]] == [row["test_loss"] for row in evaluations[1]]
-    assert run_files.read_summary(run_dir)["steps_done"] == 8
+    assert run_summary.read(run_dir)["steps_done"] == 8
 
 
 def test_a_run_that_finishes_with_a_nonfinite_test_loss_says_its_model_is_not_usable(tmp_path, monkeypatch, caplog):

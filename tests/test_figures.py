@@ -1,4 +1,4 @@
-"""uvb-figures end to end on quick runs' folders, and the figures of a model without a decoder."""
+"""uvb-figures end to end on quick runs' folders, the figures of a model without a decoder, and what the figures show."""
 
 import dataclasses
 import json
@@ -7,14 +7,16 @@ import logging
 import matplotlib.image
 import pytest
 import torch
+from torch import nn
 
 from conftest import QUICK, TINY, uvb_train_here
 from uvb_lab.data.images import ImageData
-from uvb_lab.figures import cli
+from uvb_lab.figures import cli, paper_figures
 from uvb_lab.figures.after_training import figures_after_training, trained_for
+from uvb_lab.figures.image_grid import save_grid
 from uvb_lab.figures.mixing import MIN_ACCURACY
 from uvb_lab.figures.paper_figures import make_figures
-from uvb_lab.models import DEEN
+from uvb_lab.models import DEEN, EnergyModel
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Small figures settings: the same code paths as the paper's, in a fraction of the time.
@@ -122,7 +124,53 @@ def ten_classes(shuffled_labels: bool = False) -> ImageData:
 
 def tiny_deen() -> DEEN:
     torch.manual_seed(0)
-    return DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    return DEEN(sigma=0.5, channels=1, image_size=8, conv_channels=(4,), hidden=8, quadratic=False)
+
+
+class PixelWiener(EnergyModel):
+    """f(y) = sum_i (y_i - m_i)^2 / (2 (v_i + sigma^2)): the noisy data's energy if each pixel were Gaussian with the
+    training set's mean m_i and variance v_i; x_hat(y) = m + v / (v + sigma^2) (y - m), the per-pixel Wiener filter,
+    whose expected error v sigma^2 / (v + sigma^2) per pixel is below the noisy image's sigma^2."""
+
+    def __init__(self, x_train: torch.Tensor, sigma: float):
+        super().__init__(sigma)
+        self.m = nn.Parameter(x_train.mean(0))
+        self.register_buffer("v", x_train.var(0))
+
+    def energy(self, y: torch.Tensor, z_samples: int | None = None) -> torch.Tensor:
+        return ((y - self.m).pow(2) / (2 * (self.v + self.sigma**2))).flatten(1).sum(1)
+
+
+def drawn_rows(monkeypatch) -> dict[str, list]:
+    """The (label, images) rows of every figure make_figures draws, by file name, as they go to the PNG."""
+    drawn = {}
+
+    def recording(path, rows, *args, **kwargs):
+        drawn[path.stem] = [(label, images.detach().cpu()) for label, images in rows]
+        return save_grid(path, rows, *args, **kwargs)
+
+    monkeypatch.setattr(paper_figures, "save_grid", recording)
+    return drawn
+
+
+def test_fig2_shows_x_its_noisy_y_and_a_denoised_row_closer_to_x_than_y_is(tmp_path, monkeypatch):
+    drawn, data = drawn_rows(monkeypatch), ten_classes()
+    model = PixelWiener(data.train, sigma=0.5)
+    pngs, _ = make_figures(tmp_path, model, data, settings(images=4, jumps=6, chains=2, mixing=False), name="wiener")
+    (x_label, x), (y_label, y), (hat_label, x_hat), (nebula_label, _) = drawn["fig2_denoising"]
+    assert (x_label, y_label, hat_label, nebula_label) == ("x", "y", "x_hat(y)", f"NEBULA {settings()['nebula_steps']} steps")
+    assert torch.equal(x, data.test[:4])  # the test images, in order
+    assert 0.4 < (y - x).std().item() < 0.6  # y = x + sigma eps at sigma 0.5
+    assert (x_hat - x).pow(2).sum() < 0.2 * (y - x).pow(2).sum()  # the denoiser's row, not another copy of y
+    assert torch.allclose(x_hat, model.x_hat(y.clone().requires_grad_(True)).detach(), atol=1e-5)
+    # Fig. 3: chain 0's 6 jumps, 4 to a row, each a jump x_hat(y): near the mean image, as this model's jumps are.
+    rows = drawn["fig3_walk_jump"]
+    assert [label for label, _ in rows] == ["jumps 1-4", "jumps 5-6"] and [len(images) for _, images in rows] == [4, 2]
+    jumps = torch.cat([images for _, images in rows])
+    assert (jumps - model.m.detach()).abs().max() < (jumps - data.test[:6]).abs().max()
+    # And the PNG is a picture of them: dark background images with bright blocks, on a white canvas, not blank.
+    pixels = matplotlib.image.imread(pngs["fig2_denoising"])[..., :3]
+    assert pixels.std() > 0.1 and (pixels < 0.3).mean() > 0.05
 
 
 def test_mixing_numbers_come_from_a_classifier_that_tells_the_classes_apart(tmp_path, capsys):

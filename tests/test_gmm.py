@@ -1,13 +1,12 @@
 """The Gaussian-mixture dataset: its exact posterior mean, Bayes risk and linear risk, and its loader."""
 
-import inspect
 import math
 
 import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import compose_config
+from conftest import compose_config, gmm_settings, mixture_settings
 from uvb_lab.config import check_values
 from uvb_lab.data import DataError
 from uvb_lab.data.gmm import GaussianMixture, bayes_risk, gaussian_mixture, gmm
@@ -59,7 +58,7 @@ def test_posterior_mean_matches_numerical_integration_in_two_dimensions():
 
 
 def test_posterior_mean_keeps_the_shape_and_dtype_of_its_input():
-    mix = gaussian_mixture(channels=2, image_size=4, components=3)
+    mix = gaussian_mixture(**mixture_settings(channels=2, image_size=4, components=3))
     y = torch.rand(5, 2, 4, 4)
     x_hat = mix.posterior_mean(y, 0.5)
     assert x_hat.shape == y.shape and x_hat.dtype == torch.float32
@@ -104,8 +103,7 @@ def test_linear_risk_is_the_trace_formula_of_the_full_covariance(components, dim
 
 
 def test_default_mixture_is_image_like_and_far_from_linear_at_every_sigma():
-    defaults = {name: p.default for name, p in inspect.signature(gmm).parameters.items()}
-    mix = gaussian_mixture(**{k: defaults[k] for k in ("channels", "image_size", "components", "std", "spread", "seed")})
+    mix = gaussian_mixture(**mixture_settings())  # conf/data/gmm.yaml's
     assert len(mix.weights) >= 4
     x, _ = mix.sample(5000, torch.Generator().manual_seed(0))
     assert ((x >= 0) & (x <= 1)).double().mean() >= 0.99
@@ -117,16 +115,16 @@ def test_default_mixture_is_image_like_and_far_from_linear_at_every_sigma():
 
 
 def test_loader_is_seeded_float_and_labelled_by_component():
-    a, b = gmm(n_train=1000, n_test=200, seed=5), gmm(n_train=1000, n_test=200, seed=5)
+    a, b = gmm(**gmm_settings(n_train=1000, n_test=200, seed=5)), gmm(**gmm_settings(n_train=1000, n_test=200, seed=5))
     assert torch.equal(a.train, b.train) and torch.equal(a.test_labels, b.test_labels)
-    assert not torch.equal(a.train, gmm(n_train=1000, n_test=200, seed=6).train)
+    assert not torch.equal(a.train, gmm(**gmm_settings(n_train=1000, n_test=200, seed=6)).train)
     assert a.name == "gmm" and a.train.shape == (1000, 1, 16, 16) and a.test.shape == (200, 1, 16, 16)
     assert a.train.dtype == torch.float32 and a.train_labels.shape == (1000,)
     # Neither quantised to k/255 nor clipped: the exact risks are of the unrounded mixture.
     on_255_grid = (a.train * 255 - (a.train * 255).round()).abs() < 1e-4
     assert on_255_grid.double().mean() < 0.01
     # The mixture that gaussian_mixture rebuilds from the same arguments is the one sampled, component = label.
-    mix = gaussian_mixture(seed=5)
+    mix = gaussian_mixture(**mixture_settings(seed=5))
     distance = (a.train.double().flatten(1)[:, None] - mix.means).pow(2).sum(-1)  # (N, K)
     assert torch.equal(distance.argmin(1), a.train_labels)
     assert distance.min(1).values.mean().item() == pytest.approx(mix.dim * mix.std**2, rel=0.05)
@@ -134,7 +132,7 @@ def test_loader_is_seeded_float_and_labelled_by_component():
 
 
 def test_test_set_does_not_depend_on_the_training_set_size():
-    assert torch.equal(gmm(n_train=100, n_test=50).test, gmm(n_train=300, n_test=50).test)
+    assert torch.equal(gmm(**gmm_settings(n_train=100, n_test=50)).test, gmm(**gmm_settings(n_train=300, n_test=50)).test)
 
 
 def test_config_builds_the_loader_with_a_validation_split():
@@ -152,16 +150,16 @@ def test_config_builds_the_loader_with_a_validation_split():
 )
 def test_bad_arguments_are_refused_with_a_reason(arguments, message):
     with pytest.raises(DataError, match=message):
-        gmm(**{"n_train": 10, "n_test": 10, **arguments})
+        gmm(**gmm_settings(**{"n_train": 10, "n_test": 10, **arguments}))
 
 
 def test_the_monte_carlo_bayes_risk_is_estimated_once_per_mixture_and_sigma_in_a_process(monkeypatch):
     """A sweep's runs at one sigma rebuild the same mixture: they share the estimate, and another sigma does not."""
     chunks_scored = []
     monkeypatch.setattr("uvb_lab.data.gmm.bayes_risk", lambda *args: chunks_scored.append(args[3]) or bayes_risk(*args))
-    first = gaussian_mixture(image_size=4, components=3, seed=5)
-    again = gaussian_mixture(image_size=4, components=3, seed=5)  # rebuilt, as the next run of a sweep does
-    other = gaussian_mixture(image_size=4, components=3, seed=6)
+    first = gaussian_mixture(**mixture_settings(image_size=4, components=3, seed=5))
+    again = gaussian_mixture(**mixture_settings(image_size=4, components=3, seed=5))  # rebuilt, as the next run of a sweep does
+    other = gaussian_mixture(**mixture_settings(image_size=4, components=3, seed=6))
     assert first.fingerprint() == again.fingerprint() != other.fingerprint()
     estimate = first.bayes_risk_monte_carlo(0.5, n=2000, seed=0)
     assert again.bayes_risk_monte_carlo(0.5, n=2000, seed=0) == estimate

@@ -5,6 +5,7 @@ import types
 
 import pytest
 
+from conftest import WANDB
 from uvb_lab.trackers import WandbLogger
 
 
@@ -23,7 +24,7 @@ class BrokenWandb(types.ModuleType):
 def test_a_failing_wandb_init_warns_and_logging_goes_on(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "wandb", BrokenWandb("wandb"))
     with pytest.warns(UserWarning, match="W&B logging is off for this run"):
-        logger = WandbLogger(run_dir=tmp_path, name="run", config={}, mode="online")
+        logger = WandbLogger(run_dir=tmp_path, name="run", config={}, **WANDB | {"mode": "online"})
     logger.log({"loss": 1.0}, step=1)  # no exception: the training loop keeps going
     logger.finish()
     assert logger.run_id is None
@@ -32,7 +33,7 @@ def test_a_failing_wandb_init_warns_and_logging_goes_on(monkeypatch, tmp_path):
 def test_offline_mode_writes_a_local_run_and_turns_error_reporting_off(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_ERROR_REPORTING", raising=False)
     monkeypatch.delenv("WANDB_MODE", raising=False)
-    logger = WandbLogger(run_dir=tmp_path, name="uvb-mnist-sigma1.0", config={"sigma": 1.0, "model._target_": "x"})
+    logger = WandbLogger(run_dir=tmp_path, name="uvb-mnist-sigma1.0", config={"sigma": 1.0, "model._target_": "x"}, **WANDB)
     run_id = logger.run_id
     logger.log({"train_loss": 3.0}, step=1)
     logger.finish()
@@ -45,4 +46,4 @@ def test_offline_mode_writes_a_local_run_and_turns_error_reporting_off(monkeypat
 
 def test_unknown_mode_is_refused(tmp_path):
     with pytest.raises(ValueError, match="logger.mode"):
-        WandbLogger(run_dir=tmp_path, name="x", config={}, mode="cloud")
+        WandbLogger(run_dir=tmp_path, name="x", config={}, **WANDB | {"mode": "cloud"})

@@ -29,10 +29,10 @@ def tiny_models() -> dict[str, EnergyModel]:
     torch.manual_seed(0)
     common = dict(sigma=0.7, channels=2, image_size=7)
     return {
-        "deen": DEEN(**common, conv_channels=(3, 4), hidden=5).double(),
+        "deen": DEEN(**common, conv_channels=(3, 4), hidden=5, quadratic=False).double(),
         "deen-quadratic": DEEN(**common, conv_channels=(3, 4), hidden=5, quadratic=True).double(),
-        "uvb": UVB(**common, conv_channels=(3, 4), hidden=5, latent_dim=3, decoder_hidden=6).double(),
-        "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=LaplaceLikelihood).double(),
+        "uvb": UVB(**common, conv_channels=(3, 4), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=GaussianLikelihood, z_samples=1).double(),
+        "uvb-laplace": UVB(**common, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=LaplaceLikelihood, z_samples=1).double(),
     }
 
 
@@ -141,7 +141,8 @@ def test_uvb_energy_is_reconstruction_plus_kl_and_averages_z_samples():
 
 
 def test_laplace_scale_defaults_to_variance_matched_and_likelihoods_are_chosen_by_config():
-    model = UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(2,), hidden=4, latent_dim=2, decoder_hidden=4, likelihood=LaplaceLikelihood)
+    model = UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(2,), hidden=4, latent_dim=2, decoder_hidden=4, likelihood=LaplaceLikelihood,
+                z_samples=1)
     assert model.likelihood.scale == pytest.approx(1 / math.sqrt(2))
     with pytest.raises(ValueError, match="scale"):
         LaplaceLikelihood(sigma=1.0, scale=0.0)
@@ -158,7 +159,8 @@ class PointEncoderVAE(UVB):
     """A one-pixel, one-latent VAE with hand-set maps: q(z|v) = N(2 v, 1/4), mu_y(z) = 3 z (no sigmoid)."""
 
     def __init__(self, sigma):
-        super().__init__(sigma, channels=1, image_size=3, conv_channels=(1,), hidden=1, latent_dim=1, decoder_hidden=1)
+        super().__init__(sigma, channels=1, image_size=3, conv_channels=(1,), hidden=1, latent_dim=1, decoder_hidden=1, likelihood=GaussianLikelihood,
+                         z_samples=1)
 
     def encode(self, v):
         pixel = v.flatten(1)[:, :1]

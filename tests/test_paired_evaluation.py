@@ -7,6 +7,7 @@ from conftest import QUICK, TINY, compose_config
 from uvb_lab.evaluate import evaluate
 from uvb_lab.loss import DenoisingLoss
 from uvb_lab.models import DEEN, UVB
+from uvb_lab.models.likelihood import GaussianLikelihood
 from uvb_lab.paired_noise import noise_fingerprint, noisy
 from uvb_lab.train import train
 
@@ -34,8 +35,8 @@ def test_two_different_models_evaluations_at_one_sigma_see_byte_identical_noisy_
     torch.manual_seed(0)
     x_test = torch.rand(40, 1, 8, 8)
     common = dict(sigma=0.5, channels=1, image_size=8, conv_channels=(3, 4), hidden=5)
-    uvb = UVB(**common, latent_dim=3, decoder_hidden=6, z_samples=2)  # draws z ~ q(z|y) in every batch
-    deen = DEEN(**common)  # draws nothing
+    uvb = UVB(**common, latent_dim=3, decoder_hidden=6, likelihood=GaussianLikelihood, z_samples=2)  # draws z ~ q(z|y) in every batch
+    deen = DEEN(**common, quadratic=False)  # draws nothing
     # Several batches: before paired noise, the UVB's z draws of batch 1 moved batch 2's noise.
     seen_by_uvb, seen_by_deen = noisy_images_seen(uvb, x_test, 16), noisy_images_seen(deen, x_test, 16)
     assert torch.equal(seen_by_uvb, seen_by_deen)
@@ -50,7 +51,8 @@ def test_two_different_models_evaluations_at_one_sigma_see_byte_identical_noisy_
 def test_a_rerun_gives_the_same_numbers_and_z_draws_stay_seeded():
     torch.manual_seed(0)
     x_test = torch.rand(20, 1, 8, 8)
-    uvb = UVB(sigma=0.5, channels=1, image_size=8, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6)
+    uvb = UVB(sigma=0.5, channels=1, image_size=8, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=GaussianLikelihood,
+              z_samples=1)
     first = evaluate(uvb, DenoisingLoss(), x_test, seed=3, batch_size=8)
     assert evaluate(uvb, DenoisingLoss(), x_test, seed=3, batch_size=8) == first
     assert evaluate(uvb, DenoisingLoss(), x_test, seed=4, batch_size=8) != first

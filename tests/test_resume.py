@@ -19,6 +19,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 from conftest import TINY, assert_same_run, run_python, uvb_train_here
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.preemption import EXIT_CODE, INTERRUPTED_EXIT_CODE
 
 # 128 images at batch 32: 4 steps an epoch, 12 in all; a checkpoint every 2 steps besides the epoch ends.
@@ -92,7 +93,7 @@ def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(t
     preempted = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGTERM", 3))
     assert preempted.returncode == EXIT_CODE, preempted.stdout + preempted.stderr
     assert "SIGTERM received" in preempted.stdout
-    assert run_files.read_summary(run_dir)["status"] == "preempted"
+    assert run_summary.read(run_dir)["status"] == "preempted"
     assert [(row["step"], row["eval"]) for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [(3, "preempted")]  # evaluated as it stopped
     state = checkpoint.load(run_dir)
     assert (state["step"], state["epochs_done"], state["batches_done"]) == (3, 0, 3)
@@ -149,7 +150,7 @@ def test_a_finished_run_continued_with_more_epochs_reports_the_new_target(tmp_pa
     assert uvb_train([*one, "trainer.epochs=1", f"hydra.run.dir={run_dir}"], cwd=tmp_path).returncode == 0
     more = uvb_train([*one, "trainer.epochs=2", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert more.returncode == 0, more.stdout + more.stderr
-    summary = run_files.read_summary(run_dir)
+    summary = run_summary.read(run_dir)
     assert (summary["status"], summary["epochs"], summary["epochs_done"], summary["steps_done"]) == ("finished", 2, 2, 8)
     assert [row["epoch"] for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [1, 2]
 
@@ -162,7 +163,7 @@ def test_ctrl_c_saves_the_step_and_the_same_command_continues_exactly(tmp_path, 
     assert [line for line in interrupted.stderr.splitlines() if "interrupted" in line] == [
         "uvb-train: interrupted: finishing this step and saving a checkpoint (Ctrl-C again to stop at once)"
     ]
-    assert run_files.read_summary(run_dir)["status"] == "interrupted"
+    assert run_summary.read(run_dir)["status"] == "interrupted"
     assert checkpoint.load(run_dir)["step"] == 5  # nothing lost: the step it was in is saved
 
     resumed = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
@@ -175,7 +176,7 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path):
     stopped = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path, signal_at=("SIGINT", 5), times=2)
     assert stopped.returncode == INTERRUPTED_EXIT_CODE, stopped.stdout + stopped.stderr
     assert checkpoint.load(run_dir)["step"] == 4  # the last regular checkpoint; step 5 was not saved
-    assert run_files.read_summary(run_dir)["status"] == "interrupted"
+    assert run_summary.read(run_dir)["status"] == "interrupted"
 
 
 def test_a_stop_signal_to_a_sweep_in_one_process_stops_the_sweep_after_saving_its_job(tmp_path):
@@ -185,9 +186,9 @@ def test_a_stop_signal_to_a_sweep_in_one_process_stops_the_sweep_after_saving_it
     assert stopped.returncode == EXIT_CODE, stopped.stdout + stopped.stderr
     folders = [path for path in sweep.iterdir() if path.is_dir()]
     assert len(folders) == 1  # the second job never started
-    assert run_files.read_summary(folders[0])["status"] == "preempted" and checkpoint.load(folders[0])["step"] == 3
+    assert run_summary.read(folders[0])["status"] == "preempted" and checkpoint.load(folders[0])["step"] == 3
     assert "0 finished, 0 continued, 0 skipped, 0 failed, 1 stopped, 1 not started" in stopped.stderr
 
     # The same command continues the stopped job and runs the other.
     assert uvb_train(args, cwd=tmp_path).returncode == 0
-    assert sorted(run_files.read_summary(path)["status"] for path in sweep.iterdir() if path.is_dir()) == ["finished"] * 2
+    assert sorted(run_summary.read(path)["status"] for path in sweep.iterdir() if path.is_dir()) == ["finished"] * 2

@@ -21,6 +21,7 @@ from uvb_lab.launch.plan import quoted
 from uvb_lab.report import main as report
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
 # The overrides the fixture was made with (its .hydra/overrides.yaml), less its max_steps cap.
@@ -83,7 +84,7 @@ def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path, capsy
     code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1", "trainer.lr=1e-3", f"hydra.sweep.dir={sweep}"], capsys)
     assert code == 0, err
     assert {k: v for k, v in tree(sweep).items() if k in before} == before
-    assert run_files.read_summary(sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1")["status"] == "finished"
+    assert run_summary.read(sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1")["status"] == "finished"
     code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], capsys)
     assert code == 0 and "0 finished, 0 continued, 3 skipped, 0 failed" in err
 
@@ -97,7 +98,7 @@ def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path, capsys):
     folders = list(sweep.glob("deen-*"))
     assert len(folders) == 2
     for folder in folders:
-        assert run_files.read_summary(folder)["status"] == "finished"
+        assert run_summary.read(folder)["status"] == "finished"
         assert [row["epoch"] for row in run_files.evaluations(run_files.read_metrics(folder))] == [1, 2]  # one writer per folder
     # Each job ran in its own process, yet both are in the experiment's W&B group.
     groups = {m.decode() for f in sweep.glob("*/wandb/offline-run-*/*.wandb") for m in re.findall(rb"smoke[-\w]*", f.read_bytes())}
@@ -160,7 +161,7 @@ def test_a_resume_path_with_quotes_commas_and_spaces_is_passed_on_intact(tmp_pat
     longer = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "trainer.epochs=2", "trainer.max_steps=null"]
     code, err = run_uvb_train_in_process([*longer, f"trainer.resume={quoted(str(odd))}"], capsys)
     assert code == 0, err
-    assert run_files.read_summary(odd)["epochs_done"] == 2
+    assert run_summary.read(odd)["epochs_done"] == 2
 
 
 def test_dry_run_lists_each_job_with_its_folder_and_fate_and_writes_nothing(tmp_path, capsys):
@@ -244,7 +245,7 @@ def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):
     assert code == 0, err
     fresh = tmp_path / "fresh"
     assert run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
-    assert run_files.read_summary(old)["steps_done"] == 4
+    assert run_summary.read(old)["steps_done"] == 4
     # 0.1.0's rows hold fewer fields (no "eval"); every number they hold is the fresh run's, but the test numbers
     # 0.1.0 scored on its own (unpaired) test noise.
     old_rows, fresh_rows = without_timings(run_files.read_metrics(old)), without_timings(run_files.read_metrics(fresh))
@@ -306,7 +307,7 @@ def test_damaged_files_are_worked_around_never_spread(tmp_path, capsys):
     assert code == 0, err
     assert (run_dir / checkpoint.PREVIOUS).read_bytes() == good_previous
     assert checkpoint.read(run_dir / checkpoint.LAST)["step"] == 2
-    assert run_files.read_summary(run_dir)["status"] == "finished"
+    assert run_summary.read(run_dir)["status"] == "finished"
 
 
 def test_a_finished_run_whose_checkpoints_are_gone_is_skipped_but_not_restarted(tmp_path, capsys):

@@ -16,7 +16,7 @@ from uvb_lab.launch.hydra_internals import expand_sweeps
 from uvb_lab.launch.sampled_space import draw
 from uvb_lab.launch.successive_halving import TABLE, read_table
 from uvb_lab.launch.tune_then_test import RECORD
-from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [
@@ -60,7 +60,7 @@ def test_the_sweep_trains_the_configurations_its_preview_drew_and_continues_only
     assert sorted(runs) == sorted(rates)  # and each is a run folder of that rate
     # The rate with the lowest first-rung loss continued to the full budget; the two others stopped after one epoch.
     best = min(points, key=lambda point: table[point][1])
-    assert {lr: run_files.read_summary(path)["epochs_done"] for lr, path in runs.items()} == {
+    assert {lr: run_summary.read(path)["epochs_done"] for lr, path in runs.items()} == {
         lr: 3 if point == best else 1 for lr, point in zip(rates, points)
     }
     assert set(table[best]) == {1, 3} and [row for row in (folder / TABLE).read_text().splitlines() if row.endswith(",yes")][0].startswith(best + ",")

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from uvb_lab.models import DEEN, UVB, EnergyModel
+from uvb_lab.models.likelihood import GaussianLikelihood
 from uvb_lab.samplers import decoder_samples, jump, langevin_walk, nebula, walk_jump
 
 SHAPE = (1, 8, 8)
@@ -16,12 +17,13 @@ SHAPE = (1, 8, 8)
 
 def tiny_uvb() -> UVB:
     torch.manual_seed(0)
-    return UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(4,), hidden=8, latent_dim=4, decoder_hidden=16)
+    return UVB(sigma=1.0, channels=1, image_size=8, conv_channels=(4,), hidden=8, latent_dim=4, decoder_hidden=16,
+               likelihood=GaussianLikelihood, z_samples=1)
 
 
 def tiny_deen() -> DEEN:
     torch.manual_seed(0)
-    return DEEN(sigma=1.0, channels=1, image_size=8, conv_channels=(4,), hidden=8)
+    return DEEN(sigma=1.0, channels=1, image_size=8, conv_channels=(4,), hidden=8, quadratic=False)
 
 
 class GaussianEnergy(EnergyModel):
@@ -101,13 +103,16 @@ def test_walk_jump_batch_of_chains(make_model):
     model = make_model()
     chain = walk_jump(model, SHAPE, chains=3, jumps=4, steps_per_jump=2, delta=0.2, seed=7)
     assert chain.jumps.shape == (4, 3, *SHAPE) and chain.y.shape == (3, *SHAPE)
-    assert torch.equal(chain.jumps, walk_jump(model, SHAPE, 3, 4, 2, 0.2, seed=7).jumps)
-    assert not torch.equal(chain.jumps, walk_jump(model, SHAPE, 3, 4, 2, 0.2, seed=8).jumps)
+    assert torch.equal(chain.jumps, walk_jump(model, SHAPE, chains=3, jumps=4, steps_per_jump=2, delta=0.2, seed=7).jumps)
+    assert not torch.equal(chain.jumps, walk_jump(model, SHAPE, chains=3, jumps=4, steps_per_jump=2, delta=0.2, seed=8).jumps)
     # A given start replaces y_0 ~ Unif[0,1]^d.
     y0 = torch.full((3, *SHAPE), 0.5)
-    assert not torch.equal(walk_jump(model, SHAPE, 3, 4, 2, 0.2, y0=y0, seed=7).jumps, chain.jumps)
+    assert not torch.equal(walk_jump(model, SHAPE, chains=3, jumps=4, steps_per_jump=2, delta=0.2, y0=y0, seed=7).jumps, chain.jumps)
     with pytest.raises(ValueError, match="y0 has shape"):
-        walk_jump(model, SHAPE, chains=2, y0=y0)
+        walk_jump(model, SHAPE, chains=2, jumps=1, steps_per_jump=1, delta=0.2, y0=y0)
+    # The ranges of uvb-train's figures settings (uvb_lab/ranges.py), for a caller that did not check them.
+    with pytest.raises(ValueError, match=r"figures.delta must be > 0, got -0.1; figures.chains must be >= 1, got 0"):
+        walk_jump(model, SHAPE, chains=0, jumps=1, steps_per_jump=1, delta=-0.1)
     assert no_parameter_gradients(model)
 
 

@@ -13,6 +13,7 @@ from conftest import TINY, run_uvb_train_in_process, uvb_train_here, without_tim
 from uvb_lab.launch.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 from uvb_lab.report import main as report
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [
@@ -68,11 +69,11 @@ def search(tmp_path_factory) -> Path:
 
 def test_a_search_stops_the_bad_rates_and_continues_the_best_exactly_as_a_longer_run(search, tmp_path, capsys):
     runs = runs_by_lr(search)
-    epochs = {lr: run_files.read_summary(path)["epochs_done"] for lr, path in runs.items()}
+    epochs = {lr: run_summary.read(path)["epochs_done"] for lr, path in runs.items()}
     assert epochs == {1e-6: 1, 3e-3: 1, 1e-2: 3}  # stopped after the first rung: finished 1-epoch runs
     table = read_table(search / TABLE, "trainer.epochs")
     assert table["trainer.lr=1e-06"][1] > table["trainer.lr=0.003"][1] > table["trainer.lr=0.01"][1]
-    assert set(table["trainer.lr=0.01"]) == {1, 3} and table["trainer.lr=0.01"][3] == run_files.read_summary(runs[1e-2])["val_loss"]
+    assert set(table["trainer.lr=0.01"]) == {1, 3} and table["trainer.lr=0.01"][3] == run_summary.read(runs[1e-2])["val_loss"]
     rows = (search / TABLE).read_text().splitlines()
     assert rows[0] == "configuration,budget_reached,trainer.epochs=1,trainer.epochs=3,chosen"
     assert [row for row in rows if row.endswith(",yes")] == [f"trainer.lr=0.01,3,{table['trainer.lr=0.01'][1]!r},{table['trainer.lr=0.01'][3]!r},yes"]
@@ -81,7 +82,7 @@ def test_a_search_stops_the_bad_rates_and_continues_the_best_exactly_as_a_longer
     straight = tmp_path / "straight"
     code, err = run_uvb_train_in_process([*TINY_UVB, "trainer.lr=1e-2", "trainer.epochs=3", f"hydra.run.dir={straight}"], capsys)
     assert code == 0, err
-    continued, expected = run_files.read_summary(runs[1e-2]), run_files.read_summary(straight)
+    continued, expected = run_summary.read(runs[1e-2]), run_summary.read(straight)
     assert without_timings([continued]) == without_timings([expected])
     assert without_timings(run_files.without_stops(run_files.read_metrics(runs[1e-2]))) == without_timings(run_files.read_metrics(straight))
 
@@ -121,7 +122,7 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     assert {p: v for p, v in after.items() if runs[1e-2] not in p.parents and p.name != TABLE} == {
         p: v for p, v in before.items() if runs[1e-2] not in p.parents and p.name != TABLE
     }
-    assert run_files.read_summary(runs[1e-2])["epochs_done"] == 9
+    assert run_summary.read(runs[1e-2])["epochs_done"] == 9
     table = read_table(folder / TABLE, "trainer.epochs")
     assert set(table["trainer.lr=0.01"]) == {1, 3, 9} and set(table["trainer.lr=0.003"]) == {1}
 

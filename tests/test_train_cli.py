@@ -10,6 +10,7 @@ import yaml
 from conftest import MODELS, QUICK, TINY, uvb_train_here
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 from uvb_lab.train_step import resolve_precision
 
 SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}
@@ -54,7 +55,7 @@ def test_epochs_zero_evaluates_the_untrained_model_and_writes_the_summary(tmp_pa
     run_dir = tmp_path / "run"
     result = uvb_train_here(["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=0", "logger=none", f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    summary = run_files.read_summary(run_dir)
+    summary = run_summary.read(run_dir)
     assert (summary["epochs_done"], summary["steps_done"], summary["train_loss"]) == (0, 0, None)
     assert summary["test_loss"] > 0 and summary["status"] == "finished"
     assert (run_dir / "checkpoints" / "last.pt").is_file()
@@ -65,7 +66,7 @@ def test_max_steps_caps_the_run_mid_epoch(tmp_path):
     run_dir = tmp_path / "run"
     args = ["model=deen", *QUICK, *TINY["deen"], "trainer.epochs=5", "trainer.max_steps=6", "logger=none", f"hydra.run.dir={run_dir}"]
     assert uvb_train_here(args, cwd=tmp_path).returncode == 0
-    summary = run_files.read_summary(run_dir)
+    summary = run_summary.read(run_dir)
     # 4 steps per epoch: one full epoch, then 2 steps of the second.
     assert (summary["steps_done"], summary["epochs_done"], summary["epochs"]) == (6, 1, 5)
     assert [(row["epoch"], row["eval"]) for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [(1, "epoch_end"), (1.5, "max_steps")]
@@ -77,7 +78,7 @@ def test_the_test_loss_uses_fixed_noise_so_reruns_agree(tmp_path):
         run_dir = tmp_path / name
         args = ["model=uvb", *QUICK, *TINY["uvb"], "logger=none", "trainer.epochs=0", f"hydra.run.dir={run_dir}"]
         assert uvb_train_here(args, cwd=tmp_path).returncode == 0
-        losses.append(run_files.read_summary(run_dir)["test_loss"])
+        losses.append(run_summary.read(run_dir)["test_loss"])
     assert losses[0] == losses[1]
 
 
@@ -92,7 +93,7 @@ def test_curves_have_a_training_row_every_log_every_steps_and_an_evaluation_ever
     assert all(math.isfinite(row["train_loss"]) and row["samples_per_s"] > 0 for row in rows if "test_loss" not in row)
     evaluations = run_files.evaluations(rows)
     assert [(row["step"], row["eval"]) for row in evaluations] == [(3, "eval_every_steps"), (4, "epoch_end"), (6, "eval_every_steps"), (8, "epoch_end")]
-    summary = run_files.read_summary(run_dir)
+    summary = run_summary.read(run_dir)
     assert summary["test_loss"] == evaluations[-1]["test_loss"]
     assert summary["best_test_loss"] == min(row["test_loss"] for row in evaluations)
     assert summary["precision"] == resolve_precision("auto", torch.device("cpu"))  # trainer.precision=auto, the default

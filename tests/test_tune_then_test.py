@@ -10,6 +10,7 @@ from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
 from uvb_lab.launch.tune_then_test import RECORD, choose
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 CELLS = ["model=deen,deen_quadratic", *TINY["deen"]]
 PROTOCOL = [
@@ -55,7 +56,7 @@ def test_tuning_trials_never_see_the_test_set_and_each_choice_gets_fresh_seeds(p
         assert scored_test == (run_dir.name in test_runs), run_dir.name
         assert (identity["trainer.seed"] != 0) == (run_dir.name in test_runs)
         if run_dir.name in test_runs:
-            assert run_files.read_summary(run_dir)["epochs_done"] == 3
+            assert run_summary.read(run_dir)["epochs_done"] == 3
 
 
 def test_corrupted_test_numbers_change_no_choice_and_a_relaunch_trains_nothing(protocol):
@@ -125,3 +126,21 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
     result = uvb_train_here([*deen, "hydra.sweeper.min_budget=2"], cwd=tmp_path)
     assert result.returncode == 2 and "is of a comparison with other rungs" in result.stderr
     assert (sweep / RECORD).read_bytes() == before
+
+
+def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint():
+    import csv
+    import io
+
+    from uvb_lab.report.protocol import CellResult, paired_lines
+
+    def cell(model, fingerprints, slope):
+        summaries = {seed: {"test_loss": 10 + slope * seed**2, "sigma": 0.5, "test_noise_fingerprint": fingerprints[seed - 1]} for seed in (1, 2, 3)}
+        return CellResult(f"model={model}", [f"model={model}"], None, {}, summaries, None)
+
+    writer = csv.writer(io.StringIO())
+    (paired,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", ["aa"] * 3, 0.5)], writer)[2:3]
+    assert paired.startswith("- deen − uvb: ") and "paired by seed" in paired
+    for other in (["aa", "bb", "aa"], ["aa", None, "aa"]):  # another noise, or a run that recorded none: no difference
+        (refused,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", other, 0.5)], writer)[2:3]
+        assert refused == f"- deen − uvb: not paired (the runs were scored on different noisy test images: {sorted(map(str, set(other)))})"

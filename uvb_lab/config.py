@@ -11,7 +11,6 @@ Importing this module loads no torch: `uvb-train --help` and TAB completion stay
 """
 
 import inspect
-import signal
 import typing
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -19,10 +18,9 @@ from typing import Any, Optional
 from hydra.utils import get_method
 from omegaconf import MISSING, DictConfig, OmegaConf
 
+from uvb_lab import ranges  # the ranges a type cannot express, in a module the samplers import without Hydra
+
 SCHEMA = "uvb_lab_schema"
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")
-KEEP_CHECKPOINTS = ("both", "last", "none")
-SAMPLERS = ("overdamped", "underdamped")  # the walk of walk-jump sampling (figures.sampler)
 
 
 class ConfigError(ValueError):
@@ -95,60 +93,24 @@ class Schema:
     sizes: Optional[Any] = None
 
 
-def _catchable(name: str) -> bool:
-    return getattr(signal, name, None) in set(signal.Signals) - {signal.SIGKILL, signal.SIGSTOP}
-
-
-# (key, holds, what it must be): the ranges a type cannot express.
-RANGES: tuple[tuple[str, Any, str], ...] = (
-    ("sigma", lambda v: 0 < v < float("inf"), "finite and > 0"),
-    ("data.val_fraction", lambda v: v is not None and 0 <= v < 1, ">= 0 and < 1"),
-    ("trainer.epochs", lambda v: v >= 0, ">= 0"),
-    ("trainer.max_steps", lambda v: v is None or v >= 0, ">= 0 or null"),
-    ("trainer.batch_size", lambda v: v > 0, "> 0"),
-    ("trainer.eval_batch_size", lambda v: v > 0, "> 0"),
-    ("trainer.lr", lambda v: v > 0, "> 0"),
-    ("trainer.lr_half_life_epochs", lambda v: v is None or v > 0, "> 0 or null"),
-    ("trainer.checkpoint_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
-    ("trainer.log_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
-    ("trainer.eval_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
-    ("trainer.keep_checkpoints", lambda v: v in KEEP_CHECKPOINTS, f"one of {', '.join(KEEP_CHECKPOINTS)}"),
-    ("trainer.precision", lambda v: v in PRECISIONS, f"one of {', '.join(PRECISIONS)}"),
-    ("trainer.preemption_signals", lambda v: all(_catchable(s) for s in v), "signal names a process can catch (SIGTERM, SIGUSR1, ...)"),
-    ("figures.images", lambda v: v >= 1, ">= 1"),
-    ("figures.prior_samples", lambda v: v >= 1, ">= 1"),
-    ("figures.nebula_steps", lambda v: v >= 0, ">= 0"),
-    ("figures.z_samples", lambda v: v >= 1, ">= 1"),
-    ("figures.delta", lambda v: v > 0, "> 0"),
-    ("figures.sampler", lambda v: v in SAMPLERS, f"one of {', '.join(SAMPLERS)}"),
-    ("figures.friction", lambda v: v > 0, "> 0"),
-    ("figures.steps_per_jump", lambda v: v >= 1, ">= 1"),
-    ("figures.jumps", lambda v: v >= 1, ">= 1"),
-    ("figures.chains", lambda v: v >= 1, ">= 1"),
-    ("figures.classifier_epochs", lambda v: v >= 1, ">= 1"),
-)
 BUILT_GROUPS = ("model", "data", "loss", "logger")
 
 
 def check_values(cfg: DictConfig) -> None:
-    """Every range of RANGES, and every built group's keys against its target; ConfigError naming each problem."""
-    problems = []
-    for key, holds, expected in RANGES:
-        value = OmegaConf.select(cfg, key)
-        if not holds(value):
-            problems.append(f"{key} must be {expected}, got {value}")
+    """Every range of uvb_lab/ranges.py, and every built group's keys against its target; ConfigError naming each problem."""
+    found = ranges.problems({key: OmegaConf.select(cfg, key) for key, _, _ in ranges.RANGES})
     for group in BUILT_GROUPS:
-        problems += check_arguments(group, cfg[group])
+        found += check_arguments(group, cfg[group])
     # One noise level: training draws y at `sigma`, while x_hat (Eq. 3) and the evaluation use the model's own
     # sigma. conf/model/*.yaml ties them (sigma: ${sigma}); an override that unties them would train at one sigma
     # and score at another.
     if not cfg.trainer.evaluate_test and not OmegaConf.select(cfg, "data.val_fraction", default=0):
-        problems.append("trainer.evaluate_test=false scores nothing: set data.val_fraction to hold out a validation split")
+        found.append("trainer.evaluate_test=false scores nothing: set data.val_fraction to hold out a validation split")
     model_sigma = OmegaConf.select(cfg, "model.sigma", default=None)
     if model_sigma is not None and model_sigma != cfg.sigma:
-        problems.append(f"model.sigma={model_sigma} differs from sigma={cfg.sigma}: set sigma alone (the model's follows it)")
-    if problems:
-        raise ConfigError("; ".join(problems))
+        found.append(f"model.sigma={model_sigma} differs from sigma={cfg.sigma}: set sigma alone (the model's follows it)")
+    if found:
+        raise ConfigError("; ".join(found))
 
 
 def check_arguments(group: str, node: DictConfig) -> list[str]:

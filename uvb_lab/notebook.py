@@ -17,6 +17,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 
 @dataclass
@@ -45,7 +46,7 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
     loaded = LoadedRun(
         folder=folder,
         config=saved_config.read(folder, upgrade=False),  # plain values: no interpolation is evaluated, nothing imported or called
-        summary=run_files.read_summary(folder),
+        summary=run_summary.read(folder),
         metrics=run_files.read_metrics(folder),
         identity=recorded_identity(folder),
     )

@@ -33,7 +33,7 @@ from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
-from uvb_lab.run.checkpoint import CheckpointError
+from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
 from uvb_lab.run.preemption import Preemption
@@ -114,22 +114,17 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
 
 
 def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
-    """summary.json of a run about to start: what it is, and no progress yet."""
+    """summary.json of a run about to start: what it is, no progress yet, and what it will be compared with."""
     return {
-        "status": RunStatus.RUNNING.value,  # plain strings: the checkpoint holds the summary (weights_only loads)
-        "model": cfg.run.model,
-        "dataset": cfg.run.data,
-        "sigma": float(cfg.sigma),
-        "decoder": parts.model.likelihood.name if parts.model.has_decoder else None,
-        "num_params": sum(p.numel() for p in parts.model.parameters()),
-        "epochs": int(cfg.trainer.epochs),
-        "epochs_done": 0,
-        "steps_done": 0,
-        "train_loss": None,
-        "test_loss": None,
-        "best_test_loss": None,
-        "wall_time_s": 0.0,
-        "nonfinite_steps_skipped": 0,
+        **field.start(
+            status=RunStatus.RUNNING.value,  # plain strings: the checkpoint holds the summary (weights_only loads)
+            model=cfg.run.model,
+            dataset=cfg.run.data,
+            sigma=float(cfg.sigma),
+            decoder=parts.model.likelihood.name if parts.model.has_decoder else None,
+            num_params=sum(p.numel() for p in parts.model.parameters()),
+            epochs=int(cfg.trainer.epochs),
+        ),
         **bayes_risk_monte_carlo(parts.data, float(cfg.sigma)),
         **noise_fingerprints(parts, cfg),
         **linear_risks(parts, cfg),
@@ -147,7 +142,8 @@ def evaluated_splits(parts: Parts, cfg: DictConfig) -> dict[str, torch.Tensor]:
 def noise_fingerprints(parts: Parts, cfg: DictConfig) -> dict[str, str]:
     """test_noise_fingerprint (and val_...): which noisy images this run is scored on (uvb_lab/paired_noise.py)."""
     sigma, seed = float(cfg.sigma), int(cfg.trainer.eval_seed)
-    return {f"{split}_noise_fingerprint": noise_fingerprint(x, sigma, seed, split) for split, x in evaluated_splits(parts, cfg).items()}
+    return {field.for_split(split, field.TEST_NOISE_FINGERPRINT): noise_fingerprint(x, sigma, seed, split)
+            for split, x in evaluated_splits(parts, cfg).items()}
 
 
 def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
@@ -156,14 +152,15 @@ def bayes_risk_monte_carlo(data: ImageData, sigma: float) -> dict[str, float]:
     if data.ground_truth is None:
         return {}
     mean, standard_error = data.ground_truth.bayes_risk_monte_carlo(sigma, n=BAYES_RISK_SAMPLES, seed=0)
-    return {"bayes_risk_monte_carlo": mean, "bayes_risk_monte_carlo_se": standard_error}
+    return {field.BAYES_RISK_MONTE_CARLO: mean, field.BAYES_RISK_MONTE_CARLO_SE: standard_error}
 
 
 def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     """test_linear_risk (and val_...): the best linear denoiser of the training set on the same noisy images as the
     model (uvb_lab/linear_baseline.py), the row every report table shows beside the models."""
     sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
-    return {f"{split}_linear_risk": linear_risk(parts.x_train, x, sigma, seed, split, cache) for split, x in evaluated_splits(parts, cfg).items()}
+    return {field.for_split(split, field.TEST_LINEAR_RISK): linear_risk(parts.x_train, x, sigma, seed, split, cache)
+            for split, x in evaluated_splits(parts, cfg).items()}
 
 
 def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
@@ -185,10 +182,9 @@ class Checkpointer:
 
     def save(self, state: TrainState) -> None:
         self.nonfinite.stop_if_seen(state.step)  # keep the last good checkpoint: a NaN model is not worth continuing
-        state.summary.update(steps_done=state.step, wall_time_s=self.recorder.wall_time())
+        state.summary.update({field.STEPS_DONE: state.step, field.WALL_TIME_S: self.recorder.wall_time()})
         state.wandb_run_id = getattr(self.recorder.logger, "run_id", None)
-        payload = {"model": self.parts.model.state_dict(), "optimizer": self.parts.optimizer.state_dict(), "rng": checkpoint.rng_state()}
-        checkpoint.save(self.run_dir, {**payload, **state.state_dict()}, rotate=self.rotate)
+        checkpoint.save(self.run_dir, checkpoint.contents(self.parts.model, self.parts.optimizer, state), rotate=self.rotate)
         self.rotate = True
 
 
@@ -243,7 +239,7 @@ def train_one_pass(
             if checkpointer.nonfinite.counts(finite, state.step + 1):
                 state.add_loss(loss)
             else:
-                state.summary["nonfinite_steps_skipped"] += 1
+                state.summary[field.NONFINITE_STEPS_SKIPPED] += 1
             state.batches_done += 1
             state.step += 1
             samples += len(indices)
@@ -280,13 +276,15 @@ def end_pass(parts: Parts, cfg: DictConfig, state: TrainState, end: PassEnd, epo
     samples_per_s = end.samples / end.seconds
     recorder.evaluation(end.why, evaluate_splits(parts, cfg), train_loss=train_loss, samples_per_s=samples_per_s, epoch_time_s=end.seconds)
     finished_epoch = end.why == "epoch_end"
-    state.summary.update(epochs_done=epoch if finished_epoch else epoch - 1, train_loss=train_loss, samples_per_s=samples_per_s)
+    epochs_done = epoch if finished_epoch else epoch - 1
+    state.summary.update({field.EPOCHS_DONE: epochs_done, field.TRAIN_LOSS: train_loss, field.SAMPLES_PER_S: samples_per_s})
     if finished_epoch:
         state.epochs_done, state.batches_done = epoch, 0
     checkpointer.save(state)  # also mid-epoch at max_steps: resuming then finds nothing left to do
     summary = state.summary
-    scores = "".join(f"  {split} {summary[f'{split}_loss']:.4f}" for split in ("val", "test") if summary.get(f"{split}_loss") is not None)
-    log.info("epoch %d/%d  step %d  train %.4f%s  %.0f samples/s", epoch, summary["epochs"], state.step, train_loss, scores, samples_per_s)
+    losses = (("val", field.VAL_LOSS), ("test", field.TEST_LOSS))
+    scores = "".join(f"  {split} {summary[key]:.4f}" for split, key in losses if summary.get(key) is not None)
+    log.info("epoch %d/%d  step %d  train %.4f%s  %.0f samples/s", epoch, summary[field.EPOCHS], state.step, train_loss, scores, samples_per_s)
     recorder.summary()
 
 
@@ -300,7 +298,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     parts = build_parts(cfg, job_num)
     state = TrainState(parts.device, summary=first_summary(cfg, parts))
     log.info(
-        "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary['num_params']:,}", len(parts.x_train),
+        "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary[field.NUM_PARAMS]:,}", len(parts.x_train),
         "" if parts.x_val is None else f" / {len(parts.x_val)} validation", len(parts.x_test), parts.device,
         parts.precision if parts.precision == cfg.trainer.precision else f"{parts.precision} (trainer.precision={cfg.trainer.precision})",
     )
@@ -308,13 +306,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     # -- Continue exactly where the last checkpoint stopped: weights, Adam, every RNG, the TrainState.
     saved, loaded_from = checkpoint.load_newest(run_dir) if checkpoint.exists(run_dir) else (None, None)  # on the CPU
     if saved is not None:
-        try:
-            parts.model.load_state_dict(saved["model"])
-        except RuntimeError as error:
-            raise CheckpointError(f"the checkpoint in {run_dir} does not fit this model ({error})") from error
-        parts.optimizer.load_state_dict(saved["optimizer"])
-        checkpoint.set_rng_state(saved["rng"])
-        state.load_state_dict(saved)
+        checkpoint.restore(saved, parts.model, parts.optimizer, state, run_dir)
 
     # -- Every check passed: the first write into the run folder (identity, config, Hydra's record, log).
     run_folder.record(run_dir, cfg, hydra_record)
@@ -343,18 +335,18 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
                     break
                 end_pass(parts, cfg, state, end, epoch, recorder, checkpointer)
                 if state.step >= schedule.max_steps:
-                    log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary["epochs_done"])
+                    log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary[field.EPOCHS_DONE])
                     break
             status = preemption.reason if preemption.requested else RunStatus.FINISHED
-        recorder.summary(status=status.value)  # before the figures: a kill while drawing them costs no training
+        recorder.summary({field.STATUS: status.value})  # before the figures: a kill while drawing them costs no training
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
         if cfg.figures.after_training and status == RunStatus.FINISHED:
             # figures_done: False until they are drawn, so that a kill while drawing them leaves a run whose relaunch
             # draws them (uvb_lab/launch/job.py); runs made before this flag have none and count as drawn.
-            recorder.summary(figures_done=False)
+            recorder.summary({field.FIGURES_DONE: False})
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
-            recorder.summary(figures_done=True)
+            recorder.summary({field.FIGURES_DONE: True})
         if status == RunStatus.FINISHED:
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
@@ -362,14 +354,14 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
         raise
     finally:
         try:
-            recorder.summary(status=status.value, wall_time_s=recorder.wall_time(), steps_done=state.step)
+            recorder.summary({field.STATUS: status.value, field.WALL_TIME_S: recorder.wall_time(), field.STEPS_DONE: state.step})
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)
-    unscored = [key for key in ("test_loss", "val_loss") if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
+    unscored = [key for key in (field.TEST_LOSS, field.VAL_LOSS) if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
     if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
         log.warning("%s finished, but its %s is not finite: the model it ended with is not usable "
-                    "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary["nonfinite_steps_skipped"])
+                    "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary[field.NONFINITE_STEPS_SKIPPED])
     if status == RunStatus.PREEMPTED:
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits

@@ -121,9 +121,7 @@ def chunk_sizes(n: int, chunk: int) -> list[int]:
     return [min(chunk, n - start) for start in range(0, n, chunk)]
 
 
-def gaussian_mixture(
-    channels: int = 1, image_size: int = 16, components: int = 10, std: float = 0.05, spread: float = 0.4, seed: int = 0
-) -> GaussianMixture:
+def gaussian_mixture(*, channels: int, image_size: int, components: int, std: float, spread: float, seed: int) -> GaussianMixture:
     """The mixture the loader `gmm` samples from, rebuilt from the same arguments (deterministic in them)."""
     check_mixture_arguments(channels, image_size, components, std, spread)
     return draw_mixture(torch.Generator().manual_seed(seed), channels, image_size, components, std, spread)
@@ -157,19 +155,12 @@ def check_mixture_arguments(channels: int, image_size: int, components: int, std
 
 
 def gmm(
-    n_train: int = 50_000,
-    n_test: int = 10_000,
-    channels: int = 1,
-    image_size: int = 16,
-    components: int = 10,
-    std: float = 0.05,
-    spread: float = 0.4,
-    seed: int = 0,
-    val_fraction: float = 0.0,
+    *, n_train: int, n_test: int, channels: int, image_size: int, components: int, std: float, spread: float, seed: int, val_fraction: float,
 ) -> ImageData:
     """Images drawn from gaussian_mixture(channels, image_size, components, std, spread, seed); label = component.
 
-    Float32, neither clipped nor quantised (a few pixels fall outside [0, 1]), so the exact risks apply.
+    Float32, neither clipped nor quantised (a few pixels fall outside [0, 1]), so the exact risks apply. The values,
+    their meanings and units are conf/data/gmm.yaml's (and data.val_fraction conf/config.yaml's): no defaults here.
     """
     if n_train < 1 or n_test < 1:
         raise DataError(f"gmm: n_train and n_test must be >= 1, got {n_train} and {n_test}")

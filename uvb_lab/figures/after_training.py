@@ -8,6 +8,7 @@ from typing import Any
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.paper_figures import FIGURES, make_figures
 from uvb_lab.models.energy import EnergyModel
+from uvb_lab.run.summary import STEPS_DONE, TEST_LOSS
 from uvb_lab.trackers import Tracker
 
 log = logging.getLogger(__name__)
@@ -15,10 +16,10 @@ log = logging.getLogger(__name__)
 
 def trained_for(summary: Mapping[str, Any] | None) -> str:
     """How far the model of the figures was trained, for their titles: "step 469, test loss 25.85"."""
-    if not summary or summary.get("steps_done") is None:
+    if not summary or summary.get(STEPS_DONE) is None:
         return ""
-    loss = summary.get("test_loss")
-    return f"step {summary['steps_done']}" + (f", test loss {loss:.4g}" if isinstance(loss, int | float) else "")
+    loss = summary.get(TEST_LOSS)
+    return f"step {summary[STEPS_DONE]}" + (f", test loss {loss:.4g}" if isinstance(loss, int | float) else "")
 
 
 def figures_after_training(

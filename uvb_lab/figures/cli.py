@@ -14,9 +14,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import rebuild
+from uvb_lab import ranges, rebuild
 from uvb_lab.compose import compose_config
-from uvb_lab.config import RANGES, FiguresSchema
+from uvb_lab.config import FiguresSchema
 from uvb_lab.data.images import DataError, ImageData
 from uvb_lab.figures.after_training import trained_for
 from uvb_lab.figures.paper_figures import FIGURES, FiguresError, make_figures
@@ -51,7 +51,7 @@ def load_trained_run(run_dir: Path, device: torch.device, trusted: tuple[str, ..
         plain = OmegaConf.to_container(cfg)
         model = rebuild.build("model", plain.get("model"), trusted).to(device)
         data = rebuild.build("data", plain.get("data"), trusted)
-        model.load_state_dict(checkpoint.load(run_dir, map_location=device)["model"])
+        model.load_state_dict(checkpoint.weights(checkpoint.load(run_dir, map_location=device)))
     except (saved_config.SavedConfigError, rebuild.RebuildError, checkpoint.CheckpointError) as error:
         raise FiguresError(str(error)) from error
     except (DataError, TypeError, ValueError, RuntimeError) as error:  # the constructor's, loader's or weights' own complaint
@@ -77,10 +77,8 @@ def recorded_settings(cfg: DictConfig) -> dict[str, Any]:
         raise FiguresError(f"the run's figures: settings are not valid ({str(error).splitlines()[0]})") from error
     settings = OmegaConf.to_container(checked)
     settings.pop("after_training", None)
-    for key, holds, expected in RANGES:  # the ranges uvb-train checks, for the values a run folder brings
-        group, _, name = key.partition(".")
-        if group == "figures" and name in settings and not holds(settings[name]):
-            raise FiguresError(f"the run's figures.{name} must be {expected}, got {settings[name]}")
+    if found := ranges.problems(settings, "figures"):  # the ranges uvb-train checks, for the values a run folder brings
+        raise FiguresError(f"the run's {found[0]}")
     return settings
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from uvb_lab import ranges
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.image_grid import save_grid
 from uvb_lab.figures.mixing import chain_mixing, no_mixing_reason
@@ -52,8 +53,8 @@ def make_figures(
     images, prior_samples, nebula_steps, z_samples = (settings[k] for k in ("images", "prior_samples", "nebula_steps", "z_samples"))
     delta, steps_per_jump, jumps, chains, seed = (settings[k] for k in ("delta", "steps_per_jump", "jumps", "chains", "seed"))
     friction = settings["friction"] if settings["sampler"] == "underdamped" else None  # None: Eq. 19, the paper's walk
-    if images < 1 or prior_samples < 1 or chains < 1:
-        raise FiguresError(f"images, prior_samples and chains must be >= 1, got {images}, {prior_samples}, {chains}")
+    if found := ranges.problems(settings, "figures"):  # uvb-train's ranges, for a caller that did not check them
+        raise FiguresError("; ".join(found))
     out = Path(out)
     device = next(model.parameters()).device
     was_training = model.training
@@ -91,7 +92,8 @@ def make_figures(
         pngs["vae_failure"] = save_grid(out / "vae_failure.png", rows, title)
 
     # -- Fig. 3: walk-jump chains from Unif[0,1]^d, no warm-up; chain 0 is drawn.
-    chain = walk_jump(model, data.shape, chains, jumps, steps_per_jump, delta, seed=seed, device=device, friction=friction)
+    chain = walk_jump(model, data.shape, chains=chains, jumps=jumps, steps_per_jump=steps_per_jump, delta=delta, seed=seed, device=device,
+                      friction=friction)
     rows = [(f"jumps {i + 1}-{min(i + images, jumps)}", chain.jumps[i : i + images, 0]) for i in range(0, jumps, images)]
     walk_title = f"{title}  walk-jump: delta={delta:g}, a jump every {steps_per_jump} steps"
     if friction is not None:

@@ -16,13 +16,14 @@ from uvb_lab import compose
 from uvb_lab.config import ConfigError
 from uvb_lab.data import DataError
 from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
-from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.checkpoint import CheckpointError
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
+from uvb_lab.run.summary import FIGURES_DONE, STATUS, STEPS_DONE, TEST_LOSS, VAL_LOSS
 from uvb_lab.train import train
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ def sweeper_objective(summary: dict[str, Any] | None) -> float:
     failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
     """
     summary = summary or {}
-    value = summary.get("val_loss", summary.get("test_loss"))
+    value = summary.get(VAL_LOSS, summary.get(TEST_LOSS))
     return float(value) if value is not None and math.isfinite(value) else math.inf
 
 
@@ -53,10 +54,10 @@ def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]
     with run_folder.log_to_file(run_dir):
         run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
         figures_after_training(run_dir, run.model, run.data, cfg.run.name, cfg.figures, NoLogger(run_dir, cfg.run.name, {}),
-                               summary.get("steps_done") or 0,
+                               summary.get(STEPS_DONE) or 0,
                                trained_for(summary))
-    summary = {**summary, "figures_done": True}
-    run_files.write_summary(run_dir, summary)
+    summary = {**summary, FIGURES_DONE: True}
+    run_summary.write(run_dir, summary)
     return summary
 
 
@@ -77,7 +78,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             if decision.action == "refuse":
                 raise run_folder.RunRefused(decision.reason)
             if decision.action == "skip":
-                if cfg.figures.after_training and (decision.summary or {}).get("figures_done") is False:
+                if cfg.figures.after_training and (decision.summary or {}).get(FIGURES_DONE) is False:
                     return draw_missing_figures(cfg, run_dir, decision.summary)
                 log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
                 return decision.summary
@@ -98,7 +99,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         )
         code = 2
     if summary is not None:
-        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary["status"], 0)
+        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary[STATUS], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
         if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:

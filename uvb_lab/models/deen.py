@@ -18,14 +18,18 @@ from uvb_lab.models.networks import check_sizes, conv_mlp
 
 
 class DEEN(EnergyModel):
+    """The sizes and their paper values are conf/model/deen.yaml's, the one place they are written: no defaults here
+    (a folder of a DEEN run made before `quadratic` existed is read with quadratic: false, uvb_lab/run/legacy.py)."""
+
     def __init__(
         self,
         sigma: float,
         channels: int,
         image_size: int,
+        *,
         conv_channels: Sequence[int],
         hidden: int,
-        quadratic: bool = False,
+        quadratic: bool,
     ):
         super().__init__(sigma)
         check_sizes(conv_channels=conv_channels, hidden=hidden)

@@ -36,8 +36,9 @@ class UVB(EnergyModel):
     """A Gaussian-encoder VAE whose negative ELBO is the energy of y (Sec. 3.1.1 architecture).
 
     likelihood: the decoder's noise model for a given sigma (uvb_lab/models/likelihood.py): Gaussian,
-    Eq. 6, by default; LaplaceLikelihood is Remark 4's. z_samples: the draws z ~ q(z|y) averaged in the
-    energy when a caller does not ask for another number (the paper uses 1).
+    Eq. 6; LaplaceLikelihood is Remark 4's. z_samples: the draws z ~ q(z|y) averaged in the energy when a
+    caller does not ask for another number (the paper uses 1). The sizes and their paper values are
+    conf/model/uvb.yaml's, the one place they are written: no defaults here.
     """
 
     def __init__(
@@ -45,12 +46,13 @@ class UVB(EnergyModel):
         sigma: float,
         channels: int,
         image_size: int,
-        conv_channels: Sequence[int] = (32, 64, 128),
-        hidden: int = 200,
-        latent_dim: int = 100,
-        decoder_hidden: int = 2000,
-        likelihood: Callable[[float], Likelihood] = GaussianLikelihood,
-        z_samples: int = 1,
+        *,
+        conv_channels: Sequence[int],
+        hidden: int,
+        latent_dim: int,
+        decoder_hidden: int,
+        likelihood: Callable[[float], Likelihood],
+        z_samples: int,
     ):
         super().__init__(sigma)
         check_sizes(conv_channels=conv_channels, hidden=hidden, latent_dim=latent_dim, decoder_hidden=decoder_hidden)

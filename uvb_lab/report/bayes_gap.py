@@ -14,10 +14,9 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from uvb_lab.models.names import display_name
+from uvb_lab.models.names import display_name, model_color
 from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
-from uvb_lab.report.figure import model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
 from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, Metric, Table, baseline_stat

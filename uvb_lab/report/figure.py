@@ -13,18 +13,12 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from uvb_lab import paper
-from uvb_lab.models.names import display_name
+from uvb_lab.models.names import display_name, model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS
 from uvb_lab.report.tables import DATASET_NAMES, TEST_LOSS, TRAIN_LOSS, plotted_experiment
 
-# Colour-blind-safe pairs (Okabe-Ito): UVB blue, DEEN vermillion, and the other models' curves.
-MODEL_COLORS = {"uvb": "#0072B2", "deen": "#D55E00", "vae": "#009E73", "sigma_vae": "#E69F00", "uvb_laplace": "#CC79A7"}
 SPLITS = (("train", TRAIN_LOSS, "-", "s"), ("test", TEST_LOSS, "--", "^"))  # split, metric, our line, the paper's marker
-
-
-def model_color(model: str) -> str:
-    return MODEL_COLORS.get(model, "#555555")
 
 
 def log_scale(axes: Axes) -> None:

@@ -18,8 +18,8 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter, MaxNLocator
 
 from uvb_lab import paper
-from uvb_lab.models.names import display_name
-from uvb_lab.report.figure import log_scale, model_color
+from uvb_lab.models.names import display_name, model_color
+from uvb_lab.report.figure import log_scale
 from uvb_lab.report.runs import Run, RunIndex
 from uvb_lab.report.settings import without_seed
 from uvb_lab.report.tables import DATASET_NAMES

@@ -18,10 +18,11 @@ from typing import Any
 
 from uvb_lab import paper
 from uvb_lab.launch.tune_then_test import RECORD
-from uvb_lab.report.pairing import FINGERPRINT
+from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
-from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as field
+from uvb_lab.run.files import RunStatus
 
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
@@ -39,13 +40,13 @@ class CellResult:
         return {seed: s[key] for seed, s in self.summaries.items() if isinstance(s.get(key), int | float) and math.isfinite(s[key])}
 
     def test_loss(self) -> dict[int, float]:
-        return self.values("test_denoising_loss") or self.values("test_loss")
+        return self.values(field.TEST_DENOISING_LOSS) or self.values(field.TEST_LOSS)
 
     def noise_removed(self) -> dict[int, float]:
         """1 - loss / (d sigma^2) per seed: 0 for returning y, 1 for a perfect denoiser."""
         if not self.dimension:
             return {}
-        return {seed: 1 - loss / (self.dimension * self.summaries[seed]["sigma"] ** 2) for seed, loss in self.test_loss().items()}
+        return {seed: 1 - loss / (self.dimension * self.summaries[seed][field.SIGMA] ** 2) for seed, loss in self.test_loss().items()}
 
     def model(self) -> str:
         return next((o.split("=", 1)[1] for o in self.overrides if o.split("=", 1)[0] == "model"), "")
@@ -63,10 +64,10 @@ def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
         for seed, run_name in (entry.get("test_runs") or {}).items():
             run_dir = folder / str(run_name)
             try:
-                summary = run_files.read_summary(run_dir)
+                summary = field.read(run_dir)
             except (OSError, ValueError):
                 continue
-            if summary.get("status") != "finished":
+            if summary.get(field.STATUS) != RunStatus.FINISHED:
                 continue
             summaries[int(seed)] = summary
             try:
@@ -129,12 +130,12 @@ def protocol_table(folder: Path) -> tuple[str, str]:
     writer.writerow(TIDY)
     notes: list[str] = []
     for cell in cells:
-        loss, linear, bayes = cell.test_loss(), _one(cell.values("test_linear_risk")), _one(cell.values("test_bayes_risk"))
+        loss, linear, bayes = cell.test_loss(), _one(cell.values(field.TEST_LINEAR_RISK)), _one(cell.values(field.TEST_BAYES_RISK))
         flag = ""
         if loss and linear is not None and Interval.of(list(loss.values())).mean > linear:
             flag = " ⚠"
             notes.append(f"{cell.name} is above the linear (Wiener) denoiser: mis-tuned, or unable to represent it (docs/protocol.md)")
-        params = {s.get("num_params") for s in cell.summaries.values()} - {None}
+        params = {s.get(field.NUM_PARAMS) for s in cell.summaries.values()} - {None}
         ratio = cell.values("test_risk_ratio")
         removed = cell.noise_removed()
         lines.append(
@@ -171,13 +172,13 @@ def paired_lines(cells: list[CellResult], writer: Any) -> list[str]:
                 seeds = sorted(set(a.test_loss()) & set(b.test_loss()))
                 if not seeds:
                     continue
-                prints = {a.summaries[s].get(FINGERPRINT) for s in seeds} | {b.summaries[s].get(FINGERPRINT) for s in seeds}
-                if len(prints) != 1 or None in prints:
+                prints = pairing.by_fingerprint((f"{cell.name} seed {s}", cell.summaries[s]) for cell in (a, b) for s in seeds)
+                if len(prints) != 1 or None in prints:  # all made since paired evaluation: a missing fingerprint is not paired
                     lines.append(f"- {label}: not paired (the runs were scored on different noisy test images: {sorted(map(str, prints))})")
                     continue
                 difference = paired_difference(a.test_loss(), b.test_loss())
                 verdict = "excludes 0" if difference.excludes_zero() else "includes 0"
-                params = [next(iter({s.get("num_params") for s in c.summaries.values()}), None) for c in (a, b)]
+                params = [next(iter({s.get(field.NUM_PARAMS) for s in c.summaries.values()}), None) for c in (a, b)]
                 mismatch = ""
                 if all(params) and abs(params[0] - params[1]) / max(params) > PARAMETER_MISMATCH:
                     mismatch = f" ⚠ parameter counts differ by more than {PARAMETER_MISMATCH:.0%} ({params[0]:,} vs {params[1]:,})"

@@ -18,62 +18,10 @@ from typing import Any
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.files import SUMMARY, RunStatus
 from uvb_lab.run.folder import recorded_identity
-
-# The summary.json fields a report reads, and the JSON types each may have (None: not measured or not recorded:
-# the provenance fields are absent from summaries written before uvb-lab recorded them).
-NUMBER = (int, float)
-OPTIONAL_NUMBER = (*NUMBER, type(None))
-FIELDS: dict[str, tuple[type, ...]] = {
-    "model": (str,),
-    "dataset": (str,),
-    "sigma": NUMBER,
-    "status": (str,),
-    "decoder": (str, type(None)),
-    "epochs": (int, type(None)),
-    "epochs_done": (int, type(None)),
-    "steps_done": (int, type(None)),
-    "num_params": (int, type(None)),
-    "train_loss": OPTIONAL_NUMBER,
-    "test_loss": OPTIONAL_NUMBER,
-    "best_test_loss": OPTIONAL_NUMBER,
-    "test_denoising_loss": OPTIONAL_NUMBER,
-    "test_kl_on_y": OPTIONAL_NUMBER,
-    "test_kl_on_x": OPTIONAL_NUMBER,
-    "test_recon_on_y": OPTIONAL_NUMBER,
-    "test_recon_on_x": OPTIONAL_NUMBER,
-    "test_linear_risk": OPTIONAL_NUMBER,
-    "test_bayes_risk": OPTIONAL_NUMBER,
-    "test_noise_fingerprint": (str, type(None)),
-    "wall_time_s": OPTIONAL_NUMBER,
-    "samples_per_s": OPTIONAL_NUMBER,
-    "nonfinite_steps_skipped": (int, type(None)),
-    "git_commit": (str, type(None)),
-    "package_versions": (dict, type(None)),
-    "python_version": (str, type(None)),
-    "precision": (str, type(None)),
-    "threads": (int, type(None)),
-    "device": (str, type(None)),
-    "device_name": (str, type(None)),
-}
-REQUIRED = ("model", "dataset", "sigma")
-
-
-def check_summary(summary: Any) -> None:
-    """TypeError naming the first field of a summary.json that a report cannot read."""
-    if not isinstance(summary, dict):
-        raise TypeError("not a JSON object")
-    for key in REQUIRED:
-        if key not in summary:
-            raise TypeError(f"no {key!r}")
-    for key, types in FIELDS.items():
-        value = summary.get(key)
-        if key in summary and (not isinstance(value, types) or isinstance(value, bool)):
-            raise TypeError(f"{key!r} is {value!r}, not a {' or '.join(t.__name__ for t in types)}")
-    for name, version in (summary.get("package_versions") or {}).items():
-        if not isinstance(version, str | None):
-            raise TypeError(f"'package_versions' gives {name!r} as {version!r}, not a version string")
+from uvb_lab.run.summary import DATASET, EPOCHS, EPOCHS_DONE, MODEL, SIGMA, STATUS
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,19 +33,19 @@ class Run:
 
     @property
     def key(self) -> tuple[str, str, float]:
-        return self.summary["model"], self.summary["dataset"], round(float(self.summary["sigma"]), 6)
+        return self.summary[MODEL], self.summary[DATASET], round(float(self.summary[SIGMA]), 6)
 
     def note(self) -> str | None:
         """Why this run's numbers are not final ones, or None for a finished run that did all its epochs."""
         s = self.summary
-        done = f"{s.get('epochs_done', 0)} of {s.get('epochs')} epochs done"
-        if s.get("status") == RunStatus.FAILED:
+        done = f"{s.get(EPOCHS_DONE, 0)} of {s.get(EPOCHS)} epochs done"
+        if s.get(STATUS) == RunStatus.FAILED:
             return f"failed ({done}): {self.folder}"
-        if s.get("status") == RunStatus.RUNNING:
+        if s.get(STATUS) == RunStatus.RUNNING:
             return f"still running or killed ({done}): {self.folder}"
-        if s.get("status") == RunStatus.PREEMPTED:
+        if s.get(STATUS) == RunStatus.PREEMPTED:
             return f"preempted ({done}); the same command continues it: {self.folder}"
-        if (s.get("epochs_done") or 0) < (s.get("epochs") or 0):
+        if (s.get(EPOCHS_DONE) or 0) < (s.get(EPOCHS) or 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
         return None
 
@@ -110,8 +58,8 @@ class Run:
         ours, theirs = without_seed(self.identity), without_seed(settings)
         # A key the run does not record was added to uvb-lab later, with the default that keeps the old behaviour.
         differ = [f"{key}={value}, the cell's {wanted}" for key, value, wanted in run_identity.differences(ours, theirs, theirs)]
-        if epochs is not None and self.summary.get("epochs") != epochs:
-            differ.append(f"{self.summary.get('epochs')} epochs, the cell's {epochs}")
+        if epochs is not None and self.summary.get(EPOCHS) != epochs:
+            differ.append(f"{self.summary.get(EPOCHS)} epochs, the cell's {epochs}")
         return "; ".join(differ) or None
 
 
@@ -122,7 +70,7 @@ class ReportError(ValueError):
 def read_run(file: Path) -> Run:
     """The run whose summary.json this is; ValueError/TypeError/OSError where the summary cannot be read."""
     summary = json.loads(file.read_text())
-    check_summary(summary)
+    run_summary.check(summary)
     try:
         identity = recorded_identity(file.parent)
     except (OSError, ValueError) as error:  # the run is still listed, as one whose settings cannot be compared
@@ -172,7 +120,7 @@ def select(candidates: Sequence[Run], settings: Mapping[str, Any] | None, epochs
         known = [run for run in candidates if run.identity is not None]
         reference = next((run for run in known if run.note() is None), known[0] if known else None)
         if reference is not None:
-            settings, epochs = reference.identity, reference.summary.get("epochs")
+            settings, epochs = reference.identity, reference.summary.get(EPOCHS)
     same_run: dict[str, list[Run]] = defaultdict(list)  # identity with the seed -> its folders
     others: list[tuple[Run, str]] = []
     for run in candidates:

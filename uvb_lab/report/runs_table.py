@@ -18,18 +18,19 @@ from uvb_lab.report.convergence import SUFFIX, last_epoch_change
 from uvb_lab.report.runs import Run
 from uvb_lab.report.settings import without_seed
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import summary as field
 
-FIRST = ("folder", "status", "model", "dataset", "sigma")
+FIRST = ("folder", field.STATUS, field.MODEL, field.DATASET, field.SIGMA)
 # Identity keys that repeat a FIRST column (run.model is the model, model.sigma follows sigma): left out where
 # they equal it in every run.
-REPEATS = {"run.model": "model", "run.data": "dataset", "sigma": "sigma", "model.sigma": "sigma"}
-PROGRESS = ("num_params", "epochs", "epochs_done", "steps_done")
-CONVERGENCE = tuple(f"{metric}{SUFFIX}" for metric in ("test_loss", "test_denoising_loss"))  # a VAE's test_loss is its ELBO
-METRICS = ("train_loss", "test_loss", "best_test_loss", "test_denoising_loss", "test_kl_on_y", "test_recon_on_y",
-           "test_kl_on_x", "test_recon_on_x")
-NOISE = ("test_noise_fingerprint",)  # which noisy test images the run was scored on: equal ones are paired (paired_noise.py)
-SPEED = ("wall_time_s", "samples_per_s", "nonfinite_steps_skipped")
-PROVENANCE = ("git_commit", "precision", "threads", "device", "device_name", "python_version")
+REPEATS = {"run.model": field.MODEL, "run.data": field.DATASET, "sigma": field.SIGMA, "model.sigma": field.SIGMA}
+PROGRESS = (field.NUM_PARAMS, field.EPOCHS, field.EPOCHS_DONE, field.STEPS_DONE)
+CONVERGENCE = tuple(f"{metric}{SUFFIX}" for metric in (field.TEST_LOSS, field.TEST_DENOISING_LOSS))  # a VAE's test_loss is its ELBO
+METRICS = (field.TRAIN_LOSS, field.TEST_LOSS, field.BEST_TEST_LOSS, field.TEST_DENOISING_LOSS, field.TEST_KL_ON_Y, field.TEST_RECON_ON_Y,
+           field.TEST_KL_ON_X, field.TEST_RECON_ON_X)
+NOISE = (field.TEST_NOISE_FINGERPRINT,)  # which noisy test images the run was scored on: equal ones are paired (paired_noise.py)
+SPEED = (field.WALL_TIME_S, field.SAMPLES_PER_S, field.NONFINITE_STEPS_SKIPPED)
+PROVENANCE = (field.GIT_COMMIT, field.PRECISION, field.THREADS, field.DEVICE, field.DEVICE_NAME, field.PYTHON_VERSION)
 VERSIONS = ("torch", "hydra-core", "numpy", "uvb-lab")  # columns even where no run records them
 DIGESTS = ("identity_digest", "settings_digest")
 
@@ -61,7 +62,7 @@ def extra_metrics(runs: Iterable[Run]) -> list[str]:
 
 
 def columns(runs: Sequence[Run]) -> list[str]:
-    versions = sorted(set(VERSIONS) | {name for run in runs for name in (run.summary.get("package_versions") or {})},
+    versions = sorted(set(VERSIONS) | {name for run in runs for name in (run.summary.get(field.PACKAGE_VERSIONS) or {})},
                       key=lambda name: (name not in VERSIONS, VERSIONS.index(name) if name in VERSIONS else 0, name))
     return [*FIRST, *differing_keys(runs), *PROGRESS, *CONVERGENCE, *METRICS, *extra_metrics(runs), *NOISE, *SPEED, *PROVENANCE,
             *(f"version_{name}" for name in versions), *DIGESTS]
@@ -71,7 +72,7 @@ def row(run: Run, keys: Sequence[str]) -> dict[str, Any]:
     """One run's row: every column of `keys`, None where the run has no such value."""
     s = run.summary
     values: dict[str, Any] = {"folder": str(run.folder), **{key: s.get(key) for key in FIRST[1:]}}
-    versions = s.get("package_versions") or {}
+    versions = s.get(field.PACKAGE_VERSIONS) or {}
     for key in keys:
         if key in values:
             continue
@@ -94,7 +95,8 @@ def runs_rows(runs: Sequence[Run]) -> list[dict[str, Any]]:
     keys = columns(runs)
     differing = differing_keys(runs)
     rows = [row(run, keys) for run in runs]
-    return sorted(rows, key=lambda r: (r["dataset"], r["model"], r["sigma"], json.dumps([r[k] for k in differing], default=str), r["folder"]))
+    return sorted(rows, key=lambda r: (r[field.DATASET], r[field.MODEL], r[field.SIGMA], json.dumps([r[k] for k in differing], default=str),
+                                       r["folder"]))
 
 
 def csv_cell(value: Any) -> Any:

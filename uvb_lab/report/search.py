@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 from uvb_lab.report.stats import number
-from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 
 SEARCH_RECORD = "search.json"  # written by uvb-train before a search starts (uvb_lab/launch/plan.py, record_search)
 
@@ -17,7 +17,7 @@ def trials(folder: Path) -> list[tuple[dict, dict, str]]:
     for run_dir in sorted(p for p in folder.iterdir() if (p / "identity.json").is_file()):
         try:
             identity = json.loads((run_dir / "identity.json").read_text())["identity"]
-            summary = run_files.read_summary(run_dir)
+            summary = run_summary.read(run_dir)
         except (OSError, ValueError, KeyError):
             continue
         found.append((identity, summary, run_dir.name))

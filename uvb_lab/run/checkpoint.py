@@ -1,12 +1,14 @@
-"""Checkpoints: everything a run needs to continue exactly where it stopped, and nothing that runs code.
+"""Checkpoints: everything a run needs to continue exactly where it stopped, and nothing that runs code. The one
+place that says what a checkpoint holds (`KEYS`, `contents`, `restore`); older formats are upgraded as they are read
+(uvb_lab/run/legacy.py).
 
     checkpoints/last.pt      the latest state
     checkpoints/previous.pt  the one before, kept in case last.pt turns out unreadable
 
 A state holds the model, the optimizer (Adam's moments and step counts), every random generator the run
 draws from (torch CPU and CUDA, numpy, python), and the run's TrainState (uvb_lab/run/state.py: the
-position in the training set, the loss accumulators, the summary so far and the W&B run id). With all of it restored, a resumed run on the CPU ends with the same numbers, to the last
-digit, as one that was never stopped.
+position in the training set, the loss accumulators, the summary so far and the W&B run id). With all of it
+restored, a resumed run on the CPU ends with the same numbers, to the last digit, as one that was never stopped.
 
 Writes are atomic (temporary file, fsync, rename), so a kill at any moment leaves the previous checkpoint
 whole; loads use torch.load(weights_only=True): tensors and plain values only, never pickled code.
@@ -22,7 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from uvb_lab.run.state import CHECKPOINT_KEYS  # a file without these is not a checkpoint this code can continue
+from uvb_lab.run import legacy
+from uvb_lab.run.state import SUMMARY_KEY, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -30,9 +33,45 @@ FOLDER = "checkpoints"
 LAST = Path(FOLDER) / "last.pt"
 PREVIOUS = Path(FOLDER) / "previous.pt"
 
+# What a checkpoint holds: the model's weights, Adam's state, every generator's state, then the TrainState's keys.
+MODEL, OPTIMIZER, RNG = "model", "optimizer", "rng"
+KEYS = (MODEL, OPTIMIZER, RNG, *TrainState(torch.device("cpu")).state_dict())
+
 
 class CheckpointError(ValueError):
     """No readable checkpoint where one was asked for."""
+
+
+def contents(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState) -> dict[str, Any]:
+    """What a checkpoint of this moment holds (KEYS)."""
+    return {MODEL: model.state_dict(), OPTIMIZER: optimizer.state_dict(), RNG: rng_state(), **state.state_dict()}
+
+
+def restore(saved: Mapping[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, where: Path) -> None:
+    """Put a checkpoint's contents back: weights, Adam, every generator and the TrainState; CheckpointError where the
+    weights do not fit the model (where: the run folder, for the message)."""
+    try:
+        model.load_state_dict(weights(saved))
+    except RuntimeError as error:
+        raise CheckpointError(f"the checkpoint in {where} does not fit this model ({error})") from error
+    optimizer.load_state_dict(saved[OPTIMIZER])
+    set_rng_state(saved[RNG])
+    state.load_state_dict(saved)
+
+
+def weights(saved: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """The model's state_dict."""
+    return saved[MODEL]
+
+
+def summary(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The run's summary as it was when the checkpoint was written."""
+    return dict(saved[SUMMARY_KEY])
+
+
+def learning_rate(saved: Mapping[str, Any]) -> float | None:
+    """Adam's rate at the checkpoint's last step."""
+    return saved[OPTIMIZER]["param_groups"][0].get("lr")
 
 
 def rng_state() -> dict[str, Any]:
@@ -101,7 +140,10 @@ def read(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # noqa: BLE001 - truncation and corruption surface as many exception types
         raise CheckpointError(f"{path} is not a readable checkpoint ({type(error).__name__}: {str(error).splitlines()[0] if str(error) else error!r})") from error
-    missing = [key for key in CHECKPOINT_KEYS if not isinstance(state, Mapping) or key not in state]
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path} is not a checkpoint this version can continue (not a mapping)")
+    state = legacy.upgrade_checkpoint(state)
+    missing = [key for key in KEYS if key not in state]
     if missing:
         raise CheckpointError(f"{path} is not a checkpoint this version can continue (missing {', '.join(missing)})")
     return state

@@ -6,7 +6,7 @@
                         samples_per_s) and an evaluation row (the test-set numbers; "eval" says why: epoch_end,
                         eval_every_steps, max_steps, preempted, interrupted, untrained) at every evaluation
     summary.json        the latest state of the run, rewritten after every epoch (status: a RunStatus below),
-                        so a report can tell finished runs from the rest
+                        so a report can tell finished runs from the rest; its fields: uvb_lab/run/summary.py
     checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/run/checkpoint.py)
 """
 
@@ -39,7 +39,7 @@ METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     # JSON has no NaN or infinity; a diverged loss is recorded as null rather than producing invalid JSON.
     if isinstance(value, float) and not math.isfinite(value):
         return None
@@ -82,7 +82,7 @@ def write_config(run_dir: Path, cfg: DictConfig) -> None:
 
 def append_metrics(run_dir: Path, row: Mapping[str, Any]) -> None:
     with open(run_dir / METRICS, "a") as f:
-        f.write(json.dumps({k: _jsonable(v) for k, v in row.items()}) + "\n")
+        f.write(json.dumps({k: jsonable(v) for k, v in row.items()}) + "\n")
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -97,16 +97,6 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
         except json.JSONDecodeError:
             continue
     return rows
-
-
-def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> None:
-    text = json.dumps({k: _jsonable(v) for k, v in summary.items()}, indent=2) + "\n"
-    write_atomic(run_dir / SUMMARY, lambda tmp: tmp.write_text(text))
-
-
-def read_summary(run_dir: Path) -> dict[str, Any]:
-    """summary.json as written (run/folder.py's read_summary_or_checkpoint also falls back to a checkpoint's)."""
-    return json.loads((Path(run_dir) / SUMMARY).read_text())
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:

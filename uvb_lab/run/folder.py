@@ -28,13 +28,11 @@ from omegaconf import DictConfig, OmegaConf
 from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, unwritable, write_atomic, write_config
+from uvb_lab.run.legacy import FORMAT_VERSION  # the run-folder format written; older ones are read by legacy.py
+from uvb_lab.run.summary import DATASET, EPOCHS_DONE, MODEL, SIGMA, STATUS, STEPS_DONE
 
 log = logging.getLogger(__name__)
 
-# Version of the run-folder layout. 1: uvb-lab 0.1.0 (no identity.json; the identity is read from the
-# resolved config.yaml). 2: identity.json, one folder per identity. 3: the loss and the decoder likelihood are
-# objects chosen by _target_ (uvb_lab/run/legacy.py reads formats 1 and 2 in these terms).
-FORMAT_VERSION = 3
 IDENTITY = "identity.json"
 LOG = "train.log"
 # Names uvb-train writes into a run folder: a folder holding any of them but no run is not ours to write in.
@@ -79,12 +77,12 @@ def edited_since_checkpoint(run_dir: Path, recorded: Mapping[str, Any]) -> list[
         saved = checkpoint.load(run_dir)
     except checkpoint.CheckpointError:
         return []  # decide() refuses or restarts on the checkpoint's own grounds
-    summary = saved.get("summary", {})
+    summary = checkpoint.summary(saved)
     trained = {
-        "trainer.lr": saved["optimizer"]["param_groups"][0].get("lr"),
-        "sigma": summary.get("sigma"),
-        "run.model": summary.get("model"),
-        "run.data": summary.get("dataset"),
+        "trainer.lr": checkpoint.learning_rate(saved),
+        "sigma": summary.get(SIGMA),
+        "run.model": summary.get(MODEL),
+        "run.data": summary.get(DATASET),
     }
     return [(key, recorded.get(key), value) for key, value in trained.items() if value is not None and recorded.get(key) != value]
 
@@ -104,7 +102,7 @@ def read_summary_or_checkpoint(run_dir: Path) -> dict[str, Any] | None:
     if not checkpoint.exists(run_dir):
         return None
     try:
-        return dict(checkpoint.load(run_dir)["summary"])
+        return checkpoint.summary(checkpoint.load(run_dir))
     except checkpoint.CheckpointError:
         return None
 
@@ -120,9 +118,9 @@ def holds_run(run_dir: Path) -> bool:
 
 def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int | None) -> bool:
     """The run got as far as asked: all epochs, or max_steps."""
-    if not summary or summary.get("status") != RunStatus.FINISHED:
+    if not summary or summary.get(STATUS) != RunStatus.FINISHED:
         return False
-    steps_done, epochs_done = summary.get("steps_done") or 0, summary.get("epochs_done") or 0
+    steps_done, epochs_done = summary.get(STEPS_DONE) or 0, summary.get(EPOCHS_DONE) or 0
     return epochs_done >= epochs or (max_steps is not None and steps_done >= max_steps)
 
 
@@ -169,12 +167,12 @@ def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decis
     summary = read_summary_or_checkpoint(run_dir)
     max_steps = cfg.trainer.max_steps
     if is_finished(summary, cfg.trainer.epochs, max_steps):
-        done = f"{summary.get('epochs_done')} epochs, {summary.get('steps_done')} steps"
+        done = f"{summary.get(EPOCHS_DONE)} epochs, {summary.get(STEPS_DONE)} steps"
         return Decision("skip", f"already finished ({done})", summary)
     if checkpoint.exists(run_dir):
-        at = f" at step {summary.get('steps_done')}, {summary.get('epochs_done')} epochs done" if summary else ""
+        at = f" at step {summary.get(STEPS_DONE)}, {summary.get(EPOCHS_DONE)} epochs done" if summary else ""
         return Decision("continue", f"from its checkpoint{at}", summary)
-    if has_metrics(run_dir) or (summary and (summary.get("steps_done") or 0) > 0):
+    if has_metrics(run_dir) or (summary and (summary.get(STEPS_DONE) or 0) > 0):
         return Decision(
             "refuse",
             f"{run_dir} holds a run that trained but its checkpoints are gone (deleted, or trainer.keep_checkpoints=none), "

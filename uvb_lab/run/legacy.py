@@ -1,20 +1,32 @@
-"""Run folders made by earlier uvb-lab versions, read in today's terms, so that they still continue and load.
+"""Run folders made by earlier uvb-lab versions, read in today's terms, so that they still continue and load: the one
+place that knows the older formats. Each is upgraded as it is read; nothing in the folder is changed.
 
-uvb-lab 0.3 (run-folder format 3) made two settings objects chosen by `_target_` instead of strings:
-    loss:  the functions uvb_lab.loss.denoising_loss / negative_elbo_loss (built with _partial_) are the
-           classes DenoisingLoss / NegativeELBO
-    model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
-Both are the same computation, so a folder's recorded identity and config are rewritten on reading; nothing
-in the folder is changed.
+The run-folder format (identity.json's format_version):
+    1  uvb-lab 0.1.0: no identity.json (the identity is read from the resolved config.yaml), and checkpoints without
+       the training curve's window (window_sum, window_count) or the W&B run id: `upgrade_checkpoint`
+    2  identity.json, one folder per identity
+    3  uvb-lab 0.3 made two settings objects chosen by `_target_` instead of strings: `upgrade_config`, `upgrade_identity`
+           loss:  the functions uvb_lab.loss.denoising_loss / negative_elbo_loss (built with _partial_) are the
+                  classes DenoisingLoss / NegativeELBO
+           model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
+       Both are the same computation, so a folder's recorded identity and config are rewritten on reading.
+Settings added within a format (ADDED_SETTINGS) are read with the value the runs made before them trained with.
 """
 
 from collections.abc import Mapping
 from typing import Any
 
+import torch
+
+# The run-folder format this version writes (identity.json's format_version); a folder of a later one is refused.
+FORMAT_VERSION = 3
+
 LOSSES = {
     "uvb_lab.loss.denoising_loss": "uvb_lab.loss.DenoisingLoss",
     "uvb_lab.loss.negative_elbo_loss": "uvb_lab.loss.NegativeELBO",
 }
+# (group, the class that has it, key, the value of runs made before it): a saved config without the key rebuilds with it.
+ADDED_SETTINGS = (("model", "uvb_lab.models.DEEN", "quadratic", False),)
 LIKELIHOODS = {
     "gaussian": "uvb_lab.models.likelihood.GaussianLikelihood",
     "laplace": "uvb_lab.models.likelihood.LaplaceLikelihood",
@@ -40,13 +52,23 @@ def _model(node: Mapping[str, Any]) -> dict[str, Any]:
     return {"likelihood": likelihood, **node}
 
 
-def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
-    """A saved config.yaml (as plain containers) with the model and loss nodes of today's format."""
+def _renamed(config: Mapping[str, Any]) -> dict[str, Any]:
     config = dict(config)
     if isinstance(config.get("loss"), Mapping):
         config["loss"] = _loss(config["loss"])
     if isinstance(config.get("model"), Mapping):
         config["model"] = _model(config["model"])
+    return config
+
+
+def upgrade_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved config.yaml (as plain containers) with the model and loss nodes of today's format, and the settings
+    added since it was written."""
+    config = _renamed(config)
+    for group, target, key, value in ADDED_SETTINGS:
+        node = config.get(group)
+        if isinstance(node, Mapping) and node.get("_target_") == target and key not in node:
+            config[group] = {**node, key: value}
     return config
 
 
@@ -60,7 +82,7 @@ def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
             nested[group][rest] = value
         else:
             flat[key] = value
-    upgraded = upgrade_config(nested)
+    upgraded = _renamed(nested)
     for group in ("loss", "model"):
         for key, value in upgraded[group].items():
             if isinstance(value, Mapping):
@@ -68,3 +90,9 @@ def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
             else:
                 flat[f"{group}.{key}"] = value
     return dict(sorted(flat.items()))
+
+
+def upgrade_checkpoint(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A checkpoint's contents in today's keys: those of uvb-lab 0.1.0 lack the training curve's window (it starts
+    empty, as at a row) and the W&B run id (the continued run is a new W&B run)."""
+    return {"window_sum": torch.zeros(()), "window_count": 0, "wandb_run_id": None, **state}

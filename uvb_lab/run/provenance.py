@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from uvb_lab.run.summary import DEVICE, DEVICE_NAME, GIT_COMMIT, PACKAGE_VERSIONS, PRECISION, PYTHON_VERSION, THREADS
+
 PACKAGES = ("uvb-lab", "torch", "hydra-core", "omegaconf", "numpy", "wandb")
 
 
@@ -42,11 +44,11 @@ def provenance(device: torch.device, precision: str) -> dict[str, Any]:
     """summary.json's provenance fields. precision: the arithmetic used (TF32 exists on CUDA only)."""
     used = "fp32" if precision == "tf32" and device.type != "cuda" else precision
     return {
-        "git_commit": git_commit(),
-        "package_versions": package_versions(),
-        "python_version": platform.python_version(),
-        "precision": used,
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        GIT_COMMIT: git_commit(),
+        PACKAGE_VERSIONS: package_versions(),
+        PYTHON_VERSION: platform.python_version(),
+        PRECISION: used,
+        THREADS: torch.get_num_threads(),
+        DEVICE: str(device),
+        DEVICE_NAME: torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
     }

@@ -1,8 +1,8 @@
-"""What a run carries across a resume: the one place that says what a checkpoint holds.
+"""What a run carries across a resume besides the model, Adam and the random generators: the TrainState.
 
-A checkpoint (uvb_lab/run/checkpoint.py) is the model's weights, Adam's state and every random generator,
-plus a TrainState: where in the training set the run is, the loss accumulators of its epoch and of its
-current training-curve window, the summary so far, and the W&B run id. Restored, a run continues to
+A checkpoint (uvb_lab/run/checkpoint.py, which says what it holds) is the model's weights, Adam's state and every
+random generator, plus a TrainState's state_dict: where in the training set the run is, the loss accumulators of its
+epoch and of its current training-curve window, the summary so far, and the W&B run id. Restored, a run continues to
 the last digit as if it had never stopped.
 """
 
@@ -11,12 +11,9 @@ from typing import Any
 
 import torch
 
-# The summary fields a resumed run carries on from its checkpoint; the others describe this command's config.
-PROGRESS = (
-    "epochs_done", "steps_done", "train_loss", "test_loss", "best_test_loss", "wall_time_s", "nonfinite_steps_skipped", "samples_per_s",
-)
-# Keys that checkpoints of uvb-lab 0.1.0 lack: their curve window starts empty and their W&B run is new.
-ADDED_SINCE_0_1 = ("window_sum", "window_count", "wandb_run_id")
+from uvb_lab.run.summary import PROGRESS  # the summary fields a resumed run carries on; the others are this command's
+
+SUMMARY_KEY = "summary"  # the run's summary so far, in state_dict() and so in a checkpoint
 
 
 def _zero(device: torch.device | str) -> torch.Tensor:
@@ -73,20 +70,16 @@ class TrainState:
             "losses_summed": self.losses_summed,
             "window_sum": self.window_sum,
             "window_count": self.window_count,
-            "summary": dict(self.summary),
+            SUMMARY_KEY: dict(self.summary),
             "wandb_run_id": self.wandb_run_id,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Continue from a checkpoint's state; the summary keeps this command's settings and takes the progress."""
+        """Continue from a checkpoint's state (older formats upgraded on reading: uvb_lab/run/legacy.py); the summary
+        keeps this command's settings and takes the progress."""
         self.step, self.epochs_done, self.batches_done = state["step"], state["epochs_done"], state["batches_done"]
         self.order = state["order"].to(self.device) if state["order"] is not None else None
         self.loss_sum, self.losses_summed = state["loss_sum"].to(self.device), state["losses_summed"]
-        if "window_sum" in state:
-            self.window_sum, self.window_count = state["window_sum"].to(self.device), state["window_count"]
-        self.summary.update({k: v for k, v in state["summary"].items() if k not in self.summary or k in PROGRESS})
-        self.wandb_run_id = state.get("wandb_run_id")
-
-
-# What a checkpoint must hold to be continued: the model's side, then the TrainState's.
-CHECKPOINT_KEYS = ("model", "optimizer", "rng", *(k for k in TrainState(torch.device("cpu")).state_dict() if k not in ADDED_SINCE_0_1))
+        self.window_sum, self.window_count = state["window_sum"].to(self.device), state["window_count"]
+        self.summary.update({k: v for k, v in state[SUMMARY_KEY].items() if k not in self.summary or k in PROGRESS})
+        self.wandb_run_id = state["wandb_run_id"]

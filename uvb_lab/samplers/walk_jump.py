@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import torch
 
+from uvb_lab import ranges
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.samplers.jump import jump
 from uvb_lab.samplers.langevin import langevin_walk
@@ -20,16 +21,18 @@ class WalkJump(NamedTuple):
 def walk_jump(
     model: EnergyModel,
     shape: tuple[int, int, int],
-    chains: int = 1,
-    jumps: int = 100,
-    steps_per_jump: int = 10,
-    delta: float = 0.2,
+    *,
+    chains: int,
+    jumps: int,
+    steps_per_jump: int,
+    delta: float,
     y0: torch.Tensor | None = None,
     seed: int | None = None,
     device: torch.device | str | None = None,
     friction: float | None = None,
 ) -> WalkJump:
-    """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10).
+    """`chains` independent chains of jumps * steps_per_jump Langevin steps each (Fig. 3: delta 0.2, k = 10; the
+    figures' values are conf/config.yaml's `figures:`). The defaults left are choices of the call, not settings.
 
     y0: the starting batch (chains, *shape); None draws y_0 ~ Unif([0, 1]^d) as in Sec. 3.4. The jumps
     only look at the walk: the chain continues from y_tau, not from x_hat(y_tau).
@@ -37,8 +40,8 @@ def walk_jump(
     Langevin (BAOAB, uvb_lab/samplers/underdamped.py) at the same delta, the velocity drawn N(0, I) at the
     start and carried across the jumps.
     """
-    if jumps < 1 or steps_per_jump < 1 or chains < 1:
-        raise ValueError(f"walk_jump needs chains, jumps and steps_per_jump >= 1, got {chains}, {jumps}, {steps_per_jump}")
+    if found := ranges.problems({"chains": chains, "jumps": jumps, "steps_per_jump": steps_per_jump, "delta": delta}, "figures"):
+        raise ValueError(f"walk_jump: {'; '.join(found)}")  # the ranges of the figures' settings, uvb_lab/ranges.py
     if device is None:
         device = next(model.parameters()).device
     device = torch.device(device)

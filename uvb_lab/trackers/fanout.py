@@ -21,9 +21,10 @@ class Loggers:
         run_dir: Path,
         name: str,
         config: Mapping[str, Any],
-        run_id: str | None = None,
-        wandb: Callable[..., Tracker] | None = None,
-        tensorboard: Callable[..., Tracker] | None = None,
+        run_id: str | None = None,  # not a setting: the W&B run a resumed run continues, given by train
+        *,
+        wandb: Callable[..., Tracker] | None,  # conf/logger/default.yaml's; None (logger.wandb=null): off
+        tensorboard: Callable[..., Tracker] | None,
     ):
         self.trackers: list[Tracker] = []
         for key, make in (("wandb", wandb), ("tensorboard", tensorboard)):

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.run.identity import is_identity_key
+from uvb_lab.run.summary import BEST_TEST_LOSS, NUM_PARAMS, STEPS_DONE, WALL_TIME_S
 from uvb_lab.trackers.guard import GuardedTracker, guarded
 
 log = logging.getLogger(__name__)
 
 TENSORBOARD_FOLDER = "tensorboard"  # RUN_DIR/tensorboard/: one TensorBoard run per run folder
 # summary.json values that are no per-step metric: TensorBoard gets them as scalars (so the HPARAMS table shows them).
-SUMMARY_SCALARS = ("best_test_loss", "num_params", "wall_time_s")
+SUMMARY_SCALARS = (BEST_TEST_LOSS, NUM_PARAMS, WALL_TIME_S)
 
 
 def _is_number(value: Any) -> bool:
@@ -122,7 +123,7 @@ class TensorBoardLogger(GuardedTracker):
     @guarded("writing the summary failed")
     def log_summary(self, summary: Mapping[str, Any]) -> None:
         """best_test_loss, num_params and wall_time_s as scalars at the run's step: columns of the HPARAMS table."""
-        step = summary.get("steps_done")
+        step = summary.get(STEPS_DONE)
         step = step if _is_number(step) else self._step
         self._scalars({key: summary[key] for key in SUMMARY_SCALARS if key in summary}, int(step))
 

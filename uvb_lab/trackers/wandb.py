@@ -32,13 +32,14 @@ class WandbLogger(GuardedTracker):
         run_dir: Path,
         name: str,
         config: Mapping[str, Any],
-        project: str = "uvb-lab",
-        entity: str | None = None,
-        mode: Literal["online", "offline", "disabled"] = "offline",
-        group: str | None = None,
-        tags: list[str] | None = None,
-        job_type: str = "train",
-        run_id: str | None = None,
+        *,
+        project: str,
+        entity: str | None,
+        mode: Literal["online", "offline", "disabled"],
+        group: str | None,
+        tags: list[str] | None,
+        job_type: str,
+        run_id: str | None = None,  # not a setting: the W&B run a resumed run continues (the checkpoint's), given by train
     ):
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"logger.mode must be online, offline or disabled, got {mode!r}")
