@@ -7,6 +7,7 @@ resolvers. This module reads and sets them, and hands the rest of uvb-lab what t
 - `compose_config(overrides)`: conf/ as `uvb-train OVERRIDES` composes it, for code outside the Hydra app
   (tests, bench, report, figures); `compose_job` the same inside uvb-train's plan, which holds conf/ open.
 - `job_config()`, `group_choices()`, `multirun_job_num()`: what Hydra holds about the job being run.
+- `one_line(error)`: a composition's error (Hydra's and OmegaConf's are multi-line) as the one line a command prints.
 - `defaults_identity(choices)`: the identity of the defaults of the chosen model, data and experiment, which a
   run's folder name (uvb_lab/run/identity.py) and the check that a folder holds this run compare against.
 - On import: the schema (uvb_lab/config.py) in Hydra's config store, and the resolvers conf/ uses:
@@ -25,8 +26,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA, Schema
@@ -55,6 +58,27 @@ def compose_job(overrides: list[str]) -> DictConfig:
     HydraConfig.instance().set_config(cfg)
     apply_model_settings(cfg)
     return cfg
+
+
+def one_line(error: BaseException) -> str:
+    """An error, Hydra's and OmegaConf's multi-line ones with their cause, as one line."""
+    text = str(error).split("Config search path:")[0]
+    cause = error.__cause__
+    if isinstance(error, (HydraException, OmegaConfBaseException)) and cause is not None and str(cause):
+        text += f": {str(cause).splitlines()[0]}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    parts: list[str] = []
+    listing = False  # after a line ending with ':', the lines are its items: "options in 'model': deen, uvb"
+    for line in lines:
+        if parts and parts[-1].endswith(":"):
+            parts[-1] += " " + line
+            listing = True
+        elif listing:
+            parts[-1] += ", " + line
+        else:
+            parts.append(line)
+    return "; ".join(parts)
 
 
 class ModelSettingError(ValueError):
