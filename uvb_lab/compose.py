@@ -18,6 +18,7 @@ Importing this module loads no torch: `uvb-train --help` and TAB completion stay
 
 import contextlib
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -169,12 +170,40 @@ def defaults_identity(choices: Mapping[str, str | None], also: tuple[str, ...] =
     return _defaults(run_identity.defaults_choice(choices, also))
 
 
+# A search's folder holds one study: search.json records the settings its trials share (uvb_lab/launch/plan.py).
+SEARCH_RECORD = "search.json"
+# search.json's "trials_named" where the search's trials are named by what they vary (an Optuna study begun since).
+NAMED_BY_WHAT_VARIES = "by what they vary"
+
+
+def search_reference() -> dict[str, Any] | None:
+    """In a trial of a search whose record names trials by what they vary: the settings every trial shares.
+
+    An Optuna trial's lr has 16 digits, and the keys the command set for every trial (small sizes, a few images)
+    came before it in the name, which then passed MAX_NAME and became a hash. Named against the settings the
+    trials share, a trial reads by what it tries: `uvb-mnist-sigma1.0-lr0.0005910317077425306`. Folders of
+    studies begun before (no "trials_named") keep their names, so a relaunch still finds their trials.
+    """
+    from uvb_lab.launch.hydra_internals import BASIC_SWEEPER  # the launch package imports this module
+
+    hydra_cfg = job_config()
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.sweeper.get("_target_") == BASIC_SWEEPER:
+        return None
+    try:
+        record = json.loads((Path(hydra_cfg.sweep.dir) / SEARCH_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("trials_named") != NAMED_BY_WHAT_VARIES or not isinstance(record.get("shared"), dict):
+        return None
+    return record["shared"]
+
+
 def _run_name(cfg: DictConfig) -> str:
     if _composing_defaults:
         # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
         # ${run.name}); inside the defaults' own composition that would compose them again, and again.
         return "composing"
-    return run_identity.run_name(cfg, group_choices(), defaults_identity)
+    return run_identity.run_name(cfg, group_choices(), defaults_identity, search_reference())
 
 
 def sweep_group() -> str | None:

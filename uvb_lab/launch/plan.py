@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import compose
-from uvb_lab.compose import one_line
+from uvb_lab.compose import SEARCH_RECORD, one_line
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER, expand_sweeps
 from uvb_lab.run import folder as run_folder
@@ -96,9 +96,8 @@ def adhoc_sweep_name(sweeps: list[Any]) -> str:
 
 
 MISSING_SWEEPER = "hydra/sweeper"
-# A search's folder holds one study (the sweeper's storage): search.json records the settings its trials share,
-# so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
-SEARCH_RECORD = "search.json"
+# A search's folder holds one study (the sweeper's storage): search.json (compose.SEARCH_RECORD) records the settings
+# its trials share, so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
 
 
 def _job_overrides(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> list[list[str]]:
@@ -198,7 +197,10 @@ def record_search(launch: Launch) -> None:
     launch.sweep_dir.mkdir(parents=True, exist_ok=True)
     record = launch.sweep_dir / SEARCH_RECORD
     if not record.exists():
-        run_folder.write_json(record, {"format": 1, "searched_by": launch.searched_by, "shared": launch.search_settings})
+        written = {"format": 1, "searched_by": launch.searched_by, "shared": launch.search_settings}
+        if launch.schedule is None:  # a sweeper that picks its trials as it goes (Optuna): name them by what they try
+            written["trials_named"] = compose.NAMED_BY_WHAT_VARIES
+        run_folder.write_json(record, written)
 
 
 def plan(overrides: list[str], multirun: bool) -> Launch:
