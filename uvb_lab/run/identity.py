@@ -88,6 +88,22 @@ def identity(cfg: DictConfig, derived: set[str] | None = None) -> dict[str, Any]
     return dict(sorted(flat.items()))
 
 
+REFERENCE = re.compile(r"^\$\{[A-Za-z_][\w.]*\}$")  # ${sigma}, ${data.channels}: another key's value, not a resolver's
+
+
+def copies(node: Any, prefix: str = "") -> set[str]:
+    """The keys whose value is another key's (model.sigma: ${sigma}, model.channels: ${data.channels}), as flat keys:
+    the same value twice, which a table of settings shows once."""
+    raw = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node
+    found: set[str] = set()
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            found |= copies(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and REFERENCE.match(value):
+            found.add(f"{prefix}{key}")
+    return found
+
+
 def identity_of_saved_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The identity of a run folder's resolved config.yaml (folders made before identity.json existed)."""
     return identity(OmegaConf.create(dict(config)))

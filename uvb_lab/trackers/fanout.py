@@ -1,6 +1,6 @@
 """Several trackers as one: logger=default drives W&B and TensorBoard together."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ class Loggers:
         name: str,
         config: Mapping[str, Any],
         run_id: str | None = None,
+        copies: Collection[str] = (),
         wandb: Callable[..., Tracker] | None = None,
         tensorboard: Callable[..., Tracker] | None = None,
     ):
@@ -31,7 +32,7 @@ class Loggers:
                 continue
             # A tracker that cannot start leaves the others running (nothing of it to switch off).
             with tracker_guard(LABELS[key], "it could not start", off=lambda: None):
-                self.trackers.append(make(run_dir=run_dir, name=name, config=config, run_id=run_id))
+                self.trackers.append(make(run_dir=run_dir, name=name, config=config, run_id=run_id, copies=copies))
 
     @property
     def run_id(self) -> str | None:

@@ -2,7 +2,7 @@
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,6 +39,7 @@ class WandbLogger(GuardedTracker):
         tags: list[str] | None = None,
         job_type: str = "train",
         run_id: str | None = None,
+        copies: Collection[str] = (),  # W&B keeps the whole config, interpolated copies (model.sigma) included
     ):
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"logger.mode must be online, offline or disabled, got {mode!r}")
