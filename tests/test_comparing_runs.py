@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -175,6 +176,24 @@ def test_runs_csv_reads_into_numbers_and_load_runs_gives_its_rows(tmp_path):
     assert [str(r["folder"]) for r in from_jsonl] == [r["folder"] for r in rows]
     small_row = next(r for r in from_jsonl if r["folder"].endswith("uvb-0.4-small"))
     assert small_row["model.conv_channels"] == [4, 8] and small_row["test_loss"] == 5.5 and small_row["git_commit"] is None
+
+
+def test_load_runs_as_a_frame_is_the_same_rows_or_one_line_without_pandas(tmp_path, monkeypatch):
+    root = tmp_path / "runs"
+    seeds(root, "uvb", 0.3, [3.1, 3.2])
+    rows = uvb_lab.load_runs(root)
+    try:
+        import pandas  # noqa: F401 - the optional extra, uvb-lab[frame]
+    except ImportError:
+        pass
+    else:
+        frame = uvb_lab.load_runs(root, as_frame=True)
+        assert list(frame.columns) == list(rows[0]) and len(frame) == len(rows)
+        assert frame["folder"].tolist() == [r["folder"] for r in rows] and frame["test_loss"].tolist() == [r["test_loss"] for r in rows]
+    monkeypatch.setitem(sys.modules, "pandas", None)  # as on a machine without the extra
+    with pytest.raises(ImportError) as missing:
+        uvb_lab.load_runs(root, as_frame=True)
+    assert str(missing.value) == "load_runs(..., as_frame=True) needs pandas: pip install 'uvb-lab[frame]' (or pandas)"
 
 
 def test_learning_curves_read_old_and_new_metrics(tmp_path):

@@ -49,7 +49,8 @@ def train_a_little(logger, steps: int = 4, first: int = 1, finish: bool = True) 
             logger.log({"epoch": step / 2, **test, "train_loss": 9.0 / step, "epoch_time_s": 0.5}, step=step)
             logger.log_summary({"status": "running", "num_params": 1234, "steps_done": step, **test, "best_test_loss": 20.0 / step})
     if finish:
-        logger.log_summary({"status": "finished", "num_params": 1234, "steps_done": steps, "provenance": {"git": "abc"}})
+        logger.log_summary({"status": "finished", "num_params": 1234, "steps_done": steps, "train_loss": 9.0 / steps,
+                            "wall_time_s": 1.5, "provenance": {"git": "abc"}})
         logger.finish(exit_code=0)
 
 
@@ -100,55 +101,65 @@ def test_tensorboard_holds_every_runs_scalars_and_hparams_side_by_side(tmp_path)
     sweep = tmp_path / "smoke"
     for model, sigma in [("uvb", 0.5), ("uvb", 1.0), ("deen", 1.0)]:
         run_dir = sweep / f"{model}-synthetic-sigma{sigma}"
-        train_a_little(TensorBoardLogger(run_dir=run_dir, name=run_dir.name, config=nested_config(model, sigma)))
+        train_a_little(TensorBoardLogger(run_dir=run_dir, name=run_dir.name, config=nested_config(model, sigma), copies={"model.sigma"}))
 
     run_dir = sweep / "uvb-synthetic-sigma0.5"
-    assert [p.is_file() for p in (run_dir / "tensorboard").iterdir()] == [True]  # one event file, no timestamped sub-run
+    # One event file for the curves, and the HPARAMS row apart; no timestamped sub-run
+    assert sorted(p.is_file() for p in (run_dir / "tensorboard").iterdir()) == [False, True]
+    assert [p.is_file() for p in (run_dir / "tensorboard" / "hparams").iterdir()] == [True]
     events = read_events(run_dir / "tensorboard")
     assert scalars(events, "test_loss") == [(2, 10.0), (4, 5.0)]
     assert [step for step, _ in scalars(events, "train_loss")] == [1, 2, 2, 3, 4, 4]  # training rows, then epoch means
     assert scalars(events, "samples_per_s") == [(1, 100.0), (2, 200.0), (3, 300.0), (4, 400.0)]
     assert scalars(events, "best_test_loss")[-1] == (4, 5.0) and scalars(events, "num_params")[-1] == (4, 1234.0)
-    hparams, end = hparams_of(events)
+    hparams, end = hparams_of(read_events(run_dir / "tensorboard" / "hparams"))
     assert end == api_pb2.STATUS_SUCCESS
     assert hparams == {
-        "run.model": "uvb", "run.data": "synthetic", "sigma": 0.5, "model.sigma": 0.5, "trainer.seed": 0, "trainer.lr": 1e-4,
+        "run.model": "uvb", "run.data": "synthetic", "sigma": 0.5, "trainer.seed": 0, "trainer.lr": 1e-4,
         "model.conv_channels": "[4, 8]", "model.hidden": 16, "model.likelihood.scale": "null",
         "data.n_train": 128, "loss._target_": "uvb_lab.loss.DenoisingLoss",
-    }  # identity keys only: not trainer.epochs, trainer.compile, data.root, logger.*, figures.*, run.name
+    }  # identity keys only: not trainer.epochs, trainer.compile, data.root, logger.*, figures.*, run.name;
+    # nor model.sigma, a copy of sigma (model.sigma: ${sigma})
 
     experiment, rows = hparams_tab(sweep)
     differ = {info.name for info in experiment.hparam_infos if info.differs}
     assert {"run.model", "sigma"} <= differ
-    assert {"test_loss", "train_loss", "best_test_loss", "samples_per_s"} <= {info.name.tag for info in experiment.metric_infos}
+    # The metric columns are the runs' results; TensorBoard shows the first five by default: test_loss among them.
+    columns = [info.name.tag for info in experiment.metric_infos]
+    assert columns == ["best_test_loss", "num_params", "test_loss", "train_loss", "wall_time_s"]
     shown = {row.name: (row.hparams["run.model"].string_value, row.hparams["sigma"].number_value,
                         {m.name.tag: m.value for m in row.metric_values}["test_loss"]) for row in rows}
-    assert shown == {
-        "uvb-synthetic-sigma0.5/tensorboard": ("uvb", 0.5, 5.0),
-        "uvb-synthetic-sigma1.0/tensorboard": ("uvb", 1.0, 5.0),
-        "deen-synthetic-sigma1.0/tensorboard": ("deen", 1.0, 5.0),
+    assert shown == {  # each row named by its run
+        "uvb-synthetic-sigma0.5": ("uvb", 0.5, 5.0),
+        "uvb-synthetic-sigma1.0": ("uvb", 1.0, 5.0),
+        "deen-synthetic-sigma1.0": ("deen", 1.0, 5.0),
     }
 
 
 def test_a_run_killed_before_its_end_still_shows_its_hparams_and_what_it_logged(tmp_path):
     logger = TensorBoardLogger(run_dir=tmp_path / "run", name="run", config=nested_config("deen", 0.3, seed=7))
-    hparams, end = hparams_of(read_events(tmp_path / "run" / "tensorboard"))  # right after the start
+    hparams, end = hparams_of(read_events(tmp_path / "run" / "tensorboard" / "hparams"))  # right after the start
     assert (hparams["run.model"], hparams["sigma"], hparams["trainer.seed"], end) == ("deen", 0.3, 7, None)
     train_a_little(logger, steps=2, finish=False)  # then killed: no finish(), the writer never closed
     events = read_events(tmp_path / "run" / "tensorboard")
     assert scalars(events, "test_loss") == [(2, 10.0)]
     _, rows = hparams_tab(tmp_path)
-    assert [(row.name, row.sessions[0].status) for row in rows] == [("run/tensorboard", api_pb2.STATUS_UNKNOWN)]
+    assert [(row.name, row.sessions[0].status) for row in rows] == [("run", api_pb2.STATUS_UNKNOWN)]
 
 
 def test_a_resumed_run_appends_to_its_folder_and_the_steps_logged_again_replace_the_old_ones(tmp_path):
     run_dir = tmp_path / "run"
     train_a_little(TensorBoardLogger(run_dir=run_dir, name="run", config=nested_config()), steps=3, finish=False)  # preempted
+    # TensorBoard reads a folder's event files in name order: time (s), host, pid, then a counter of this process's
+    # writers (10 sorts before 9). A resumed run is another process, started in a later second.
+    time.sleep(1.01 - time.time() % 1)
     train_a_little(TensorBoardLogger(run_dir=run_dir, name="run", config=nested_config()), first=3, steps=4)  # from its step-2 checkpoint
-    assert len(list((run_dir / "tensorboard").iterdir())) == 2
+    assert len(list((run_dir / "tensorboard").glob("events.*"))) == len(list((run_dir / "tensorboard" / "hparams").iterdir())) == 2
     events = read_events(run_dir / "tensorboard")
     assert [step for step, _ in scalars(events, "samples_per_s")] == [1, 2, 3, 4]
-    assert hparams_of(events)[1] == api_pb2.STATUS_SUCCESS
+    assert [step for step, _ in scalars(events, "test_loss")] == [2, 4]  # the evaluation at the checkpoint kept
+    results = read_events(run_dir / "tensorboard" / "hparams")
+    assert scalars(results, "test_loss")[-1] == (4, 5.0) and hparams_of(results)[1] == api_pb2.STATUS_SUCCESS
 
 
 def test_figures_go_to_tensorboards_images(tmp_path):
@@ -270,10 +281,14 @@ def test_an_adhoc_sweep_is_one_wandb_group_and_every_run_has_its_tensorboard_hpa
     assert len(run_dirs) == 2 and run_dirs[1].name == run_dirs[0].name + "-trainer.seed1"
     files = wandb_files(sweep)
     assert len(files) == 2 and all(in_group(f, "sweeps") for f in files)
-    _, rows = hparams_tab(sweep)
+    experiment, rows = hparams_tab(sweep)
     assert sorted((row.name, row.hparams["trainer.seed"].number_value) for row in rows) == [
-        (f"{run_dirs[1].name}/tensorboard", 1.0), (f"{run_dirs[0].name}/tensorboard", 0.0)
+        (run_dirs[0].name, 0.0), (run_dirs[1].name, 1.0)
     ]
+    # The interpolated copies (model.sigma: ${sigma}, model.channels: ${data.channels}) are no columns of their own.
+    columns = {info.name for info in experiment.hparam_infos}
+    assert {"sigma", "data.channels", "data.image_size"} <= columns and not {"model.sigma", "model.channels", "model.image_size"} & columns
+    assert "test_loss" in [info.name.tag for info in experiment.metric_infos][:5]  # shown by default
     assert len(link_offline_runs(run_dirs, tmp_path / "links")) == 2
 
 

@@ -63,12 +63,15 @@ def test_the_optuna_search_tunes_lr_on_the_validation_loss_and_a_relaunch_adds_t
     code, stderr = run_uvb_train_in_process(search, capsys, stdout)
     assert code == 0, stderr
     assert "OptunaSweeper picks each trial's values" in stdout[0]
-    sweep = tmp_path / "multirun" / "hparams_search" / "uvb_lr_mnist"
+    sweep = tmp_path / "multirun" / "hparams_search" / "uvb_lr_synthetic"  # named by the model and data it tunes on
     runs = sorted(path for path in sweep.iterdir() if (path / "summary.json").is_file())
     summaries = {run.name: json.loads((run / "summary.json").read_text()) for run in runs}
     assert len(runs) == 3 and all(s["status"] == "finished" for s in summaries.values())
     trials = _trials(sweep / "optuna.db")
     lrs = {OmegaConf.load(run / "config.yaml").trainer.lr: summaries[run.name]["val_loss"] for run in runs}
+    # Each trial is named by what it tries, not by the sizes every trial shares (which made a hash of the name).
+    assert sorted(run.name for run in runs) == sorted(f"uvb-synthetic-sigma1.0-lr{lr!r}" for lr in lrs)
+    assert all(OmegaConf.load(run / "config.yaml").run.name == run.name for run in runs)
     assert sorted(trials) == sorted(lrs.items())  # each trial's value is its run's final validation loss
     best = OmegaConf.load(sweep / "optimization_results.yaml")
     assert best["best_value"] == min(lrs.values()) and lrs[best["best_params"]["trainer.lr"]] == best["best_value"]
@@ -95,7 +98,11 @@ def test_the_optuna_search_tunes_lr_on_the_validation_loss_and_a_relaunch_adds_t
     # Other shared settings into the same folder would mix two searches in one study: refused, nothing written.
     files = sorted(str(path) for path in sweep.rglob("*"))
     deen = ["-m", "+hparams_search=uvb_lr_mnist", "model=deen", *QUICK, *TINY["deen"], "logger=none"]
-    code, stderr = run_uvb_train_in_process(deen, capsys, stdout)
+    code, stderr = run_uvb_train_in_process([*deen, f"hydra.sweep.dir={sweep}"], capsys, stdout)
     assert code == 2, stderr
     assert "holds a search of other settings (model._target_: uvb_lab.models.UVB -> uvb_lab.models.DEEN" in stdout[-1]
     assert sorted(str(path) for path in sweep.rglob("*")) == files
+    # Left to its own folder, a search of another model or data goes where its name says.
+    for other, folder in ((deen, "deen_lr_synthetic"), ([*search[:-1], "data=gmm"], "uvb_lr_gmm")):
+        code, stderr = run_uvb_train_in_process([*other, "--dry-run"], capsys, stdout)
+        assert code == 0 and f"a search in {tmp_path / 'multirun' / 'hparams_search' / folder}:" in stdout[-1], stdout[-1]

@@ -1,6 +1,7 @@
 """Sweeps that never lose a run: a folder per identity, resume that checks it, one job per folder, nothing
 deleted or rewritten that the command did not make, and a plan before anything is written."""
 
+import contextlib
 import hashlib
 import json
 import math
@@ -14,12 +15,13 @@ import time
 from pathlib import Path
 
 import pytest
+from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from conftest import QUICK, REPO, TINY, run_python, run_uvb_train_in_process, without_timings
 from uvb_lab.figures import cli as figures_cli
 from uvb_lab.launch.plan import quoted
 from uvb_lab.report import main as report
-from uvb_lab.run import checkpoint
+from uvb_lab.run import checkpoint, lock
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
 
@@ -235,6 +237,40 @@ def test_a_second_job_on_a_folder_in_use_exits_at_once_having_written_nothing(tm
     assert first.returncode == 3, err[-2000:]  # preempted by our SIGTERM, with a checkpoint: continued later
     rows = run_files.evaluations(run_files.read_metrics(run_dir), "epoch_end")
     assert [row["epoch"] for row in rows] == list(range(1, len(rows) + 1))
+
+
+def test_a_sweep_counts_the_runs_another_sweep_holds_as_busy_not_failed_nor_finished(tmp_path, capsys):
+    """Two sweeps into one folder: a run the other sweep trains is "busy" in this one's closing line, whether the
+    other is still training it or has finished it by then, and the exit code is 0; this sweep writes nothing there."""
+    sweep = tmp_path / "smoke"
+    names = ["deen-synthetic-sigma0.5", "deen-synthetic-sigma0.5-trainer.seed1", "deen-synthetic-sigma0.5-trainer.seed2"]
+    running, finished = sweep / names[1], sweep / names[2]
+    for folder in (running, finished):
+        folder.mkdir(parents=True)  # made by the other sweep, empty when this one plans: both plan to start them
+    other_sweep = contextlib.ExitStack()
+    wrote = {running: json.dumps({"status": "running"}), finished: json.dumps({"status": "finished"})}
+    taken = []
+
+    def other_sweep_takes_its_runs(optimizer, *_):  # once this sweep is training its first run
+        if not taken:
+            taken.append(True)
+            for folder, summary in wrote.items():
+                other_sweep.enter_context(lock.hold(folder))  # the lock the other sweep's job holds
+                (folder / "summary.json").write_text(summary)
+
+    hook = register_optimizer_step_post_hook(other_sweep_takes_its_runs)
+    try:
+        with other_sweep:
+            code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], capsys)
+    finally:
+        hook.remove()
+    for folder, summary in wrote.items():  # only what the other sweep wrote
+        assert tree(folder) == {"summary.json": hashlib.sha256(summary.encode()).hexdigest()}
+    assert code == 0, err
+    line = next(line for line in err.splitlines() if line.startswith("uvb-train: sweep:"))
+    assert line.startswith("uvb-train: sweep: 1 finished, 0 continued, 0 skipped, 0 failed, 2 busy"), err
+    assert f"  busy: {running}" in err and f"  busy: {finished}" in err, err
+    assert [p.name for p in sweep.iterdir() if p.name.startswith(".")] == []  # the jobs' notes are gone
 
 
 def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):

@@ -79,3 +79,27 @@ def test_per_model_settings_size_each_model_of_a_sweep_and_only_it(tmp_path, cap
     assert "++sizes.<model>.latent_dim=VALUE" in stdout[-1] and "refuse    None" not in stdout[-1]
     code, _ = run_uvb_train_in_process([*quick, "++sizes.deen.latent_dim=16"], capsys, stdout)
     assert code == 2 and "sizes.deen.latent_dim: deen has no setting latent_dim" in stdout[-1]
+
+
+@pytest.mark.parametrize("overrides", [
+    ["+experiment=smoke", "model=deen", "sigma=0.5", "trainer.seed=1"],  # model.sigma: ${sigma}, not an override
+    ["model=uvb", "data=synthetic", "++sizes.uvb.latent_dim=16"],  # a per-model setting, applied to the job
+])
+def test_cfg_job_resolve_names_the_run_as_dry_run_and_its_folder_do(overrides, tmp_path):
+    from conftest import uvb_train_here
+
+    shown = uvb_train_here(["--cfg", "job", "--resolve", *overrides], cwd=tmp_path)
+    assert shown.returncode == 0 and shown.stderr == "", shown.stderr
+    planned = uvb_train_here(["--dry-run", *overrides], cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    (folder,) = [line.split()[1].rstrip(":") for line in planned.stdout.splitlines() if line.startswith("  start")]
+    names = [line.split(": ", 1)[1] for line in shown.stdout.splitlines() if line.startswith("  name: ")]
+    assert names == [folder.rsplit("/", 1)[1]], shown.stdout
+    assert "${" not in shown.stdout and list(tmp_path.iterdir()) == []  # resolved; and neither wrote anything
+
+
+def test_cfg_of_a_sweep_is_one_line_and_exit_2(tmp_path):
+    from conftest import uvb_train_here
+
+    shown = uvb_train_here(["-m", "--cfg", "job", "model=deen", "sigma=0.3,1.0"], cwd=tmp_path)
+    assert shown.returncode == 2 and shown.stderr.count("\n") == 1 and "drop -m" in shown.stderr, shown.stderr

@@ -7,6 +7,7 @@ resolvers. This module reads and sets them, and hands the rest of uvb-lab what t
 - `compose_config(overrides)`: conf/ as `uvb-train OVERRIDES` composes it, for code outside the Hydra app
   (tests, bench, report, figures); `compose_job` the same inside uvb-train's plan, which holds conf/ open.
 - `job_config()`, `group_choices()`, `multirun_job_num()`: what Hydra holds about the job being run.
+- `one_line(error)`: a composition's error (Hydra's and OmegaConf's are multi-line) as the one line a command prints.
 - `defaults_identity(choices)`: the identity of the defaults of the chosen model, data and experiment, which a
   run's folder name (uvb_lab/run/identity.py) and the check that a folder holds this run compare against.
 - On import: the schema (uvb_lab/config.py) in Hydra's config store, and the resolvers conf/ uses:
@@ -17,6 +18,7 @@ Importing this module loads no torch: `uvb-train --help` and TAB completion stay
 
 import contextlib
 import functools
+import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,8 +27,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA, Schema
@@ -55,6 +59,27 @@ def compose_job(overrides: list[str]) -> DictConfig:
     HydraConfig.instance().set_config(cfg)
     apply_model_settings(cfg)
     return cfg
+
+
+def one_line(error: BaseException) -> str:
+    """An error, Hydra's and OmegaConf's multi-line ones with their cause, as one line."""
+    text = str(error).split("Config search path:")[0]
+    cause = error.__cause__
+    if isinstance(error, (HydraException, OmegaConfBaseException)) and cause is not None and str(cause):
+        text += f": {str(cause).splitlines()[0]}"
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
+    parts: list[str] = []
+    listing = False  # after a line ending with ':', the lines are its items: "options in 'model': deen, uvb"
+    for line in lines:
+        if parts and parts[-1].endswith(":"):
+            parts[-1] += " " + line
+            listing = True
+        elif listing:
+            parts[-1] += ", " + line
+        else:
+            parts.append(line)
+    return "; ".join(parts)
 
 
 class ModelSettingError(ValueError):
@@ -145,12 +170,40 @@ def defaults_identity(choices: Mapping[str, str | None], also: tuple[str, ...] =
     return _defaults(run_identity.defaults_choice(choices, also))
 
 
+# A search's folder holds one study: search.json records the settings its trials share (uvb_lab/launch/plan.py).
+SEARCH_RECORD = "search.json"
+# search.json's "trials_named" where the search's trials are named by what they vary (an Optuna study begun since).
+NAMED_BY_WHAT_VARIES = "by what they vary"
+
+
+def search_reference() -> dict[str, Any] | None:
+    """In a trial of a search whose record names trials by what they vary: the settings every trial shares.
+
+    An Optuna trial's lr has 16 digits, and the keys the command set for every trial (small sizes, a few images)
+    came before it in the name, which then passed MAX_NAME and became a hash. Named against the settings the
+    trials share, a trial reads by what it tries: `uvb-mnist-sigma1.0-lr0.0005910317077425306`. Folders of
+    studies begun before (no "trials_named") keep their names, so a relaunch still finds their trials.
+    """
+    from uvb_lab.launch.hydra_internals import BASIC_SWEEPER  # the launch package imports this module
+
+    hydra_cfg = job_config()
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.sweeper.get("_target_") == BASIC_SWEEPER:
+        return None
+    try:
+        record = json.loads((Path(hydra_cfg.sweep.dir) / SEARCH_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("trials_named") != NAMED_BY_WHAT_VARIES or not isinstance(record.get("shared"), dict):
+        return None
+    return record["shared"]
+
+
 def _run_name(cfg: DictConfig) -> str:
     if _composing_defaults:
         # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
         # ${run.name}); inside the defaults' own composition that would compose them again, and again.
         return "composing"
-    return run_identity.run_name(cfg, group_choices(), defaults_identity)
+    return run_identity.run_name(cfg, group_choices(), defaults_identity, search_reference())
 
 
 def sweep_group() -> str | None:

@@ -133,7 +133,7 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
         if key.startswith("_") and key.endswith("_"):
             continue
         if key not in parameters and not takes_any:
-            known = ", ".join(p for p in parameters if p not in ("self", "run_dir", "name", "config", "run_id"))
+            known = ", ".join(p for p in parameters if p not in ("self", "run_dir", "name", "config", "run_id", "copies"))  # given by the run
             problems.append(f"{group}.{key} is not a setting of {target} ({f'it takes: {known}' if known else 'it takes none'})")
             continue
         allowed = typing.get_args(hints[key]) if typing.get_origin(hints.get(key)) is typing.Literal else None

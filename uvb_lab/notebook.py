@@ -5,6 +5,7 @@
     run.summary["test_loss"], run.config.trainer.lr, [r["test_loss"] for r in run.metrics if "test_loss" in r]
     run = uvb_lab.load_run("multirun/table2_mnist/uvb-mnist-sigma0.5", model=True)   # + run.model, run.data
     rows = uvb_lab.load_runs(["multirun/table2_mnist"])                               # runs.csv's rows, as dicts
+    frame = uvb_lab.load_runs("multirun/table2_mnist", as_frame=True)                 # as a pandas DataFrame
 
 Both only read: nothing in a run folder is written.
 """
@@ -59,13 +60,21 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
     return loaded
 
 
-def load_runs(paths: str | Path | Iterable[str | Path]) -> list[dict[str, Any]]:
+def load_runs(paths: str | Path | Iterable[str | Path], as_frame: bool = False) -> Any:
     """The rows of runs.csv for the run folders under these paths (computed, not read from a report), as dicts.
 
     Values are JSON's: numbers, text, lists (a list-valued setting), None where a run has no value.
+    as_frame=True: a pandas DataFrame instead, one row per run, runs.csv's columns in its order (the optional
+    extra: pip install 'uvb-lab[frame]').
     """
     from uvb_lab.report.runs import find_runs
     from uvb_lab.report.runs_table import runs_rows
 
+    if as_frame:
+        try:
+            import pandas
+        except ImportError:
+            raise ImportError("load_runs(..., as_frame=True) needs pandas: pip install 'uvb-lab[frame]' (or pandas)") from None
     paths = [paths] if isinstance(paths, str | Path) else list(paths)
-    return runs_rows(find_runs(Path(path) for path in paths))
+    rows = runs_rows(find_runs(Path(path) for path in paths))
+    return pandas.DataFrame.from_records(rows, columns=list(rows[0]) if rows else None) if as_frame else rows

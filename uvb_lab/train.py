@@ -33,6 +33,7 @@ from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
+from uvb_lab.run import identity as run_identity
 from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
@@ -313,7 +314,8 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     if saved is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epochs_done + 1, state.batches_done)
     run_files.truncate_metrics(run_dir, state.step)  # rows past the checkpoint are rewritten, not repeated
-    logger: Tracker = parts.make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True), run_id=state.wandb_run_id)
+    logger: Tracker = parts.make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True),
+                                        run_id=state.wandb_run_id, copies=frozenset(run_identity.copies(cfg)))
     batches_per_epoch = math.ceil(len(parts.x_train) / cfg.trainer.batch_size)
     recorder = Recorder(run_dir, logger, state, batches_per_epoch)
     checkpointer = Checkpointer(run_dir, parts, NonFinitePolicy(cfg.trainer.skip_nonfinite, run_dir, parts.device), recorder, loaded_from)

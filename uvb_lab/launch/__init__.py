@@ -4,11 +4,12 @@ Hydra composes, sweeps and launches; before it may write anything, uvb-train wor
 command (uvb_lab/launch/plan.py): its config, checked; its folder, named by the run's identity; and whether
 it would start, continue, be skipped as finished, or be refused. A command with a refused job launches
 nothing and exits 2 with the reason, so a bad value never leaves a folder behind. `--dry-run` prints the
-plan and stops. After a sweep, one line says how its jobs ended, read from their folders.
+plan and stops. After a sweep, one line says what this command did with each job (uvb_lab/launch/outcome.py).
 
     uvb-train [--dry-run] [-m] [OVERRIDES]       any of Hydra's flags too: --help, --cfg job, -sc install=bash
 
-Exit codes: 0 finished (or already finished), 1 failed, 2 refused (bad input), 3 preempted, 130 interrupted.
+Exit codes: 0 finished (or already finished; in a sweep, also a run another job held and trains), 1 failed,
+2 refused (bad input), 3 preempted, 130 interrupted.
 This module imports no torch, matplotlib, wandb or tensorboard: --help, --cfg and TAB completion stay fast.
 """
 
@@ -43,16 +44,62 @@ def _hydra(argv: list[str]) -> None:
         sys.argv = saved
 
 
+def show_config(args) -> None:
+    """`--cfg job|hydra|all [--package KEY] [--resolve]`: the config a job of these overrides gets, as Hydra prints it.
+
+    Composed as the plan and the job compose it (uvb_lab/compose.py, per-model settings applied), and with
+    --resolve its run name resolved first: Hydra's own print resolved the config in place, key by key, so
+    that by the time run.name was read, model.sigma: ${sigma} had become a plain 0.5, and the name listed it as
+    an override (`...-model.sigma0.5`) where --dry-run and the folder do not.
+    """
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf, open_dict, read_write
+    from omegaconf.errors import OmegaConfBaseException
+
+    if args.multirun:
+        print("uvb-train: error: --cfg prints one job's config: drop -m and give each key one value (--dry-run -m lists a sweep's jobs)",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        with compose.conf_dir():
+            cfg = compose.compose_job(args.overrides)
+            OmegaConf.set_readonly(cfg.hydra, None)  # as Hydra's print: the hydra node is resolved too
+            if args.resolve:
+                with read_write(cfg), open_dict(cfg):
+                    cfg.run.name = cfg.run.name  # the name first, read from the config as composed
+                    OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException, compose.ModelSettingError) as error:
+        print(f"uvb-train: error: {compose.one_line(error)}", file=sys.stderr)
+        sys.exit(2)
+    if args.cfg == "job":
+        with read_write(cfg), open_dict(cfg):
+            del cfg["hydra"]
+    elif args.cfg == "hydra":
+        cfg = OmegaConf.create({"hydra": cfg.hydra})
+    package = None if args.package in (None, "_global_") else args.package
+    shown = cfg if package is None else OmegaConf.select(cfg, package)
+    if shown is None:
+        print(f"uvb-train: error: package '{package}' not found in the config", file=sys.stderr)
+        sys.exit(2)
+    if package is not None:
+        print(f"# @package {package}")
+    print(OmegaConf.to_yaml(shown).rstrip("\n") if OmegaConf.is_config(shown) else shown)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     dry_run = DRY_RUN in argv
     argv = [arg for arg in argv if arg != DRY_RUN]
     args = get_args_parser().parse_args(argv)
-    if args.help or args.hydra_help or args.cfg or args.info or args.shell_completion or args.experimental_rerun:
-        _hydra(argv)  # Hydra's answers: help, the config, completion; nothing runs
+    if args.help or args.hydra_help or args.info or args.shell_completion or args.experimental_rerun:
+        _hydra(argv)  # Hydra's answers: help, completion; nothing runs
+        return
+    if args.cfg:
+        show_config(args)
         return
 
-    from uvb_lab.launch.plan import PlanError, describe, outcome, plan, record_search
+    from uvb_lab.launch.outcome import Notes, outcome
+    from uvb_lab.launch.plan import PlanError, describe, plan, record_search
 
     try:
         launch = plan(args.overrides, args.multirun)
@@ -72,16 +119,17 @@ def main(argv: list[str] | None = None) -> None:
         record_search(launch)
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's schema tool lists its plugins at INFO
     code = 0
-    try:
-        _hydra(argv + launch.hydra_overrides)
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    except KeyboardInterrupt:
-        code = INTERRUPTED_EXIT_CODE
-    if launch.multirun:
-        line, sweep_code = outcome(launch, stopped_early=code in (PREEMPTED_EXIT_CODE, INTERRUPTED_EXIT_CODE))
-        print(f"uvb-train: sweep: {line}", file=sys.stderr)
-        code = code or sweep_code
+    with Notes(launch.sweep_dir if launch.multirun and not launch.searched_by else None) as notes:
+        try:
+            _hydra(argv + launch.hydra_overrides + notes.hydra_overrides)
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        except KeyboardInterrupt:
+            code = INTERRUPTED_EXIT_CODE
+        if launch.multirun:
+            stopped_early = code in (PREEMPTED_EXIT_CODE, INTERRUPTED_EXIT_CODE)
+            line, sweep_code = outcome(launch, notes.read(), stopped_early)
+            print(f"uvb-train: sweep: {line}", file=sys.stderr)
+            code = code or sweep_code
     if code:
         sys.exit(code)
-

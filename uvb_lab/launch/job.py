@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from uvb_lab import compose
 from uvb_lab.config import ConfigError
 from uvb_lab.data import DataError
+from uvb_lab.launch import outcome
 from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import summary as run_summary
@@ -65,28 +66,21 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     """One job of `uvb-train`, in the folder Hydra chose: lock it, decide, train; returns the summary.
 
     A single run ends the process with uvb-train's exit codes (2 refused, 1 failed, 3 preempted, 130
-    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and the launching
-    process counts the jobs from their folders. A Ctrl-C stops the whole sweep once the job is saved.
+    interrupted); a sweep's job logs its error and returns, so the sweep goes on, and notes what it did for the
+    launching process's closing line (uvb_lab/launch/outcome.py). A Ctrl-C stops the whole sweep once the job is saved.
     """
     hydra_cfg = compose.job_config()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     single = hydra_cfg.mode != RunMode.MULTIRUN
-    summary, code = None, 0
+    summary, code, did = None, 0, outcome.FAILED
     try:
-        with hold(run_dir):  # before any write; released when the job returns or the process dies
-            decision = run_folder.decide(run_dir, cfg, compose.defaults_identity(compose.group_choices())[0])
-            if decision.action == "refuse":
-                raise run_folder.RunRefused(decision.reason)
-            if decision.action == "skip":
-                if cfg.figures.after_training and (decision.summary or {}).get(FIGURES_DONE) is False:
-                    return draw_missing_figures(cfg, run_dir, decision.summary)
-                log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
-                return decision.summary
-            with run_folder.log_to_file(run_dir):
-                summary = train(cfg, run_dir, hydra_cfg, compose.multirun_job_num())
+        summary, did = _decide_and_train(cfg, run_dir, hydra_cfg)
+    except FolderBusy as error:
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        code, did = 2, outcome.BUSY
     except REFUSALS as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 2
+        code, did = 2, outcome.REFUSED
     except FloatingPointError as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
         code = 1
@@ -98,6 +92,11 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             file=sys.stderr,
         )
         code = 2
+    except KeyboardInterrupt:  # a second Ctrl-C: the last checkpoint is saved
+        did = outcome.STOPPED
+        raise
+    finally:
+        outcome.note(run_dir, did)  # also for a job that raises: the sweep's closing line counts it
     if summary is not None:
         code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary[STATUS], 0)
         if code == INTERRUPTED_EXIT_CODE and not single:
@@ -110,3 +109,21 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     if single and code:
         sys.exit(code)
     return summary
+
+
+def _decide_and_train(cfg: DictConfig, run_dir: Path, hydra_cfg: DictConfig) -> tuple[dict[str, Any] | None, str]:
+    """Under the folder's lock: decide, then train (or skip); the summary, and what was done (an outcome note)."""
+    with hold(run_dir):  # before any write; released when the job returns or the process dies
+        decision = run_folder.decide(run_dir, cfg, compose.defaults_identity(compose.group_choices())[0])
+        if decision.action == "refuse":
+            raise run_folder.RunRefused(decision.reason)
+        if decision.action == "skip":
+            if cfg.figures.after_training and (decision.summary or {}).get(FIGURES_DONE) is False:
+                return draw_missing_figures(cfg, run_dir, decision.summary), outcome.SKIPPED
+            log.info("%s: %s in %s; nothing to do", cfg.run.name, decision.reason, run_dir)
+            return decision.summary, outcome.SKIPPED
+        with run_folder.log_to_file(run_dir):
+            summary = train(cfg, run_dir, hydra_cfg, compose.multirun_job_num())
+    if summary[STATUS] in (RunStatus.PREEMPTED, RunStatus.INTERRUPTED):
+        return summary, outcome.STOPPED
+    return summary, outcome.CONTINUED if decision.action == "continue" else outcome.TRAINED

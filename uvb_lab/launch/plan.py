@@ -5,8 +5,8 @@
 them), checks every value, builds each model on the meta device (no memory, no time) so its own checks
 run, loads each distinct dataset once, checks the device and the folder's lock, and decides per job
 (uvb_lab/run/folder.py): start, continue, skip, or refuse with a reason. A launch with a refused job
-launches nothing. `uvb-train --dry-run` prints the plan and stops there; after a sweep, `outcome` reads
-the jobs' folders again and says how each one ended.
+launches nothing. `uvb-train --dry-run` prints the plan and stops there; after a sweep,
+uvb_lab/launch/outcome.py says how each job ended.
 
 A search (a sweeper other than the basic one, e.g. Optuna in conf/hparams_search/) picks its jobs as it
 goes, so its plan is the settings every trial shares: checked as above and compared with the record of the
@@ -29,12 +29,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import compose
+from uvb_lab.compose import SEARCH_RECORD, one_line
 from uvb_lab.config import ConfigError, check_values
-from uvb_lab.launch import sampled_space, successive_halving
+from uvb_lab.launch import sampled_space
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import check_free
 
 
@@ -65,27 +65,6 @@ class Launch:
     @property
     def refused(self) -> list[Job]:
         return [job for job in self.jobs if job.decision.action == "refuse"]
-
-
-def one_line(error: BaseException) -> str:
-    """An error, Hydra's and OmegaConf's multi-line ones with their cause, as one line."""
-    text = str(error).split("Config search path:")[0]
-    cause = error.__cause__
-    if isinstance(error, (HydraException, OmegaConfBaseException)) and cause is not None and str(cause):
-        text += f": {str(cause).splitlines()[0]}"
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(("full_key:", "object_type=", "reference_type="))]
-    parts: list[str] = []
-    listing = False  # after a line ending with ':', the lines are its items: "options in 'model': deen, uvb"
-    for line in lines:
-        if parts and parts[-1].endswith(":"):
-            parts[-1] += " " + line
-            listing = True
-        elif listing:
-            parts[-1] += ", " + line
-        else:
-            parts.append(line)
-    return "; ".join(parts)
 
 
 def quoted(text: str) -> str:
@@ -122,9 +101,8 @@ def adhoc_sweep_name(sweeps: list[Any]) -> str:
 
 
 MISSING_SWEEPER = "hydra/sweeper"
-# A search's folder holds one study (the sweeper's storage): search.json records the settings its trials share,
-# so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
-SEARCH_RECORD = "search.json"
+# A search's folder holds one study (the sweeper's storage): search.json (compose.SEARCH_RECORD) records the settings
+# its trials share, so a relaunch with other settings (model=deen into a UVB study) is refused instead of mixed into it.
 
 
 def _space(cfg: DictConfig, parser: OverridesParser, overrides: list[str]) -> sampled_space.Space:
@@ -235,7 +213,10 @@ def record_search(launch: Launch) -> None:
     launch.sweep_dir.mkdir(parents=True, exist_ok=True)
     record = launch.sweep_dir / SEARCH_RECORD
     if not record.exists():
-        run_folder.write_json(record, {"format": 1, "searched_by": launch.searched_by, "shared": launch.search_settings})
+        written = {"format": 1, "searched_by": launch.searched_by, "shared": launch.search_settings}
+        if launch.schedule is None:  # a sweeper that picks its trials as it goes (Optuna): name them by what they try
+            written["trials_named"] = compose.NAMED_BY_WHAT_VARIES
+        run_folder.write_json(record, written)
 
 
 def plan(overrides: list[str], multirun: bool) -> Launch:
@@ -335,49 +316,3 @@ def describe(launch: Launch) -> str:
         where = where or " ".join(job.overrides)  # a job refused before it had a folder: named by its overrides
         lines.append(f"  {job.decision.action:<9} {where}: {job.decision.reason}")
     return "\n".join(lines)
-
-
-def outcome(launch: Launch, stopped_early: bool = False) -> tuple[str, int]:
-    """After a sweep: how each job ended, read from its folder, as one line (plus one per failure) and an exit code.
-
-    stopped_early: the sweep was stopped (Ctrl-C, a stop signal), so a job that did not start was never launched.
-    Exit code: 0 all finished or skipped, 3 some stopped (preempted or interrupted) and none failed, 1 some failed.
-    """
-    if launch.searched_by:
-        return _search_outcome(launch)
-    finished, continued, skipped, failed, stopped, not_started = [], [], [], [], [], []
-    for job in launch.jobs:
-        summary = run_folder.read_summary_or_checkpoint(job.folder) if job.folder and job.folder.is_dir() else None
-        status = (summary or {}).get("status")
-        if job.decision.action == "skip":
-            skipped.append(job)
-        elif status == RunStatus.FINISHED:
-            (continued if job.decision.action == "continue" else finished).append(job)
-        elif status in (RunStatus.PREEMPTED, RunStatus.INTERRUPTED):
-            stopped.append((job, status))
-        elif status is None and stopped_early:
-            not_started.append(job)
-        else:
-            failed.append((job, status or "did not start"))
-    line = f"{len(finished)} finished, {len(continued)} continued, {len(skipped)} skipped, {len(failed)} failed"
-    if stopped:
-        line += f", {len(stopped)} stopped"
-    if not_started:
-        line += f", {len(not_started)} not started (the same command runs them)"
-    details = [f"  {status}: {job.folder}" for job, status in failed + stopped]
-    code = 1 if failed else 3 if stopped else 0
-    return "\n".join([line, *details]), code
-
-
-def _search_outcome(launch: Launch) -> tuple[str, int]:
-    """After a search: the runs its folder holds (this launch's and earlier ones'), by status, and where the best is."""
-    statuses = [
-        (run_folder.read_summary_or_checkpoint(path) or {}).get("status", "did not start")
-        for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
-    ] if launch.sweep_dir.is_dir() else []
-    counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
-    line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
-    for best in (launch.sweep_dir / "optimization_results.yaml", launch.sweep_dir / successive_halving.TABLE):  # Optuna's, ours
-        if best.is_file():
-            line += f"; the best {launch.minimises}: {best}"
-    return line, 0

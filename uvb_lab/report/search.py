@@ -5,10 +5,9 @@ import json
 import math
 from pathlib import Path
 
+from uvb_lab.compose import SEARCH_RECORD  # noqa: F401 - written by uvb-train before a search starts (launch/plan.py)
 from uvb_lab.report.stats import number
 from uvb_lab.run import summary as run_summary
-
-SEARCH_RECORD = "search.json"  # written by uvb-train before a search starts (uvb_lab/launch/plan.py, record_search)
 
 
 def trials(folder: Path) -> list[tuple[dict, dict, str]]:

@@ -6,7 +6,8 @@ same identity are the same run: they land in the same folder, and the second con
 Every key not listed is identity, keys added later included, so a new setting is safe by default.
 
 The folder name is `<model>-<data>-sigma<sigma>` followed by the identity keys whose value differs from
-the defaults of the chosen model, data and experiment (or hparams_search), e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`. It
+the defaults of the chosen model, data and experiment (or hparams_search), e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`;
+a trial of an Optuna search, by the keys that differ from the settings its trials share (what it tries). It
 depends only on resolved values: `sigma=1` and `sigma=1.0`, `lr=1e-4` and `lr=0.0001`, or an override
 equal to the default, all give one name. Where that name would be longer than MAX_NAME or hold a
 character unsafe in a path, the differing keys become a hash of the whole identity instead.
@@ -87,6 +88,22 @@ def identity(cfg: DictConfig, derived: set[str] | None = None) -> dict[str, Any]
     return dict(sorted(flat.items()))
 
 
+REFERENCE = re.compile(r"^\$\{[A-Za-z_][\w.]*\}$")  # ${sigma}, ${data.channels}: another key's value, not a resolver's
+
+
+def copies(node: Any, prefix: str = "") -> set[str]:
+    """The keys whose value is another key's (model.sigma: ${sigma}, model.channels: ${data.channels}), as flat keys:
+    the same value twice, which a table of settings shows once."""
+    raw = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else node
+    found: set[str] = set()
+    for key, value in raw.items():
+        if isinstance(value, dict):
+            found |= copies(value, f"{prefix}{key}.")
+        elif isinstance(value, str) and REFERENCE.match(value):
+            found.add(f"{prefix}{key}")
+    return found
+
+
 def identity_of_saved_config(config: Mapping[str, Any]) -> dict[str, Any]:
     """The identity of a run folder's resolved config.yaml (folders made before identity.json existed)."""
     return identity(OmegaConf.create(dict(config)))
@@ -119,15 +136,18 @@ def _short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
     return {k: k.rsplit(".", 1)[-1] if last.count(k.rsplit(".", 1)[-1]) == 1 else k for k in keys}
 
 
-def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults: Defaults) -> str:
+def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults: Defaults,
+             search: Mapping[str, Any] | None = None) -> str:
     """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it).
 
     group_choices: the options chosen for cfg's composition; defaults(choices, also=()): the identity and group
-    choices of the defaults of those choices (uvb_lab/compose.py, defaults_identity).
+    choices of the defaults of those choices (uvb_lab/compose.py, defaults_identity). search: in a trial of a
+    search, the settings its trials share; the name then lists what differs from those, which is what the trial tries.
     """
     derived: set[str] = set()
     current = identity(cfg, derived)
     base, base_choices = defaults(group_choices)
+    base = base if search is None else search
     head = f"{current.get('run.model')}-{current.get('run.data')}-sigma{_text(current.get('sigma'))}"
     groups = [g for g in CHOSEN_GROUPS if group_choices.get(g) != base_choices.get(g)]
     parts = [f"{g.rsplit('/', 1)[-1]}_{group_choices.get(g)}" for g in groups]

@@ -1,6 +1,6 @@
 """Several trackers as one: logger=default drives W&B and TensorBoard together."""
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class Loggers:
         *,
         wandb: Callable[..., Tracker] | None,  # conf/logger/default.yaml's; None (logger.wandb=null): off
         tensorboard: Callable[..., Tracker] | None,
+        copies: Collection[str] = (),  # not a setting: the config keys that only copy another (model.sigma), given by train
     ):
         self.trackers: list[Tracker] = []
         for key, make in (("wandb", wandb), ("tensorboard", tensorboard)):
@@ -32,7 +33,7 @@ class Loggers:
                 continue
             # A tracker that cannot start leaves the others running (nothing of it to switch off).
             with tracker_guard(LABELS[key], "it could not start", off=lambda: None):
-                self.trackers.append(make(run_dir=run_dir, name=name, config=config, run_id=run_id))
+                self.trackers.append(make(run_dir=run_dir, name=name, config=config, run_id=run_id, copies=copies))
 
     @property
     def run_id(self) -> str | None:

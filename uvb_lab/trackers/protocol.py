@@ -2,7 +2,8 @@
 
 A tracker is built by Hydra with `_partial_: true` and started by the training loop with what only the
 run knows: `make_logger(run_dir=..., name=run.name, config=<the nested resolved config>, run_id=<W&B id
-from the checkpoint, or None>)`. Then, from the loop:
+from the checkpoint, or None>, copies=<the keys whose value is another key's, model.sigma: ${sigma}>)`.
+Then, from the loop:
 
     logger.log(metrics, step)          a training or evaluation row; step = optimizer steps done
     logger.log_summary(summary)        whenever summary.json is written (start, each evaluation, the end)

@@ -3,19 +3,26 @@
 import json
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
 from uvb_lab.run.identity import is_identity_key
-from uvb_lab.run.summary import BEST_TEST_LOSS, NUM_PARAMS, STEPS_DONE, WALL_TIME_S
+from uvb_lab.run.summary import BEST_TEST_LOSS, NUM_PARAMS, STEPS_DONE, TEST_LOSS, TRAIN_LOSS, VAL_LOSS, WALL_TIME_S
 from uvb_lab.trackers.guard import GuardedTracker, guarded
 
 log = logging.getLogger(__name__)
 
 TENSORBOARD_FOLDER = "tensorboard"  # RUN_DIR/tensorboard/: one TensorBoard run per run folder
-# summary.json values that are no per-step metric: TensorBoard gets them as scalars (so the HPARAMS table shows them).
+# RUN_DIR/tensorboard/hparams/: the run's row of the HPARAMS table (its session), apart from the curves. TensorBoard
+# makes every scalar of a session's run and of the runs below it a metric column, sorted by name, and shows the
+# first five: beside the curves (best_test_loss, epoch, epoch_time_s, lr, num_params) test_loss was not among them.
+HPARAMS_FOLDER = "hparams"
+# summary.json values that are no per-step metric: TensorBoard gets them as scalars (SCALARS shows them).
 SUMMARY_SCALARS = (BEST_TEST_LOSS, NUM_PARAMS, WALL_TIME_S)
+# The HPARAMS table's metric columns: the run's results from summary.json. Sorted as TensorBoard sorts them, the
+# first five (shown by default) hold test_loss, and val_loss where a split is held out.
+RESULTS = (BEST_TEST_LOSS, NUM_PARAMS, TEST_LOSS, TRAIN_LOSS, VAL_LOSS, WALL_TIME_S)
 
 
 def _is_number(value: Any) -> bool:
@@ -38,16 +45,17 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 NOT_HPARAMS = ("model._target_", "data._target_")
 
 
-def identity_hparams(config: Mapping[str, Any]) -> dict[str, str | int | float]:
+def identity_hparams(config: Mapping[str, Any], copies: Collection[str] = ()) -> dict[str, str | int | float]:
     """The run's identity keys (uvb_lab/run/identity.py) as TensorBoard hyperparameters, by flat dotted key.
 
     TensorBoard's hparams take numbers, strings and booleans only (a list is refused, None is dropped), so
     numbers stay numbers and the rest is written as JSON text: "[4, 8]", "null", "true" (torch would make a
-    boolean 1.0). The config may be nested (as the loop passes it) or already flat.
+    boolean 1.0). The config may be nested (as the loop passes it) or already flat. copies: keys whose value is
+    an interpolation of another key (model.sigma: ${sigma}), left out: the same number in two columns.
     """
     hparams: dict[str, str | int | float] = {}
     for key, value in flatten(config).items():
-        if key.split(".")[0] == "hydra" or key in NOT_HPARAMS or key.endswith("._partial_"):
+        if key.split(".")[0] == "hydra" or key in NOT_HPARAMS or key.endswith("._partial_") or key in copies:
             continue
         if not (is_identity_key(key) or key in ("run.model", "run.data")):
             continue
@@ -61,32 +69,41 @@ def identity_hparams(config: Mapping[str, Any]) -> dict[str, str | int | float]:
 class TensorBoardLogger(GuardedTracker):
     """TensorBoard event files in RUN_DIR/tensorboard/: no account, no network.
 
-    `tensorboard --logdir multirun/<sweep>` shows every run of the sweep: SCALARS (each metric at its step)
-    and HPARAMS (one row per run: its identity keys, filterable, beside its last value of every metric).
-    The hyperparameters are written when the run starts, so a run killed before its end still has its row;
-    metric values fill in as they are logged. No experiment summary is written: TensorBoard would take the
-    first run's for every run; without one it gathers the hyperparameters and metrics of all runs. A resumed
-    run appends a new event file to the same folder, and its first logged step hides what the stopped process
-    had logged from that step on (a SessionLog START, as SummaryWriter's purge_step writes): the steps done
-    again after the checkpoint are not drawn twice.
+    `tensorboard --logdir multirun/<sweep>` shows every run of the sweep: SCALARS (each metric at its step, in
+    the run `<run folder>/tensorboard`) and HPARAMS (one row per run, named by the run: its identity keys,
+    filterable, beside its results, RESULTS, from RUN_DIR/tensorboard/hparams/). The hyperparameters are written
+    when the run starts, so a run killed before its end still has its row; the results fill in as summary.json
+    is written. No experiment summary is written: TensorBoard would take the first run's for every run (its
+    hyperparameters only: a DEEN run's would hide UVB's latent_dim); without one it gathers those of all runs.
+    A resumed run appends a new event file to the same folders, and its first logged step hides what the
+    stopped process had logged from that step on (a SessionLog START, as SummaryWriter's purge_step writes):
+    the steps done again after the checkpoint are not drawn twice.
     """
 
     label = "TensorBoard"
 
-    def __init__(self, run_dir: Path, name: str, config: Mapping[str, Any], run_id: str | None = None):
-        self.writer = None
+    def __init__(self, run_dir: Path, name: str, config: Mapping[str, Any], run_id: str | None = None, copies: Collection[str] = ()):
+        self.writer = self.results = None
         self.folder = Path(run_dir) / TENSORBOARD_FOLDER
         self._step = 0
-        self._resumed = False  # True until the first log() of a run that continues this folder's events
+        self._resumed: set[str] = set()  # the writers yet to mark, at their first step, that a stopped run goes on
         with self._guard("starting the TensorBoard writer failed"):
-            self._resumed = any(self.folder.glob("events.out.tfevents.*"))
+            from tensorboard.plugins.hparams import plugin_data_pb2
             from torch.utils.tensorboard import SummaryWriter
             from torch.utils.tensorboard.summary import hparams
 
-            self.writer = SummaryWriter(log_dir=str(self.folder))
-            _, session_start, _ = hparams(identity_hparams(config), {})
-            self.writer.file_writer.add_summary(session_start)
-            self.writer.flush()
+            for writer, folder in (("writer", self.folder), ("results", self.folder / HPARAMS_FOLDER)):
+                if any(folder.glob("events.out.tfevents.*")):
+                    self._resumed.add(writer)
+                setattr(self, writer, SummaryWriter(log_dir=str(folder)))
+            _, session_start, _ = hparams(identity_hparams(config, copies), {})
+            # group_name: the HPARAMS row is named by the run (not `<run folder>/tensorboard/hparams`, cut short)
+            plugin = session_start.value[0].metadata.plugin_data
+            content = plugin_data_pb2.HParamsPluginData.FromString(plugin.content)
+            content.session_start_info.group_name = name
+            plugin.content = content.SerializeToString()
+            self.results.file_writer.add_summary(session_start)
+            self.results.flush()
 
     @property
     def run_id(self) -> str | None:
@@ -97,35 +114,40 @@ class TensorBoardLogger(GuardedTracker):
         return self.writer is not None
 
     def _off(self) -> None:
-        writer, self.writer = self.writer, None
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - already off
-                pass
+        writers, self.writer, self.results = (self.writer, self.results), None, None
+        for writer in writers:
+            if writer is not None:
+                try:
+                    writer.close()
+                except Exception:  # noqa: BLE001 - already off
+                    pass
 
-    def _scalars(self, values: Mapping[str, Any], step: int) -> None:
+    def _scalars(self, which: str, values: Mapping[str, Any], step: int, resumes: bool = True) -> None:
+        writer = getattr(self, which)
+        if resumes and which in self._resumed:
+            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
+
+            writer.file_writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
+            self._resumed.discard(which)
         for key, value in values.items():
             if key != "step" and _is_number(value) and math.isfinite(value):
-                self.writer.add_scalar(key, float(value), global_step=step)
-        self.writer.flush()  # every row on disk at once: a killed run keeps what it logged
+                writer.add_scalar(key, float(value), global_step=step)
+        writer.flush()  # every row on disk at once: a killed run keeps what it logged
 
     @guarded("writing scalars failed")
     def log(self, metrics: Mapping[str, Any], step: int) -> None:
-        if self._resumed:
-            from tensorboard.compat.proto.event_pb2 import Event, SessionLog
-
-            self.writer.file_writer.add_event(Event(step=step, session_log=SessionLog(status=SessionLog.START)))
-            self._resumed = False
         self._step = max(self._step, step)
-        self._scalars(metrics, step)
+        self._scalars("writer", metrics, step)
 
     @guarded("writing the summary failed")
     def log_summary(self, summary: Mapping[str, Any]) -> None:
-        """best_test_loss, num_params and wall_time_s as scalars at the run's step: columns of the HPARAMS table."""
+        """best_test_loss, num_params and wall_time_s as scalars at the run's step; RESULTS as the HPARAMS columns."""
         step = summary.get(STEPS_DONE)
-        step = step if _is_number(step) else self._step
-        self._scalars({key: summary[key] for key in SUMMARY_SCALARS if key in summary}, int(step))
+        step = int(step if _is_number(step) else self._step)
+        if any(key in summary for key in SUMMARY_SCALARS):
+            # before the first log() of a resumed run these sit at its checkpoint's step: the curves go on from the next
+            self._scalars("writer", {key: summary[key] for key in SUMMARY_SCALARS if key in summary}, step, resumes=False)
+        self._scalars("results", {key: summary[key] for key in RESULTS if key in summary}, step)
 
     @guarded("writing images failed")
     def log_images(self, images: Mapping[str, Path], step: int) -> None:
@@ -149,5 +171,5 @@ class TensorBoardLogger(GuardedTracker):
                 from torch.utils.tensorboard.summary import hparams
 
                 _, _, session_end = hparams({}, {})
-                self.writer.file_writer.add_summary(session_end)
+                self.results.file_writer.add_summary(session_end)
         self._off()

@@ -2,7 +2,7 @@
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,6 +40,7 @@ class WandbLogger(GuardedTracker):
         tags: list[str] | None,
         job_type: str,
         run_id: str | None = None,  # not a setting: the W&B run a resumed run continues (the checkpoint's), given by train
+        copies: Collection[str] = (),  # W&B keeps the whole config, interpolated copies (model.sigma) included
     ):
         if mode not in ("online", "offline", "disabled"):
             raise ValueError(f"logger.mode must be online, offline or disabled, got {mode!r}")

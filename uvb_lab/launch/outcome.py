@@ -1,0 +1,162 @@
+"""After a sweep, one line: what this `uvb-train -m` did with each of its jobs, and the exit code that follows.
+
+A run folder tells how its run stands, not who got it there. Two sweeps into one folder each train a run
+once, but while one trains a run, the other reads it "running", and a run the other refused (its folder was
+locked) reads "finished" once the first is done. So each job notes what it did in the launching process's
+Notes, a folder `<sweep dir>/.uvb-train-notes-<host>-<pid>/` that the launching process reads for the closing
+line and then removes. Its path reaches each job in the environment, as UVB_TRAIN_NOTES set through Hydra's
+hydra.job.env_set, which every launcher applies around the job (basic, joblib's reused workers, submitit). A job
+with no note (one that crashed) is read from its folder, as it stands now.
+
+What a job did (the note):
+
+    trained     started and finished here
+    continued   continued from its checkpoint and finished here
+    skipped     already finished: nothing to train (figures a kill had left undrawn are drawn)
+    busy        another uvb-train job held its folder (another sweep trains it there); left alone
+    refused     refused with a reason (printed by the job); nothing written
+    failed      diverged, could not write, or crashed
+    stopped     preempted or interrupted, checkpointed: the same command continues it
+
+Exit code: 1 if a job failed, else 2 if one was refused, else 3 if one was stopped, else 0. A busy job is not
+a failure: the other process trains the run, and running this command again after it skips it.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import socket
+from pathlib import Path
+
+from uvb_lab.launch import successive_halving
+from uvb_lab.launch.plan import quoted
+from uvb_lab.run import folder as run_folder
+from uvb_lab.run.files import RunStatus
+from uvb_lab.run.lock import FolderBusy, check_free
+
+log = logging.getLogger(__name__)
+
+ENV = "UVB_TRAIN_NOTES"
+TRAINED, CONTINUED, SKIPPED, BUSY, REFUSED, FAILED, STOPPED = "trained", "continued", "skipped", "busy", "refused", "failed", "stopped"
+
+
+def note(run_dir: Path, did: str) -> None:
+    """A job's note of what it did in run_dir, for its sweep's closing line; nothing outside a sweep's Notes."""
+    folder = os.environ.get(ENV)
+    if not folder or not Path(folder).is_dir():  # not in a sweep; or its launch has ended: never make the folder again
+        return
+    try:
+        run_folder.write_json(Path(folder) / _file_name(run_dir), {"folder": str(run_dir), "did": did})
+    except OSError as error:  # the closing line reads the run's folder instead
+        log.warning("could not note what this job did (%s)", error)
+
+
+def _file_name(run_dir: Path) -> str:
+    return hashlib.sha256(_key(run_dir).encode()).hexdigest()[:16] + ".json"
+
+
+def _key(folder: Path) -> str:
+    return os.path.abspath(folder)  # as Hydra makes a job's output_dir: the plan's `..` resolved
+
+
+class Notes:
+    """The launching process's folder of notes, for the length of one sweep (`with Notes(sweep_dir) as notes:`);
+    Notes(None) keeps none (a single run, a search: their closing lines need none)."""
+
+    def __init__(self, sweep_dir: Path | None) -> None:
+        self.folder = sweep_dir / f".uvb-train-notes-{socket.gethostname()}-{os.getpid()}" if sweep_dir else None
+
+    def __enter__(self) -> "Notes":
+        if self.folder is None:
+            return self
+        try:
+            self.folder.mkdir(parents=True)
+        except OSError as error:  # already there (a killed launch of this pid), or the sweep folder is not writable
+            log.warning("cannot keep the jobs' notes in %s (%s); the closing line reads the runs' folders", self.folder, error)
+            self.folder = None
+            return self
+        return self
+
+    @property
+    def hydra_overrides(self) -> list[str]:
+        """What the launch adds to Hydra's command line so that each job finds the notes."""
+        return [f"++hydra.job.env_set.{ENV}={quoted(str(self.folder))}"] if self.folder else []
+
+    def __exit__(self, *exc) -> None:
+        if self.folder is None:
+            return
+        for path in self.folder.glob("*.json"):  # the notes this launch's jobs wrote; the folder is this launch's
+            path.unlink(missing_ok=True)
+        try:
+            self.folder.rmdir()
+        except OSError as error:
+            log.warning("could not remove %s (%s)", self.folder, error)
+
+    def read(self) -> dict[str, str]:
+        """What each job noted, by its folder (absolute, normalised)."""
+        notes = {}
+        for path in sorted(self.folder.glob("*.json")) if self.folder else []:
+            try:
+                record = json.loads(path.read_text())
+                notes[_key(Path(record["folder"]))] = str(record["did"])
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # a note cut short: the job is read from its folder
+        return notes
+
+
+def _from_folder(folder: Path | None, action: str, stopped_early: bool) -> str | None:
+    """What a job that left no note did, as far as its folder tells now; None: never started (the sweep stopped first)."""
+    if action == "skip":
+        return SKIPPED
+    summary = run_folder.read_summary_or_checkpoint(folder) if folder and folder.is_dir() else None
+    status = (summary or {}).get("status")
+    if status == RunStatus.FINISHED:
+        return CONTINUED if action == "continue" else TRAINED
+    if status in (RunStatus.PREEMPTED, RunStatus.INTERRUPTED):
+        return STOPPED
+    if folder is not None:
+        try:
+            check_free(folder)
+        except FolderBusy:
+            return BUSY
+    return None if status is None and stopped_early else FAILED
+
+
+def outcome(launch, notes: dict[str, str], stopped_early: bool = False) -> tuple[str, int]:
+    """After a sweep: how each of its jobs ended (notes, else folders), as one line plus one per job not done, and the exit code.
+
+    launch: the plan (uvb_lab/launch/plan.py). stopped_early: the sweep was stopped (Ctrl-C, a stop signal), so a
+    job that left no trace was never launched.
+    """
+    if launch.searched_by:
+        return _search_outcome(launch)
+    did = [(job.folder, (job.folder and notes.get(_key(job.folder))) or _from_folder(job.folder, job.decision.action, stopped_early))
+           for job in launch.jobs]
+    count = {what: sum(d == what for _, d in did) for what in (TRAINED, CONTINUED, SKIPPED, FAILED, BUSY, REFUSED, STOPPED, None)}
+    line = f"{count[TRAINED]} finished, {count[CONTINUED]} continued, {count[SKIPPED]} skipped, {count[FAILED]} failed"
+    if count[BUSY]:
+        line += f", {count[BUSY]} busy (another uvb-train job holds the folder and trains the run there)"
+    if count[REFUSED]:
+        line += f", {count[REFUSED]} refused"
+    if count[STOPPED]:
+        line += f", {count[STOPPED]} stopped"
+    if count[None]:
+        line += f", {count[None]} not started (the same command runs them)"
+    details = [f"  {what}: {folder}" for what in (FAILED, REFUSED, STOPPED, BUSY) for folder, d in did if d == what]
+    code = 1 if count[FAILED] else 2 if count[REFUSED] else 3 if count[STOPPED] else 0
+    return "\n".join([line, *details]), code
+
+
+def _search_outcome(launch) -> tuple[str, int]:
+    """After a search: the runs its folder holds (this launch's and earlier ones'), by status, and where the best is."""
+    statuses = [
+        (run_folder.read_summary_or_checkpoint(path) or {}).get("status", "did not start")
+        for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
+    ] if launch.sweep_dir.is_dir() else []
+    counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
+    line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
+    for best in (launch.sweep_dir / "optimization_results.yaml", launch.sweep_dir / successive_halving.TABLE):  # Optuna's, ours
+        if best.is_file():
+            line += f"; the best {launch.minimises}: {best}"
+    return line, 0
