@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             points = [(row["epoch"], value) for row in rows if (value := of(row, summary["sigma"])) is not None]
             if not points:
                 continue
-            panels.append((f"{label}:\n{name}", points, reference))
+            panels.append((f"{CURVES[summary['model']][0]}\n{run_dir.name}:\n{name}", points, reference))
             cell = name.replace("|", "\\|")  # a bare | would end the Markdown cell
             lines += [f"| {label} | {row['epoch']:.2f} | {row['step']} | {cell} | {value:.3f} | {'—' if reference is None else reference} |"
                       for row in rows if (value := of(row, summary["sigma"])) is not None]
@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         axes.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=4, label="ours (CPU, bf16)")
         if reference is not None:
             axes.axhline(reference, linestyle=":", color="black", label=f"paper: {reference}")
-        axes.set_title(title, fontsize="medium")
+        axes.set_title(title, fontsize="small")
+        values = [p[1] for p in points if p[1] > 0]
+        if values and max(values) > 100 * min(values):  # a diverged stretch would flatten the rest of the curve
+            axes.set_yscale("log")
         axes.set_xlabel("epoch")
         axes.legend(fontsize="small")
         axes.grid(True, alpha=0.3)
