@@ -37,6 +37,13 @@ SIGMA_TABLES = {
 }
 SIGMA_TABLE_NUMBER = {"mnist": 2, "cifar10": 3}
 
+
+def sigma_table_value(dataset: str | None, model: str, split: str, sigma: float | None) -> float | None:
+    """The entry of Table 2 or 3 for (dataset, model, split, sigma); None where the paper reports none (a lookup of
+    SIGMA_TABLES by SIGMAS' order, so no caller indexes the tuples itself)."""
+    row = SIGMA_TABLES.get(dataset, {}).get((model, split))
+    return row[SIGMAS.index(sigma)] if row and sigma in SIGMAS else None
+
 # Tables 4 and 5 (MNIST, sigma = 1, test set): mean KL(q(z|.) || p(z)) and mean E_q ||. - mu_y(z)||^2 / (2 sigma^2).
 TABLE4_KL = {"uvb": 692.0, "vae": 3.70}
 TABLE5_RECONSTRUCTION = {"uvb": 103.0, "vae": 51.5}

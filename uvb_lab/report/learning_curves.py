@@ -100,9 +100,9 @@ def learning_curves(index: RunIndex, path: Path, log_y: bool = False) -> Path | 
             axes.plot(steps, losses, linestyle=style, marker=marker, markersize=3, color=model_color(model), linewidth=1.3, alpha=0.85)
             legend.setdefault(label, Line2D([], [], color=model_color(model), linestyle=style, marker=marker, markersize=3, label=label))
         for model in sorted({c[0].summary["model"] for c in panel}):
-            final = paper.SIGMA_TABLES.get(dataset, {}).get((model, "test"))
-            if final is not None and sigma in paper.SIGMAS:
-                axes.axhline(final[paper.SIGMAS.index(sigma)], color=model_color(model), linestyle=(0, (1, 2)), linewidth=1.2)
+            final = paper.sigma_table_value(dataset, model, "test", sigma)
+            if final is not None:
+                axes.axhline(final, color=model_color(model), linestyle=(0, (1, 2)), linewidth=1.2)
                 label = f"{display_name(model)}, the paper's final test loss ({paper.EPOCHS} epochs)"
                 legend.setdefault(label, Line2D([], [], color=model_color(model), linestyle=(0, (1, 2)), label=label))
         axes.set_title(f"{DATASET_NAMES.get(dataset, dataset)}, σ = {sigma:g}", fontsize="medium")

@@ -102,9 +102,7 @@ def _one(values: dict[int, float]) -> float | None:
 def paper_test_loss(cell: CellResult) -> float | None:
     """The paper's test loss for the cell's model, dataset and sigma (Tables 2, 3), where it reports one."""
     summary = next(iter(cell.summaries.values()), {})
-    table = paper.SIGMA_TABLES.get(summary.get("dataset"), {}).get((cell.model(), "test"))
-    sigma = summary.get("sigma")
-    return table[paper.SIGMAS.index(sigma)] if table and sigma in paper.SIGMAS else None
+    return paper.sigma_table_value(summary.get(field.DATASET), cell.model(), "test", summary.get(field.SIGMA))
 
 
 def protocol_table(folder: Path) -> tuple[str, str]:
@@ -152,7 +150,7 @@ def protocol_table(folder: Path) -> tuple[str, str]:
             if value is not None:
                 writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, value, "", len(cell.summaries)])
     if with_paper:
-        lines += ["", f"¹ The paper's Table {paper.SIGMA_TABLE_NUMBER.get(next(iter(cells[0].summaries.values()), {}).get('dataset'), '2 or 3')}: "
+        lines += ["", f"¹ The paper's Table {paper.SIGMA_TABLE_NUMBER.get(next(iter(cells[0].summaries.values()), {}).get(field.DATASET), '2 or 3')}: "
                   f"its own widths (Table 1) after {paper.EPOCHS} epochs at one shared rate, without an interval: a scale, not a target."]
     lines += ["", *paired_lines(cells, writer), *(f"⚠ {note}." for note in notes)]
     return "\n".join(lines) + "\n", tidy.getvalue()

@@ -244,8 +244,7 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
         table.footnotes.append(other_settings_note(reduced, SIGMA_TABLE_EXPERIMENTS[dataset], sigmas[-1]))
 
     def paper_value(model: str, split: str, sigma: float) -> float | None:
-        row = reference.get((model, split))
-        return row[paper.SIGMAS.index(sigma)] if row and sigma in paper.SIGMAS else None
+        return paper.sigma_table_value(dataset, model, split, sigma)
 
     def cell(model: str, sigma: float) -> Cell:
         return index.cell(model, dataset, sigma, experiment)
