@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {np.mean([f[1] for f in finals]) / 60:.1f} min | {Interval.of([f[2] for f in finals]).text()} "
                 f"| {budget:.3g} | {Interval.of(list(member['matched'].values())).text() if member['matched'] else 'n/a'} |")
             flop = sorted({p[0] for points in member["curves"].values() for p in points})
-            mean = [np.mean([at_flop(points, f) for points in member["curves"].values() if at_flop(points, f) is not None]) for f in flop]
+            mean = [np.mean([v for points in member["curves"].values() if (v := at_flop(points, f)) is not None]) for f in flop]
             ax.plot(flop, mean, marker="o", label=display_name(member["model"]))
         ax.axvline(budget, color="grey", linestyle=":", linewidth=1)
         ax.set(xscale="log", yscale="log", xlabel="training FLOP", ylabel="test denoising loss", title=others)
