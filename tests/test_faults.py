@@ -46,6 +46,15 @@ def test_a_nonfinite_loss_stops_the_run_naming_the_step_and_keeps_the_last_good_
     assert run_summary.read(tmp_path)["status"] == "failed"
 
 
+def test_a_diverged_run_stops_at_the_next_curve_row_not_at_the_epochs_end(tmp_path, nan_at_step_4):
+    # 10 steps in the epoch, no checkpoint or evaluation before its end: the curve row at step 4 is where it stops.
+    overrides = [*RUN, "data.n_train=160", "trainer.epochs=1", "trainer.max_steps=null", "trainer.checkpoint_every_steps=100",
+                 "trainer.log_every_steps=2"]
+    with pytest.raises(FloatingPointError, match="not finite at step 4; stopped at step 4"):
+        train(compose_config(overrides), tmp_path)
+    assert not checkpoint.exists(tmp_path)
+
+
 def test_skip_nonfinite_skips_the_step_and_counts_it(tmp_path, nan_at_step_4):
     summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
     assert (summary["status"], summary["steps_done"], summary["nonfinite_steps_skipped"]) == ("finished", 6, 1)

@@ -252,6 +252,9 @@ def train_one_pass(
                 now = time.perf_counter()
                 recorder.curve(window_samples, now - window_start, parts.optimizer.param_groups[0]["lr"])
                 window_start, window_samples = now, 0
+                # The row just read the loss off the device: reading the flag too costs no extra wait, and a diverged
+                # run stops here instead of training to the epoch's end on NaN.
+                checkpointer.nonfinite.stop_if_seen(state.step)
             # -- The pass ends here: its evaluation and checkpoint are the caller's.
             if state.step >= schedule.max_steps or state.batches_done == batches_per_epoch:
                 why = "epoch_end" if state.batches_done == batches_per_epoch else "max_steps"

@@ -1,8 +1,9 @@
 """What a run does about a non-finite loss or gradient (trainer.skip_nonfinite).
 
-The default stops the run at the next checkpoint with the first bad step named, and keeps the last good
-checkpoint: a NaN model is worth nothing to continue from. The step is noted on the device and read only
-when checkpointing, so the default costs no GPU wait per step. skip_nonfinite=true instead skips the
+The default stops the run at the next training-curve row (every trainer.log_every_steps) or evaluation with the
+first bad step named, and keeps the last good checkpoint: a NaN model is worth nothing to continue from. The step
+is noted on the device and read only where the loop reads the device anyway, so the default costs no GPU wait per
+step. skip_nonfinite=true instead skips the
 update (the train step does) and counts it, which reads a flag every step.
 """
 
