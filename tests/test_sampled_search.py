@@ -123,6 +123,9 @@ def test_a_mixed_grid_crosses_its_lists_with_points_drawn_jointly_over_its_inter
          "model.hidden=interval(16,17) holds fewer than hydra.sweeper.n_samples=3 distinct points"),
         (["hydra/sweeper=tune_then_test", "trainer.lr=interval(1e-4,1e-2)", "sigma=interval(0.5,2)"],
          "sigma is drawn from an interval but is not tuned (hydra.sweeper.tune)"),
+        (["hydra/sweeper=tune_then_test", "hydra.sweeper.params.trainer.lr=1e-4,1e-2"],
+         "sweeps a Hydra setting, which is one per sweep: to sweep trainer.lr, write trainer.lr=1e-4,1e-2"),
+        (["hydra.job.chdir=false,true"], "hydra.job.chdir=false,true sweeps a Hydra setting, which is one per sweep"),
     ],
 )
 def test_a_space_that_cannot_be_drawn_is_refused_in_one_line_before_anything_is_written(overrides, reason, tmp_path, capsys):

@@ -42,11 +42,23 @@ class Space:
         return [override.split("=", 1)[0].lstrip("+~") for override in self.points[0]] if self.points else []
 
 
+def hydra_setting_swept(override: Override) -> str:
+    """Why a sweep over a hydra.* key is refused: a Hydra setting is one per sweep, and a sweep over it would run
+    the same job once per value (`hydra.sweeper.params.trainer.lr=a,b` reads like a grid, and made a cell per value)."""
+    key, values = override.key_or_group, override.input_line.split("=", 1)[1]
+    inner = key.removeprefix("hydra.sweeper.params.")
+    way = f": to sweep {inner}, write {inner}={values} (the command's sweep replaces hydra.sweeper.params' entry)" if inner != key else ""
+    return f"{override.input_line} sweeps a Hydra setting, which is one per sweep{way}"
+
+
 def draw(parser: OverridesParser, overrides: list[str], n_samples: int | None, sample_seed: int | None, cfg: DictConfig) -> Space:
     """The jobs of these overrides: the grid's, crossed with n_samples points drawn from sample_seed over the
     interval keys. cfg: the composition without the sweeps, whose values say which keys are numbers and integers.
     n_samples None: the sweeper draws nothing (Hydra's basic one). ValueError, one line, on a space that cannot work."""
     parsed = parser.parse_overrides(overrides)
+    for override in parsed:
+        if override.is_sweep_override() and override.key_or_group.startswith("hydra."):
+            raise ValueError(hydra_setting_swept(override))
     intervals = [o for o in parsed if o.is_interval_sweep()]
     grid = expand_sweeps(parser, [o.input_line for o in parsed if not o.is_interval_sweep()])
     if n_samples is None:
