@@ -1,10 +1,13 @@
 """How far the CPU runs of Tables 4, 5 and Remark 4 have got: their numbers at every epoch against the paper's.
 
     python scripts/tables45_progress.py multirun/table45_mnist --out docs/results/tables45_cpu
+    python scripts/tables45_progress.py multirun/table2_mnist_tuned --runs 'uvb-mnist-sigma1.0-*seed*' --seeds --out ...
 
 Reads the vae, uvb and uvb_laplace run folders under the sweep folder (finished or not: uvb-report counts only
 finished runs in its tables) and writes progress.md (a row per evaluation) and progress.png (the curves, with the
-paper's values as dotted lines). The quantities are those of uvb-report's Tables 4 and 5 (docs/reproduction.md):
+paper's values as dotted lines; a panel per model and metric, a line per run). Where the runs are the seeds of one
+setting (a protocol cell's, picked by --runs), --seeds adds their mean and 95% interval per epoch to progress.md.
+The quantities are those of uvb-report's Tables 4 and 5 (docs/reproduction.md):
 Table 4's KL of q(z|y) beside the KL of q(z|x), and E||x - mu_y(z ~ q(z|x))||^2 = 2 sigma^2 test_recon_on_x on
 clean test images, at every evaluation; for Remark 4, the training curve (the mean denoising loss of every trainer.log_every_steps steps).
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from uvb_lab import paper
+from uvb_lab.report.stats import Interval
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
 
@@ -52,46 +56,77 @@ CURVES = {
 }
 
 
+def _series(run_dir: Path) -> tuple[str, list[tuple[str, list[dict], float | None]]] | None:
+    """(model, [(metric name, rows, the paper's value, sigma)]) of one run folder; None for a model without curves."""
+    summary = run_summary.read(run_dir)
+    if summary.get("model") not in CURVES:
+        return None
+    every_row = run_files.read_metrics(run_dir)
+    rows = run_files.without_stops(run_files.evaluations(every_row)) + [row for row in every_row if "test_loss" not in row]
+    return summary["model"], [(name, [row | {"value": value} for row in rows if (value := of(row, summary["sigma"])) is not None],
+                               reference) for name, of, reference in CURVES[summary["model"]][1]]
+
+
+def _over_runs(curves: dict[tuple[str, str], list[tuple[str, list[dict]]]], references: dict) -> list[str]:
+    """Per (model, metric) measured by several runs, the seeds of one setting: the mean and 95% interval over the runs
+    at every epoch's end that all of them evaluated (Table 4's column with its spread)."""
+    lines = []
+    for (model, name), runs in curves.items():
+        epochs = [{row["epoch"]: row["value"] for row in rows if "test_loss" in row and row.get("eval", "epoch_end") == "epoch_end"} for _, rows in runs]
+        shared = sorted(set.intersection(*(set(e) for e in epochs))) if len(runs) > 1 else []
+        cell = name.replace("|", "\\|")
+        reference = references[model, name]
+        lines += [f"| {CURVES[model][0]} | {cell} | {epoch:g} | {Interval.of([e[epoch] for e in epochs]).text()} | {'—' if reference is None else reference} |"
+                  for epoch in shared]
+    if not lines:
+        return []
+    return ["", "Over the runs, at every epoch all of them reached (mean ± 95% t-interval):", "",
+            "| model | metric | epoch | ours | paper |", "| --- | --- | --- | --- | --- |", *lines]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("sweep", type=Path, help="the folder of +experiment=table45_mnist (multirun/table45_mnist)")
+    parser.add_argument("--runs", default="*", help="which run folders of the sweep, a glob (default: all), e.g. 'uvb-mnist-sigma1.0-*seed*'")
+    parser.add_argument("--seeds", action="store_true", help="the runs are seeds of one setting: also their mean and 95%% interval per epoch")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    panels, lines = [], ["| run | epoch | step | " + " | ".join(["metric", "ours", "paper"]) + " |", "| --- | --- | --- | --- | --- | --- |"]
-    for run_dir in sorted(path.parent for path in args.sweep.glob(f"*/{run_files.SUMMARY}")):
-        summary = run_summary.read(run_dir)
-        if summary.get("model") not in CURVES:
+    lines = ["| run | epoch | step | " + " | ".join(["metric", "ours", "paper"]) + " |", "| --- | --- | --- | --- | --- | --- |"]
+    curves: dict[tuple[str, str], list[tuple[str, list[dict]]]] = {}  # (model, metric) -> [(run, rows)]: one panel each
+    references = {}
+    for run_dir in sorted(path.parent for path in args.sweep.glob(f"{args.runs}/{run_files.SUMMARY}")):
+        if (found := _series(run_dir)) is None:
             continue
-        label, metrics = CURVES[summary["model"]]
-        label = f"{label}, {run_dir.name}"
-        every_row = run_files.read_metrics(run_dir)
-        rows = run_files.without_stops(run_files.evaluations(every_row)) + [row for row in every_row if "test_loss" not in row]
-        for name, of, reference in metrics:
-            points = [(row["epoch"], value) for row in rows if (value := of(row, summary["sigma"])) is not None]
-            if not points:
+        model, metrics = found
+        for name, rows, reference in metrics:
+            if not rows:
                 continue
-            panels.append((f"{CURVES[summary['model']][0]}\n{run_dir.name}:\n{name}", points, reference))
+            curves.setdefault((model, name), []).append((run_dir.name, rows))
+            references[model, name] = reference
             cell = name.replace("|", "\\|")  # a bare | would end the Markdown cell
-            lines += [f"| {label} | {row['epoch']:.2f} | {row['step']} | {cell} | {value:.3f} | {'—' if reference is None else reference} |"
-                      for row in rows if (value := of(row, summary["sigma"])) is not None]
-    if not panels:
-        print(f"no {', '.join(CURVES)} run under {args.sweep}", file=sys.stderr)
+            lines += [f"| {CURVES[model][0]}, {run_dir.name} | {row['epoch']:.2f} | {row['step']} | {cell} | {row['value']:.3f} | {'—' if reference is None else reference} |"
+                      for row in rows]
+    if not curves:
+        print(f"no {', '.join(CURVES)} run matching {args.runs!r} under {args.sweep}", file=sys.stderr)
         return 2
-    figure = Figure(figsize=(4.2 * len(panels), 3.6), layout="constrained")
-    for axes, (title, points, reference) in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels):
-        axes.plot([p[0] for p in points], [p[1] for p in points], "o-", markersize=4, label="ours (CPU, bf16)")
-        if reference is not None:
+    figure = Figure(figsize=(4.6 * len(curves), 3.8), layout="constrained")
+    for axes, ((model, name), runs) in zip(figure.subplots(1, len(curves), squeeze=False)[0], curves.items()):
+        values = []
+        for run_name, rows in runs:
+            axes.plot([row["epoch"] for row in rows], [row["value"] for row in rows], "o-", markersize=3,
+                      label=run_name if len(runs) > 1 else "ours (CPU, bf16)")
+            values += [row["value"] for row in rows if row["value"] > 0]
+        if (reference := references[model, name]) is not None:
             axes.axhline(reference, linestyle=":", color="black", label=f"paper: {reference}")
-        axes.set_title(title, fontsize="small")
-        values = [p[1] for p in points if p[1] > 0]
+        axes.set_title(f"{CURVES[model][0]}:\n{name}", fontsize="small")
         if values and max(values) > 100 * min(values):  # a diverged stretch would flatten the rest of the curve
             axes.set_yscale("log")
         axes.set_xlabel("epoch")
-        axes.legend(fontsize="small")
+        axes.legend(fontsize="x-small")
         axes.grid(True, alpha=0.3)
     args.out.mkdir(parents=True, exist_ok=True)
     figure.savefig(args.out / "progress.png", dpi=130)
-    (args.out / "progress.md").write_text("\n".join(lines) + "\n")
+    (args.out / "progress.md").write_text("\n".join(lines + (_over_runs(curves, references) if args.seeds else [])) + "\n")
     print(f"wrote {args.out / 'progress.md'} and {args.out / 'progress.png'}")
     return 0
 

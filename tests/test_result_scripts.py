@@ -36,6 +36,23 @@ def test_tables45_progress_shows_every_evaluation_against_the_papers_numbers(tmp
     assert (tmp_path / "out" / "progress.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tables45_progress_gives_the_seeds_of_one_cell_their_interval_per_epoch(tmp_path):
+    sweep = tmp_path / "table2_mnist_tuned"
+    for seed, kl in ((1, 80.0), (2, 90.0), (3, 100.0)):
+        rows = [{"step": 422 * e, "epoch": float(e), "eval": "epoch_end", "test_loss": 20.0, "test_kl_on_y": kl + e, "test_kl_on_x": 1.0,
+                 "test_recon_on_x": 40.0} for e in (1, 2)]
+        write_run(sweep, f"uvb-mnist-sigma1.0-lr0.003-seed{seed}", 20.0, None, metrics=rows, model="uvb", sigma=1.0)
+    write_run(sweep, "uvb-mnist-sigma0.3-lr0.003-seed1", 4.0, None, metrics=[{**rows[0], "test_kl_on_y": 1e6}], model="uvb", sigma=0.3)
+    result = run_python([str(SCRIPTS / "tables45_progress.py"), str(sweep), "--runs", "uvb-mnist-sigma1.0-*seed*", "--seeds",
+                         "--out", str(tmp_path / "out")], timeout=120)
+    assert result.returncode == 0, result.stderr
+    table = (tmp_path / "out" / "progress.md").read_text()
+    assert "1000000" not in table  # the other sigma's run is not among --runs
+    over_runs = [line for line in table.splitlines() if line.startswith("| UVB") and "(95% CI, n=3)" in line and "KL of q(z\\|y)" in line]
+    # 81, 91, 101 at epoch 1: mean 91, t(0.975, 2) 10 / sqrt(3) = 24.8
+    assert [line.split(" | ")[2:4] for line in over_runs] == [["1", "91.0 ± 24.8 (95% CI, n=3)"], ["2", "92.0 ± 24.8 (95% CI, n=3)"]]
+
+
 def test_gmm_risks_prints_the_default_mixtures_bayes_and_linear_risks(tmp_path):
     result = run_python([str(SCRIPTS / "gmm_risks.py"), "--sigmas", "0.5", "--samples", "4000"], timeout=120)
     assert result.returncode == 0, result.stderr
