@@ -96,6 +96,11 @@ def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_
     assert result.returncode == 0, result.stderr
     assert "2 cells (model=deen, model=deen_quadratic)" in result.stdout
     assert "rung 1: 3 settings per cell to trainer.epochs=1" in result.stdout and not (tmp_path / "multirun").exists()
+    assert "exhaustive grid: every setting" not in result.stdout
+    result = uvb_train_here([*PROTOCOL, *CELLS, "hydra.sweeper.exhaustive=true", "hydra.sweeper.choose_by=exhaustive", "--dry-run"], cwd=tmp_path)
+    # 3 rates: rung 1 all three to 1 epoch, rung 2 the best one to 3 (5 epochs); the whole grid is 9, 4 more
+    assert ("then the exhaustive grid: every setting to trainer.epochs=3, 4 epochs more per cell; its choice, not halving's, is what "
+            "the test seeds train") in result.stdout and "per cell: 9 epochs of tuning (the exhaustive grid: 9, 100%)" in result.stdout
     result = uvb_train_here([*PROTOCOL, *CELLS, "trainer.seed=0,1", "--dry-run"], cwd=tmp_path)
     assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
 

@@ -137,7 +137,8 @@ class Protocol:
     def test_job(self, cell: list[str], setting: list[str], seed: int) -> list[str]:
         return [*cell, *setting, f"{self.seed_key}={seed}", "trainer.evaluate_test=true", f"{self.budget_key}={self.full_budget}"]
 
-    def describe(self) -> str:
+    def describe(self, exhaustive: bool = False, choose_by: str = HALVING) -> str:
+        """The plan in words; exhaustive, choose_by: hydra.sweeper's, which add the whole grid at the full budget."""
         unit = "steps" if self.budget_key.endswith("steps") else "epochs"
         tuning = training_cost(self.schedule)
         lines = [
@@ -148,8 +149,12 @@ class Protocol:
         ]
         lines += [f"  rung {k}: {rung.configs} setting{'s' * (rung.configs != 1)} per cell to {self.budget_key}={rung.budget}"
                   for k, rung in enumerate(self.schedule, 1)]
-        exhaustive = len(self.settings) * self.full_budget
-        lines.append(f"  per cell: {tuning} {unit} of tuning (the exhaustive grid: {exhaustive}, {100 * tuning / exhaustive:.0f}%) "
+        whole_grid = len(self.settings) * self.full_budget
+        if exhaustive:  # halving's trials are continued, so the grid adds what halving left untrained
+            whom = "its choice, not halving's, is what the test seeds train" if choose_by == EXHAUSTIVE else "halving's choice stays the one tested"
+            lines.append(f"  then the exhaustive grid: every setting to {self.budget_key}={self.full_budget}, {whole_grid - tuning} {unit} more per cell; {whom}")
+            tuning = whole_grid
+        lines.append(f"  per cell: {tuning} {unit} of tuning (the exhaustive grid: {whole_grid}, {100 * tuning / whole_grid:.0f}%) "
                      f"and {self.seeds * self.full_budget} of testing; {len(self.cells) * (tuning + self.seeds * self.full_budget)} in all")
         return "\n".join(lines)
 
@@ -175,7 +180,7 @@ class TuneThenTestSweeper(WaveSweeper):
         """For uvb-train --dry-run: space holds the sweep's jobs, params and the command's sweeps as the sweep draws them."""
         protocol = Protocol(sweeper, space)
         check_rungs(read_record(sweep_dir / RECORD), protocol, sweep_dir / RECORD)  # refused before anything runs
-        return protocol.describe()
+        return protocol.describe(bool(sweeper.get("exhaustive", False)), sweeper.get("choose_by", HALVING))
 
     def sweep(self, arguments: list[str]) -> list[str]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
