@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
-from hand_made_runs import write_run
+from hand_made_runs import table_identity, write_run
 from uvb_lab import paper
 
 SCRIPTS = REPO / "scripts"
@@ -51,6 +51,21 @@ def test_tables45_progress_gives_the_seeds_of_one_cell_their_interval_per_epoch(
     over_runs = [line for line in table.splitlines() if line.startswith("| UVB") and "(95% CI, n=3)" in line and "KL of q(z\\|y)" in line]
     # 81, 91, 101 at epoch 1: mean 91, t(0.975, 2) 10 / sqrt(3) = 24.8
     assert [line.split(" | ")[2:4] for line in over_runs] == [["1", "91.0 ± 24.8 (95% CI, n=3)"], ["2", "92.0 ± 24.8 (95% CI, n=3)"]]
+
+
+def test_paired_seeds_compares_two_sets_seed_by_seed_and_refuses_other_noise(tmp_path):
+    for seed, (a, b) in enumerate(((4.0, 5.0), (4.2, 5.1), (3.9, 5.2)), start=1):
+        write_run(tmp_path / "check", f"uvb-seed{seed}", 1.0, table_identity("uvb", "mnist", 0.3, **{"trainer.seed": seed}), model="uvb", sigma=0.3, test_loss=a)
+        write_run(tmp_path / "protocol", f"deen-seed{seed}", 1.0, table_identity("deen", "mnist", 0.3, **{"trainer.seed": seed}), model="deen", sigma=0.3, test_loss=b)
+    write_run(tmp_path / "other", "deen-seed1", 1.0, table_identity("deen", "mnist", 0.6, **{"trainer.seed": 1}), model="deen", sigma=0.6, test_loss=1.0)
+    script = str(SCRIPTS / "paired_seeds.py")
+    result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", str(tmp_path / "protocol" / "*"), "--out", str(tmp_path / "paired.md")])
+    assert result.returncode == 0, result.stderr
+    # differences -1.0, -0.9, -1.3: mean -1.067, t(0.975, 2) 0.208 / sqrt(3) = 0.517
+    assert "A − B, paired by seed on the same noisy test images: -1.07 ± 0.52 (95% CI, n=3) (the interval excludes 0)" in result.stdout
+    assert "| 2 | 4.20 | 5.10 | -0.900 |" in (tmp_path / "paired.md").read_text()
+    result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", str(tmp_path / "other" / "*")])
+    assert result.returncode == 2 and "scored on different noisy test images" in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 def test_gmm_risks_prints_the_default_mixtures_bayes_and_linear_risks(tmp_path):
