@@ -21,19 +21,19 @@ from uvb_lab.run.files import RunStatus
 from uvb_lab.run.summary import STATUS, TEST_LOSS
 
 
-def by_seed(pattern: str) -> tuple[list[Run], dict[int, float]]:
-    """The runs whose folders match the glob, and their test loss by trainer.seed; ValueError where they cannot be."""
-    folders = sorted(Path(path) for path in glob.glob(pattern))
+def by_seed(patterns: list[str]) -> tuple[list[Run], dict[int, float]]:
+    """The runs whose folders match the globs, and their test loss by trainer.seed; ValueError where they cannot be."""
+    folders = sorted({Path(path) for pattern in patterns for path in glob.glob(pattern)})
     runs = find_runs(folders) if folders else []
     if not runs:
-        raise ValueError(f"no run folder matches {pattern}")
+        raise ValueError(f"no run folder matches {' '.join(patterns)}")
     losses: dict[int, float] = {}
     for run in runs:
         if run.summary.get(STATUS) != RunStatus.FINISHED or run.summary.get(TEST_LOSS) is None:
             raise ValueError(f"{run.folder} is not a finished run with a test loss ({run.summary.get(STATUS)})")
         seed = int((run.identity or {}).get("trainer.seed", -1))
         if seed in losses:
-            raise ValueError(f"seed {seed} twice among {pattern}: a set holds one run per seed")
+            raise ValueError(f"seed {seed} twice among {' '.join(patterns)}: a set holds one run per seed")
         losses[seed] = float(run.summary[TEST_LOSS])
     return runs, losses
 
@@ -44,8 +44,8 @@ def _shown(value: float | None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--a", required=True, help="a glob of run folders, one per seed")
-    parser.add_argument("--b", required=True, help="a glob of run folders, one per seed")
+    parser.add_argument("--a", required=True, nargs="+", help="run folders (or globs of them), one per seed")
+    parser.add_argument("--b", required=True, nargs="+", help="run folders (or globs of them), one per seed")
     parser.add_argument("--out", type=Path, help="write the table here too (Markdown)")
     args = parser.parse_args(argv)
     try:
@@ -64,8 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         *(f"| {seed} | {_shown(a.get(seed))} | {_shown(b.get(seed))} | {_shown(a[seed] - b[seed] if seed in a and seed in b else None)} |"
           for seed in seeds),
         "",
-        f"- A ({args.a}): {Interval.of(list(a.values())).text()}",
-        f"- B ({args.b}): {Interval.of(list(b.values())).text()}",
+        f"- A ({' '.join(args.a)}): {Interval.of(list(a.values())).text()}",
+        f"- B ({' '.join(args.b)}): {Interval.of(list(b.values())).text()}",
         f"- A − B, paired by seed on the same noisy test images: {difference.text()}"
         f" (the interval {'excludes' if difference.excludes_zero() else 'includes'} 0)",
     ]

@@ -4,18 +4,23 @@
 # (scripts/compute_matched.py), then copies the small files into docs/results/<experiment>/.
 #   scripts/tune_then_test.sh table2_mnist_tuned               # two jobs at a time (joblib), one per CPU core
 #   JOBS=1 scripts/tune_then_test.sh bayes_gap_tuned_10x10     # one at a time, in this process
+#   scripts/tune_then_test.sh table2_mnist_tuned --report-only # the report of the runs there, training nothing
 # Runs land in ./multirun/<experiment>/. A relaunch launches only what protocol.json lacks. Extra arguments are
 # passed to uvb-train (e.g. hydra.sweeper.exhaustive=true to also train the whole grid to the full budget).
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: $0 EXPERIMENT [uvb-train overrides]" >&2; exit 2; }
 experiment=$1; shift
+report_only=false
+if [ "${1:-}" = "--report-only" ]; then report_only=true; shift; fi
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline}
 jobs=${JOBS:-2}
 launcher=(hydra/launcher=joblib hydra.launcher.n_jobs="$jobs")
 [ "$jobs" = 1 ] && launcher=()
-uvb-train -m +experiment="$experiment" trainer.progress=false logger=tensorboard figures.after_training=false \
-  "${launcher[@]}" "$@"
+if [ "$report_only" = false ]; then
+  uvb-train -m +experiment="$experiment" trainer.progress=false logger=tensorboard figures.after_training=false \
+    "${launcher[@]}" "$@"
+fi
 folder=multirun/$experiment
 uvb-report "$folder" --out "$folder/report"
 out="$repo/docs/results/$experiment"

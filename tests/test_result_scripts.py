@@ -59,7 +59,8 @@ def test_paired_seeds_compares_two_sets_seed_by_seed_and_refuses_other_noise(tmp
         write_run(tmp_path / "protocol", f"deen-seed{seed}", 1.0, table_identity("deen", "mnist", 0.3, **{"trainer.seed": seed}), model="deen", sigma=0.3, test_loss=b)
     write_run(tmp_path / "other", "deen-seed1", 1.0, table_identity("deen", "mnist", 0.6, **{"trainer.seed": 1}), model="deen", sigma=0.6, test_loss=1.0)
     script = str(SCRIPTS / "paired_seeds.py")
-    result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", str(tmp_path / "protocol" / "*"), "--out", str(tmp_path / "paired.md")])
+    protocol_seeds = [str(path) for path in sorted((tmp_path / "protocol").iterdir())]
+    result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", *protocol_seeds, "--out", str(tmp_path / "paired.md")])
     assert result.returncode == 0, result.stderr
     # differences -1.0, -0.9, -1.3: mean -1.067, t(0.975, 2) 0.208 / sqrt(3) = 0.517
     assert "A − B, paired by seed on the same noisy test images: -1.07 ± 0.52 (95% CI, n=3) (the interval excludes 0)" in result.stdout
