@@ -9,6 +9,7 @@ import pytest
 from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
 from uvb_lab.launch.tune_then_test import RECORD, choose
+from uvb_lab.report.protocol import protocol_table
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
 
@@ -126,6 +127,9 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
     assert result.returncode == 0, result.stderr
     (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()
     assert cell["chosen"] == best and set(cell["test_runs_of"]) == {cell["halving_choice"], best}
+    table, _ = protocol_table(sweep)
+    assert "then every setting to trainer.epochs=3 (the exhaustive grid), whose best made the choice" in table
+    assert f"**{best}:" in table  # the bold setting is the one the seeds trained
     # Another min_budget would score rung 1 by losses trained further: refused before anything runs.
     before = (sweep / RECORD).read_bytes()
     result = uvb_train_here([*deen, "hydra.sweeper.min_budget=2"], cwd=tmp_path)

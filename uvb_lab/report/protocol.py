@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab import paper
-from uvb_lab.launch.tune_then_test import RECORD
+from uvb_lab.launch.tune_then_test import EXHAUSTIVE, RECORD
 from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
@@ -110,11 +110,14 @@ def protocol_table(folder: Path) -> tuple[str, str]:
     record, cells = read_cells(folder)
     with_paper = any(paper_test_loss(cell) is not None for cell in cells)
     rungs = ", ".join(f"{n} to {record.get('budget_key')}={budget}" for n, budget in record.get("rungs", []))
+    full_budget = f"{record.get('budget_key')}={record.get('full_budget')}"
+    chooser = (f", then every setting to {full_budget} (the exhaustive grid), whose best made the choice"
+               if record.get("choose_by") == EXHAUSTIVE else "")
     lines = [
         f"## Tune, then test in {folder}",
         "",
         f"Every cell was tuned over the same grid ({', '.join(record.get('grid', []))}) on the validation split by successive "
-        f"halving (eta {record.get('eta')}; rungs: {rungs}), the same budget for every model; the chosen setting (bold; "
+        f"halving (eta {record.get('eta')}; rungs: {rungs}){chooser}, the same budget for every model; the chosen setting (bold; "
         f"validation loss at each rung's budget) then trained fresh seeds {', '.join(map(str, record.get('seeds', [])))} to "
         f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
         "t-interval over the seeds. Noise removed: 1 - loss / (d σ²).",
