@@ -36,6 +36,19 @@ def test_tables45_progress_shows_every_evaluation_against_the_papers_numbers(tmp
     assert (tmp_path / "out" / "progress.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_tables45_progress_says_where_the_vaes_path_crosses_the_papers_pair(tmp_path):
+    # error 2 sigma^2 recon_on_x from 60 to 50 while the KL of q(z|y) goes from 3.0 to 4.0: the paper's (51.5, 3.70)
+    # is passed at KL 3.85 (85% of the way) and error 53.0 (70% of the way)
+    assert (paper.TABLE5_RECONSTRUCTION["vae"], paper.TABLE4_KL["vae"]) == (51.5, 3.70)
+    rows = [{"step": 100 * i, "epoch": i / 4.69, "eval": "eval_every_steps", "test_loss": 400.0, "test_kl_on_y": kl, "test_kl_on_x": 1.0,
+             "test_recon_on_x": error / 2} for i, (kl, error) in enumerate(((3.0, 60.0), (4.0, 50.0)), start=1)]
+    write_run(tmp_path / "early", "vae-mnist-sigma1.0", 1.0, None, metrics=rows, model="vae", sigma=1.0)
+    result = run_python([str(SCRIPTS / "tables45_progress.py"), str(tmp_path / "early"), "--out", str(tmp_path / "out")], timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert ("the error crosses the paper's 51.5 with the KL at 3.85; the KL crosses the paper's 3.7 with the error at 53.00"
+            in (tmp_path / "out" / "progress.md").read_text())
+
+
 def test_tables45_progress_gives_the_seeds_of_one_cell_their_interval_per_epoch(tmp_path):
     sweep = tmp_path / "table2_mnist_tuned"
     for seed, kl in ((1, 80.0), (2, 90.0), (3, 100.0)):
