@@ -60,7 +60,8 @@ CURVES = {
 
 
 def _series(run_dir: Path) -> tuple[str, list[tuple[str, list[dict], float | None]]] | None:
-    """(model, [(metric name, rows, the paper's value, sigma)]) of one run folder; None for a model without curves."""
+    """(model, [(metric name, rows with the metric's "value", the paper's value)]) of one run folder; None for a model
+    without curves."""
     summary = run_summary.read(run_dir)
     if summary.get("model") not in CURVES:
         return None
@@ -75,7 +76,7 @@ def _over_runs(curves: dict[tuple[str, str], list[tuple[str, list[dict]]]], refe
     at every epoch's end that all of them evaluated (Table 4's column with its spread)."""
     lines = []
     for (model, name), runs in curves.items():
-        epochs = [{row["epoch"]: row["value"] for row in rows if "test_loss" in row and row.get("eval", "epoch_end") == "epoch_end"} for _, rows in runs]
+        epochs = [{row["epoch"]: row["value"] for row in run_files.evaluations(rows, "epoch_end")} for _, rows in runs]
         shared = sorted(set.intersection(*(set(e) for e in epochs))) if len(runs) > 1 else []
         cell = name.replace("|", "\\|")
         reference = references[model, name]
