@@ -59,9 +59,11 @@ def main(folder: Path) -> str:
         "halving: steps / wall s | exhaustive: steps / wall s | first-rung budgets that pick wrongly |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    totals = [0, 0.0, 0, 0.0]
+    totals, missing_folders = [0, 0.0, 0, 0.0], False
     for name, cell in record["cells"].items():
-        chosen, exhaustive = cell.get("chosen"), cell.get("exhaustive_choice")
+        # Halving's own choice: `chosen` is whichever choice the test seeds trained, the whole grid's under
+        # choose_by=exhaustive, so it is read from halving_choice, or recomputed from the rungs (older records).
+        chosen, exhaustive = cell.get("halving_choice"), cell.get("exhaustive_choice")
         at_full = {s: losses.get(str(full)) for s, losses in cell["val_loss"].items()}
         trials = {s: trial_folder(folder, cell["cell"], s) for s in record["grid"]}
         per_epoch = {}
@@ -85,7 +87,7 @@ def main(folder: Path) -> str:
         finite = {s: v for s, v in at_full.items() if v is not None}
         if exhaustive is None and complete and finite:
             exhaustive = min(finite, key=finite.get)
-        if chosen is None:  # a record of a protocol still running its test stage: halving's choice from its rungs
+        if chosen is None:  # a record without halving_choice: halving's choice from its rungs, validation losses alone
             chosen = choose(val, record["grid"], schedule)[1]
         reached = dict.fromkeys(record["grid"], 0)
         for k, rung in enumerate(schedule):
@@ -106,7 +108,14 @@ def main(folder: Path) -> str:
         gap = "—"
         if chosen and exhaustive and at_full.get(chosen) and at_full.get(exhaustive):
             gap = f"{100 * (at_full[chosen] / at_full[exhaustive] - 1):+.2f}%"
-        spe = steps_per_epoch if per_epoch else 0
+        if not per_epoch:  # the record alone (its trials' folders were not kept): epochs, not steps or seconds
+            missing_folders = True
+            lines.append(
+                f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
+                f"{halving_epochs} epochs / — | {exhaustive_epochs} epochs / — | — |"
+            )
+            continue
+        spe = steps_per_epoch
         totals = [totals[0] + halving_epochs * spe, totals[1] + halving_wall, totals[2] + exhaustive_epochs * spe, totals[3] + exhaustive_wall]
         lines.append(
             f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
@@ -120,6 +129,10 @@ def main(folder: Path) -> str:
                   f"{100 * totals[1] / max(totals[3], 1e-9):.0f}% of the time."]
     lines += ["", "Wall times are the trials' own epoch times (training and the validation evaluation), on the machine and "
               "load of the run; steps = epochs x steps per epoch."]
+    if missing_folders:
+        lines += ["", "Cells with — in the time columns: their trials' run folders are not in this folder, only the record; "
+                  "the losses and choices come from protocol.json, the budgets in epochs from its rungs, and the epochs at "
+                  "which a first rung would pick wrongly need the trials' per-epoch curves."]
     return "\n".join(lines) + "\n"
 
 

@@ -156,3 +156,19 @@ def test_compute_matched_reads_every_model_at_the_smallest_training_flop_of_its_
         assert abs(float(rows[model][6].split(" ± ")[0]) - expected) < 0.02 * expected
     assert "deen − uvb at sigma=1.0" in table or "uvb − deen at sigma=1.0" in table
     assert (tmp_path / "out" / "compute_matched.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_halving_vs_exhaustive_names_halvings_own_choice_when_the_seeds_trained_the_whole_grids(tmp_path):
+    # A record whose test seeds trained the exhaustive grid's choice (choose_by=exhaustive): `chosen` is the grid's,
+    # and halving's choice (3e-2 for DEEN at sigma 0.3, which blew up by the full budget) must not be read from it.
+    sweep = tmp_path / "table2_mnist_tuned"
+    sweep.mkdir()
+    record = json.loads((REPO / "docs" / "results" / "table2_mnist_tuned" / "protocol.json").read_text())
+    (sweep / "protocol.json").write_text(json.dumps(record))
+    result = run_python([str(SCRIPTS / "halving_vs_exhaustive.py"), str(sweep)])
+    assert result.returncode == 0, result.stderr
+    (deen,) = [line for line in result.stdout.splitlines() if line.startswith("| model=deen sigma=0.3 |")]
+    assert deen.startswith("| model=deen sigma=0.3 | trainer.lr=0.03 | trainer.lr=0.01 | 100.1 / 4.458 | +2146.08% |")
+    (uvb,) = [line for line in result.stdout.splitlines() if line.startswith("| model=uvb sigma=0.6 |")]
+    assert "| trainer.lr=0.003 | trainer.lr=0.001 |" in uvb and "+2.68%" in uvb
+    assert "their trials' run folders are not in this folder" in result.stdout  # no time columns made up
