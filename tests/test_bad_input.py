@@ -68,6 +68,7 @@ def test_missing_mnist_files_are_named_with_how_to_get_them(tmp_path, fails_clea
     stderr = fails_cleanly(["model=uvb", "data=mnist", f"data.root={tmp_path / 'nowhere'}"], "MNIST files not found")
     assert str(tmp_path / "nowhere" / "MNIST" / "raw" / "train-images-idx3-ubyte") in stderr
     assert "data.download=true" in stderr
+    assert "t10k-labels-idx1-ubyte. Get them with" in stderr  # the listing ends before the advice, as a sentence
 
 
 def test_missing_cifar10_files_are_named(tmp_path, fails_cleanly):

@@ -65,10 +65,10 @@ def require_files(
     if fetched:
         missing = [f for f in files if not (folder / f).is_file()]
     if missing:
-        listing = "\n".join(f"  {folder / f}" for f in missing)
         if download and not fetched:
             how_to_get = f"data.download=true needs torchvision, which cannot be imported here. {how_to_get}"
-        raise DataError(f"{name} files not found. Expected:\n{listing}\n{how_to_get}")
+        # One sentence: the CLI prints an error as one line, and a listing would run into the advice after it.
+        raise DataError(f"{name} files not found: expected {', '.join(str(folder / f) for f in missing)}. {how_to_get}")
 
 
 def download_with_torchvision(dataset_class_name: str, root: Path) -> bool:
