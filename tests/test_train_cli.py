@@ -149,3 +149,15 @@ def test_every_model_at_one_seed_trains_on_the_same_batches_and_shares_their_fin
     assert other_fingerprint != deen_fingerprint
     assert not torch.equal(other_seed[0][1], deen[0][1])
 
+
+def test_a_clipped_run_trains_otherwise_and_is_named_by_its_clip(tmp_path):
+    args = ["model=deen", *QUICK, *TINY["deen"], "logger=none", "trainer.lr=0.01"]
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
+    clipped = uvb_train_here([*args, "trainer.grad_clip=0.001"], cwd=tmp_path)
+    assert clipped.returncode == 0, clipped.stderr
+    plain_dir = tmp_path / "outputs" / "deen-synthetic-sigma1.0-conv_channels4_8-hidden16-lr0.01"  # as before grad_clip existed
+    clipped_dir = tmp_path / "outputs" / "deen-synthetic-sigma1.0-conv_channels4_8-hidden16-grad_clip0.001-lr0.01"
+    assert set((tmp_path / "outputs").iterdir()) == {plain_dir, clipped_dir}
+    assert "trainer.grad_clip" not in json.loads((plain_dir / "identity.json").read_text())["identity"]
+    assert json.loads((clipped_dir / "identity.json").read_text())["identity"]["trainer.grad_clip"] == 0.001
+    assert run_summary.read(clipped_dir)["train_loss"] != run_summary.read(plain_dir)["train_loss"]

@@ -112,7 +112,8 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
     precision = resolve_precision(cfg.trainer.precision, device)  # auto: bf16 on CPUs with native bf16, tf32 on CUDA
     try:
-        train_step = make_train_step(model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite)
+        train_step = make_train_step(model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite,
+                                     grad_clip=cfg.trainer.grad_clip)
     except ValueError as error:
         raise ConfigError(str(error)) from error
     x_val = data.validation.to(device) if data.validation is not None else None
@@ -205,15 +206,16 @@ class Schedule:
     eval_every: float  # an evaluation besides the pass's own
     checkpoint_every: float  # a checkpoint besides the pass's own
     progress: bool  # a progress bar
-    lr: float  # Adam's rate at step 0
+    lr: float  # Adam's rate, before the decay and the warm-up
     lr_half_life: float | None  # steps in which the rate halves (None: constant, Sec. 3.1)
+    warmup_steps: int  # steps of the rate's linear warm-up (0: none)
 
     @classmethod
     def of(cls, trainer: DictConfig, batches_per_epoch: int) -> "Schedule":
         max_steps = math.inf if trainer.max_steps is None else int(trainer.max_steps)  # 0 is a cap: build and evaluate only
         every = (trainer.log_every_steps, trainer.eval_every_steps, trainer.checkpoint_every_steps)  # null: never
         half_life = None if trainer.lr_half_life_epochs is None else float(trainer.lr_half_life_epochs) * batches_per_epoch
-        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress), float(trainer.lr), half_life)
+        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress), float(trainer.lr), half_life, int(trainer.warmup_steps))
 
 
 @dataclass(frozen=True)
@@ -239,9 +241,9 @@ def train_one_pass(
     bar = tqdm(state.order.split(batch_size)[state.batches_done:], desc=description, leave=False, disable=not shown, dynamic_ncols=True)
     try:
         for indices in bar:
-            # -- One step: the batch's noise from the training stream, loss, backward and Adam (at this step's rate) in
-            # trainer.precision.
-            set_learning_rate(parts.optimizer, learning_rate(state.step, schedule.lr, schedule.lr_half_life))
+            # -- One step: the batch's noise from the training stream, loss, backward, the gradient clipped (if asked)
+            # and Adam at this step's rate, in trainer.precision.
+            set_learning_rate(parts.optimizer, learning_rate(state.step, schedule.lr, schedule.lr_half_life, schedule.warmup_steps))
             x = parts.x_train[indices]
             y = x + sigma * state.stream.noise(x.shape, x.device)
             loss, finite = parts.train_step(x, y)
