@@ -58,6 +58,11 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("model.sigma=0.5", "model.sigma=0.5 differs from sigma=1.0: set sigma alone"),
         ("sigma=inf", "sigma must be finite and > 0"),
         ("trainer.evaluate_test=false", "trainer.evaluate_test=false scores nothing: set data.val_fraction"),
+        ("trainer.grad_clip=-1", "trainer.grad_clip must be finite and > 0, or null, got -1.0"),
+        ("trainer.grad_clip=0", "trainer.grad_clip must be finite and > 0, or null, got 0.0"),
+        ("trainer.grad_clip=abc", "Value 'abc' of type 'str' could not be converted to Float"),
+        ("trainer.warmup_steps=-1", "trainer.warmup_steps must be >= 0, got -1"),
+        ("trainer.warmup_steps=2.5", "Value '2.5' of type 'float' could not be converted to Integer"),
     ],
 )
 def test_bad_values_are_refused_before_training(override, message, fails_cleanly):

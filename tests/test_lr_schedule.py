@@ -1,5 +1,6 @@
 """trainer.lr_half_life_epochs: Adam's rate halves every that many epochs, smoothly per step; null keeps the paper's
-constant rate. The rate depends on the step alone, so more epochs continue a run along the same curve."""
+constant rate. trainer.warmup_steps: the rate rises linearly over the first steps. The rate depends on the step alone,
+so more epochs continue a run along the same curve."""
 
 import math
 
@@ -25,6 +26,23 @@ def test_the_rate_halves_every_half_life_and_is_constant_without_one():
     assert learning_rate(10_000, 1e-3, None) == 1e-3
 
 
+def test_the_warm_up_rises_linearly_to_the_rate_and_multiplies_the_decay():
+    assert learning_rate(0, 1e-3, None, 4) == pytest.approx(2.5e-4)  # the first step trains, at lr / warmup_steps
+    assert learning_rate(2, 1e-3, None, 4) == pytest.approx(7.5e-4)
+    assert learning_rate(3, 1e-3, None, 4) == 1e-3  # the warm-up's last step is at the full rate
+    assert learning_rate(1000, 1e-3, None, 4) == 1e-3
+    assert learning_rate(2, 1e-3, 40.0, 4) == pytest.approx(7.5e-4 * 0.5 ** (2 / 40))
+    assert learning_rate(100, 1e-3, 40.0, 4) == learning_rate(100, 1e-3, 40.0)  # past it: the decay alone
+    assert learning_rate(0, 1e-3, None, 0) == 1e-3  # 0: no warm-up
+
+
+def test_a_warmed_up_run_trains_each_step_at_its_rate(tmp_path):
+    done = uvb_train_here([*ARGS, "trainer.epochs=2", "trainer.warmup_steps=5", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    rates = [row["lr"] for row in run_files.read_metrics(tmp_path / "run") if "eval" not in row]
+    assert rates == pytest.approx([2e-4, 4e-4, 6e-4, 8e-4, 1e-3, 1e-3, 1e-3, 1e-3])
+
+
 def test_each_step_trains_at_its_rate_and_the_curve_rows_say_which(tmp_path):
     done = uvb_train_here([*ARGS, "trainer.epochs=2", "trainer.lr_half_life_epochs=1", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert done.returncode == 0, done.stderr
@@ -39,8 +57,9 @@ def test_the_paper_default_is_a_constant_rate(tmp_path):
     assert {row["lr"] for row in run_files.read_metrics(tmp_path / "run") if "eval" not in row} == {1e-3}
 
 
-def test_more_epochs_continue_a_decaying_run_to_the_numbers_of_one_asked_for_them_at_once(tmp_path):
-    decay = [*ARGS, "trainer.lr_half_life_epochs=0.5"]
+@pytest.mark.parametrize("schedule", ["trainer.lr_half_life_epochs=0.5", "trainer.warmup_steps=6"])
+def test_more_epochs_continue_a_scheduled_run_to_the_numbers_of_one_asked_for_them_at_once(tmp_path, schedule):
+    decay = [*ARGS, schedule]  # the warm-up's 6 steps span the continuation after step 4
     assert uvb_train_here([*decay, "trainer.epochs=1", f"hydra.run.dir={tmp_path / 'continued'}"], tmp_path).returncode == 0
     assert uvb_train_here([*decay, "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'continued'}"], tmp_path).returncode == 0
     assert uvb_train_here([*decay, "trainer.epochs=3", f"hydra.run.dir={tmp_path / 'at_once'}"], tmp_path).returncode == 0
@@ -60,3 +79,8 @@ def test_a_half_life_is_part_of_the_run_s_identity(tmp_path):
 def test_a_half_life_that_is_not_positive_is_refused(value):
     with pytest.raises(ConfigError, match="lr_half_life_epochs"):
         check_values(compose_config([f"trainer.lr_half_life_epochs={value}"]))
+
+
+def test_a_negative_warm_up_is_refused():
+    with pytest.raises(ConfigError, match="trainer.warmup_steps must be >= 0, got -1"):
+        check_values(compose_config(["trainer.warmup_steps=-1"]))

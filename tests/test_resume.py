@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from conftest import TINY, assert_same_run, run_python, uvb_train_here
@@ -97,6 +98,7 @@ def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(t
     assert [(row["step"], row["eval"]) for row in run_files.evaluations(run_files.read_metrics(run_dir))] == [(3, "preempted")]  # evaluated as it stopped
     state = checkpoint.load(run_dir)
     assert (state["step"], state["epochs_done"], state["batches_done"]) == (3, 0, 3)
+    assert state["train_stream"]["state"].dtype == torch.uint8  # the data order and noise's generator, beside the model's
 
     # Continued by folder name from a fresh command (whose new Hydra folder is not left behind), then
     # SIGKILLed right after a random later step, where no checkpoint was written for that moment.
@@ -114,7 +116,10 @@ def test_a_run_preempted_then_killed_at_a_random_step_ends_as_if_never_stopped(t
     resumed = uvb_train([*ARGS, f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "resuming" in resumed.stdout, note
-    assert_same_run(run_dir, uninterrupted, note)
+    assert_same_run(run_dir, uninterrupted, note)  # the summary's train_stream_fingerprint too
+    assert isinstance(run_summary.read(run_dir)["train_stream_fingerprint"], str)
+    weights, expected = checkpoint.weights(checkpoint.load(run_dir)), checkpoint.weights(checkpoint.load(uninterrupted))
+    assert all(torch.equal(weights[key], expected[key]) for key in expected), note
 
 
 def test_relaunched_sweep_skips_its_finished_runs(sweep):

@@ -24,6 +24,7 @@ from uvb_lab.report import main as report
 from uvb_lab.run import checkpoint, lock
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
+from uvb_lab.training_stream import TrainingStream
 
 FIXTURE = REPO / "tests" / "fixtures" / "run_made_by_v0.1.0"
 # The overrides the fixture was made with (its .hydra/overrides.yaml), less its max_steps cap.
@@ -65,6 +66,15 @@ def without_unpaired_test_numbers(rows: list[dict], made_until_step: int) -> lis
     the rows evaluated after the resume are compared whole: there old and fresh run score the same noisy images."""
     return [{k: v for k, v in row.items() if not (row["step"] <= made_until_step and k.startswith(("test_", "val_")))}
             for row in rows]
+
+
+def trained_as_before_the_training_stream(args: list[str], capsys, monkeypatch) -> int:
+    """uvb-train ARGS drawing the data order and the training noise from the global generator, as the fixtures' old
+    code did (before uvb_lab/training_stream.py): the fresh run an old folder's continuation, which goes on drawing
+    them there, must match. Returns the exit code."""
+    with monkeypatch.context() as patch:
+        patch.setattr(TrainingStream, "seeded", classmethod(lambda cls, seed, device: cls(None)))
+        return run_uvb_train_in_process(args, capsys)[0]
 
 
 def quick_run(folder: Path, *extra: str) -> list[str]:
@@ -273,14 +283,17 @@ def test_a_sweep_counts_the_runs_another_sweep_holds_as_busy_not_failed_nor_fini
     assert [p.name for p in sweep.iterdir() if p.name.startswith(".")] == []  # the jobs' notes are gone
 
 
-def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):
+def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys, monkeypatch):
     old = tmp_path / "old"
     shutil.copytree(FIXTURE, old)
     assert not (old / "identity.json").exists()
-    code, err = run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={old}"], capsys)
+    stdout = []
+    code, err = run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={old}"], capsys, stdout)
     assert code == 0, err
+    # Its checkpoint has no training stream: it goes on drawing its batches from the global generator, and says so.
+    assert "predates the training stream" in stdout[0] and run_summary.read(old)["train_stream_fingerprint"] is None
     fresh = tmp_path / "fresh"
-    assert run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
+    assert trained_as_before_the_training_stream([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys, monkeypatch) == 0
     assert run_summary.read(old)["steps_done"] == 4
     # 0.1.0's rows hold fewer fields (no "eval"); every number they hold is the fresh run's, but the test numbers
     # 0.1.0 scored on its own (unpaired) test noise.
@@ -295,7 +308,7 @@ def test_a_run_made_by_uvb_lab_0_1_0_continues_exactly(tmp_path, capsys):
 def test_the_fixtures_tolerance_still_catches_a_resume_that_lost_its_random_state(tmp_path, capsys, monkeypatch):
     old, fresh = tmp_path / "old", tmp_path / "fresh"
     shutil.copytree(FIXTURE, old)
-    assert run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
+    assert trained_as_before_the_training_stream([*FIXTURE_ARGS, f"hydra.run.dir={fresh}"], capsys, monkeypatch) == 0
     monkeypatch.setattr(checkpoint, "set_rng_state", lambda state: None)  # the resume keeps the fresh process's RNGs
     assert run_uvb_train_in_process([*FIXTURE_ARGS, f"hydra.run.dir={old}"], capsys)[0] == 0
     old_rows, fresh_rows = without_timings(run_files.read_metrics(old)), without_timings(run_files.read_metrics(fresh))
@@ -310,13 +323,13 @@ FORMAT_2 = REPO / "tests" / "fixtures" / "run_folder_format_2_laplace"
 FORMAT_2_ARGS = [arg.replace("model=uvb", "model=uvb_laplace") for arg in FIXTURE_ARGS]
 
 
-def test_a_format_2_run_folder_continues_exactly_and_its_figures_load(tmp_path, capsys):
+def test_a_format_2_run_folder_continues_exactly_and_its_figures_load(tmp_path, capsys, monkeypatch):
     old, fresh = tmp_path / "old", tmp_path / "fresh"
     shutil.copytree(FORMAT_2, old)
     assert json.loads((old / "identity.json").read_text())["identity"]["model.decoder"] == "laplace"
     code, err = run_uvb_train_in_process([*FORMAT_2_ARGS, f"hydra.run.dir={old}"], capsys)
     assert code == 0, err  # the same run in today's terms: continued, not refused as another
-    assert run_uvb_train_in_process([*FORMAT_2_ARGS, f"hydra.run.dir={fresh}"], capsys)[0] == 0
+    assert trained_as_before_the_training_stream([*FORMAT_2_ARGS, f"hydra.run.dir={fresh}"], capsys, monkeypatch) == 0
     # The format-2 rows lack the metrics added since (test_decoder_denoising_loss); every number they hold is the fresh
     # run's, but the test numbers format 2 scored on its own (unpaired) test noise.
     old_rows, fresh_rows = without_timings(run_files.read_metrics(old)), without_timings(run_files.read_metrics(fresh))

@@ -1,6 +1,7 @@
 """Which run is this: the identity of a command's config and the folder name it gives."""
 
 import pytest
+from omegaconf import OmegaConf
 
 from conftest import compose_config
 from uvb_lab import compose
@@ -61,6 +62,25 @@ def test_a_key_added_later_keeps_older_runs_while_it_has_its_default():
     changed = identity.identity(compose_config(["model.z_samples=4"]))
     assert [key for key, *_ in identity.differences(older, changed, defaults)] == ["model.z_samples"]
     assert [key for key, *_ in identity.differences(current, identity.identity(compose_config(["trainer.lr=3e-4"])), defaults)] == ["trainer.lr"]
+
+
+@pytest.mark.parametrize(("override", "key", "value"), [("trainer.grad_clip=1", "trainer.grad_clip", 1.0), ("trainer.warmup_steps=100", "trainer.warmup_steps", 100)])
+def test_a_stabiliser_is_part_of_the_identity_and_the_name_only_when_set(override, key, value):
+    cfg = compose_config(["data=synthetic", "data.n_train=128", "data.n_test=32", "model.conv_channels=[4,8]", "model.hidden=16",
+                          "model.latent_dim=8", "model.decoder_hidden=32", "trainer.batch_size=64", "trainer.eval_batch_size=64"])
+    unset = identity.identity(cfg)
+    before_it_existed = OmegaConf.to_container(cfg, resolve=True)  # the config.yaml of a run made before the key
+    del before_it_existed["trainer"][key.split(".")[1]]
+    assert unset == identity.identity_of_saved_config(before_it_existed) and key not in unset  # and so its hashed name
+    assert name([]) == "uvb-mnist-sigma1.0" and name([override]) == f"uvb-mnist-sigma1.0-{key.split('.')[1]}{value}"
+    set_ = identity.identity(compose_config([override]))
+    assert set_[key] == value
+    # A folder without it (at its neutral value) is another run than one with it set, and the other way round.
+    defaults, _ = compose.defaults_identity(compose.group_choices())
+    default = identity.identity(compose_config([]))
+    assert identity.differences(default, set_, defaults) == [(key, identity.NEUTRAL[key], value)]
+    assert identity.differences(set_, default, defaults) == [(key, value, identity.NEUTRAL[key])]
+    assert identity.differences(set_, set_, defaults) == identity.differences(default, default, defaults) == []
 
 
 def test_per_model_settings_size_each_model_of_a_sweep_and_only_it(tmp_path, capsys):

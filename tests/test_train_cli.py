@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from conftest import MODELS, QUICK, TINY, uvb_train_here
+from uvb_lab import train as train_module
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
@@ -109,3 +110,54 @@ def test_the_progress_bar_stays_out_of_a_log_that_is_not_a_terminal(tmp_path):
                           "trainer.max_steps=null", "data.n_train=256", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "\r" not in done.stdout + done.stderr and "epoch 1/1" in done.stdout
+
+
+# 128 images at batch 32, 3 steps: every model's run sees its first 3 training batches.
+PAIRED = [*QUICK, "data.n_train=128", "data.n_test=32", "trainer.batch_size=32", "logger=none"]
+
+
+def batches_trained_on(model: str, seed: int, tmp_path, monkeypatch) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str]:
+    """The (x, y) of each training step of a tiny run of `model` at trainer.seed=`seed`, and its train_stream_fingerprint."""
+    seen, make_step = [], train_module.make_train_step
+
+    def recording(*args, **kwargs):
+        step = make_step(*args, **kwargs)
+
+        def recorded_step(x, y):
+            seen.append((x.clone(), y.clone()))
+            return step(x, y)
+
+        return recorded_step
+
+    run_dir = tmp_path / f"{model}-{seed}"
+    with monkeypatch.context() as patch:
+        patch.setattr(train_module, "make_train_step", recording)
+        done = uvb_train_here([*PAIRED, f"model={model}", *TINY[model.replace("sigma_", "")], f"trainer.seed={seed}",
+                               f"hydra.run.dir={run_dir}"], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    return seen, run_summary.read(run_dir)["train_stream_fingerprint"]
+
+
+def test_every_model_at_one_seed_trains_on_the_same_batches_and_shares_their_fingerprint(tmp_path, monkeypatch):
+    deen, deen_fingerprint = batches_trained_on("deen", 0, tmp_path, monkeypatch)
+    assert len(deen) == 3 and isinstance(deen_fingerprint, str) and len(deen_fingerprint) == 16
+    for model in ("uvb", "vae", "sigma_vae"):  # other widths, other init draws, z draws between the batches
+        batches, fingerprint = batches_trained_on(model, 0, tmp_path, monkeypatch)
+        assert fingerprint == deen_fingerprint, model
+        assert all(torch.equal(x, x_deen) and torch.equal(y, y_deen) for (x, y), (x_deen, y_deen) in zip(batches, deen, strict=True)), model
+    other_seed, other_fingerprint = batches_trained_on("deen", 1, tmp_path, monkeypatch)
+    assert other_fingerprint != deen_fingerprint
+    assert not torch.equal(other_seed[0][1], deen[0][1])
+
+
+def test_a_clipped_run_trains_otherwise_and_is_named_by_its_clip(tmp_path):
+    args = ["model=deen", *QUICK, *TINY["deen"], "logger=none", "trainer.lr=0.01"]
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
+    clipped = uvb_train_here([*args, "trainer.grad_clip=0.001"], cwd=tmp_path)
+    assert clipped.returncode == 0, clipped.stderr
+    plain_dir = tmp_path / "outputs" / "deen-synthetic-sigma1.0-conv_channels4_8-hidden16-lr0.01"  # as before grad_clip existed
+    clipped_dir = tmp_path / "outputs" / "deen-synthetic-sigma1.0-conv_channels4_8-hidden16-grad_clip0.001-lr0.01"
+    assert set((tmp_path / "outputs").iterdir()) == {plain_dir, clipped_dir}
+    assert "trainer.grad_clip" not in json.loads((plain_dir / "identity.json").read_text())["identity"]
+    assert json.loads((clipped_dir / "identity.json").read_text())["identity"]["trainer.grad_clip"] == 0.001
+    assert run_summary.read(clipped_dir)["train_loss"] != run_summary.read(plain_dir)["train_loss"]

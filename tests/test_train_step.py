@@ -137,3 +137,33 @@ def test_a_nonfinite_step_is_reported_and_with_skip_nonfinite_leaves_the_weights
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     _loss, finite = step(x, x + sigma * torch.randn_like(x))
     assert finite.item() and not all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def global_gradient_norm(model) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in model.parameters() if p.grad is not None])))
+
+
+def test_grad_clip_scales_the_gradients_to_the_clip_before_adam_and_leaves_smaller_ones_alone():
+    model, loss_fn, x, sigma = tiny("deen")
+    unclipped = copy.deepcopy(model)
+    torch.manual_seed(0)
+    y = x + sigma * torch.randn_like(x)
+    make_train_step(unclipped, loss_fn, adam(unclipped.parameters(), 1e-3, torch.device("cpu")), "fp32")(x, y)
+    norm = global_gradient_norm(unclipped)  # the step leaves the gradients Adam used in .grad
+    for clip, expected in ((norm / 10, norm / 10), (norm * 10, norm)):
+        clipped = copy.deepcopy(model)
+        step = make_train_step(clipped, loss_fn, adam(clipped.parameters(), 1e-3, torch.device("cpu")), "fp32", grad_clip=clip)
+        step(x, y)
+        assert global_gradient_norm(clipped) == pytest.approx(expected, rel=1e-4)  # torch divides by the norm + 1e-6
+    assert not all(torch.equal(a, b) for a, b in zip(clipped.parameters(), model.parameters()))  # it trained
+
+
+def test_a_nan_gradient_is_still_caught_when_the_gradients_are_clipped():
+    model, loss_fn, x, sigma = tiny("deen")
+    before = copy.deepcopy(model.state_dict())
+    y_with_nan = x + sigma * torch.randn_like(x)
+    y_with_nan[0, 0, 0, 0] = float("nan")
+    step = make_train_step(model, loss_fn, adam(model.parameters(), 1e-3, torch.device("cpu")), "fp32", skip_nonfinite=True, grad_clip=1.0)
+    _loss, finite = step(x, y_with_nan)
+    assert not finite.item()
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

@@ -41,6 +41,8 @@ class TrainerSchema:
     batch_size: int = MISSING
     lr: float = MISSING
     lr_half_life_epochs: Optional[float] = MISSING
+    warmup_steps: int = MISSING
+    grad_clip: Optional[float] = MISSING
     seed: int = MISSING
     evaluate_test: bool = MISSING
     eval_seed: int = MISSING

@@ -28,6 +28,8 @@ RANGES: tuple[tuple[str, Any, str], ...] = (
     ("trainer.eval_batch_size", lambda v: v > 0, "> 0"),
     ("trainer.lr", lambda v: v > 0, "> 0"),
     ("trainer.lr_half_life_epochs", lambda v: v is None or v > 0, "> 0 or null"),
+    ("trainer.warmup_steps", lambda v: v >= 0, ">= 0"),
+    ("trainer.grad_clip", lambda v: v is None or 0 < v < float("inf"), "finite and > 0, or null"),
     ("trainer.checkpoint_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.log_every_steps", lambda v: v is None or v > 0, "> 0 or null"),
     ("trainer.eval_every_steps", lambda v: v is None or v > 0, "> 0 or null"),

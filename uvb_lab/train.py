@@ -2,7 +2,9 @@
 
 The loop is plain PyTorch and reads top to bottom: build, restore, then pass after pass over the training
 set, each ending in an evaluation and a checkpoint. What a checkpoint holds is uvb_lab/run/state.py; where
-the numbers go is uvb_lab/run/recorder.py; the run folder's files are uvb_lab/run/files.py and folder.py.
+the numbers go is uvb_lab/run/recorder.py; the run folder's files are uvb_lab/run/files.py and folder.py. The
+randomness comes from two streams (uvb_lab/training_stream.py): the data order and the training noise from one seeded
+by trainer.seed alone, the same for every model; the model's init and z draws from the global generator.
 """
 
 import json
@@ -43,6 +45,7 @@ from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
 from uvb_lab.trackers import Tracker
 from uvb_lab.train_step import PRECISIONS, TrainStep, adam, make_train_step, resolve_precision
+from uvb_lab.training_stream import TrainingStream
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +102,8 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
         device = devices.resolve_device(cfg.trainer.device, job_num)
     except devices.DeviceError as error:
         raise ConfigError(str(error)) from error
+    # The model's stream: its init here and its z draws in training, from the global generator seeded by trainer.seed
+    # itself (the data order and the training noise have a stream of their own: uvb_lab/training_stream.py).
     torch.manual_seed(cfg.trainer.seed)
     data = load_data(cfg.data)
     model = build("model", cfg.model).to(device)
@@ -107,15 +112,17 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
     precision = resolve_precision(cfg.trainer.precision, device)  # auto: bf16 on CPUs with native bf16, tf32 on CUDA
     try:
-        train_step = make_train_step(model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite)
+        train_step = make_train_step(model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite,
+                                     grad_clip=cfg.trainer.grad_clip)
     except ValueError as error:
         raise ConfigError(str(error)) from error
     x_val = data.validation.to(device) if data.validation is not None else None
     return Parts(device, precision, data, model, loss_fn, optimizer, train_step, make_logger, data.train.to(device), data.test.to(device), x_val)
 
 
-def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
-    """summary.json of a run about to start: what it is, no progress yet, and what it will be compared with."""
+def first_summary(cfg: DictConfig, parts: Parts, stream: TrainingStream) -> dict[str, Any]:
+    """summary.json of a run about to start: what it is, no progress yet, which batches it trains on (stream: its
+    training stream, not yet drawn from) and what it will be compared with."""
     return {
         **field.start(
             status=RunStatus.RUNNING.value,  # plain strings: the checkpoint holds the summary (weights_only loads)
@@ -126,6 +133,7 @@ def first_summary(cfg: DictConfig, parts: Parts) -> dict[str, Any]:
             num_params=sum(p.numel() for p in parts.model.parameters()),
             epochs=int(cfg.trainer.epochs),
         ),
+        field.TRAIN_STREAM_FINGERPRINT: stream.fingerprint(len(parts.x_train), int(cfg.trainer.batch_size), tuple(parts.x_train.shape[1:]), parts.device),
         **bayes_risk_monte_carlo(parts.data, float(cfg.sigma)),
         **noise_fingerprints(parts, cfg),
         **linear_risks(parts, cfg),
@@ -198,15 +206,16 @@ class Schedule:
     eval_every: float  # an evaluation besides the pass's own
     checkpoint_every: float  # a checkpoint besides the pass's own
     progress: bool  # a progress bar
-    lr: float  # Adam's rate at step 0
+    lr: float  # Adam's rate, before the decay and the warm-up
     lr_half_life: float | None  # steps in which the rate halves (None: constant, Sec. 3.1)
+    warmup_steps: int  # steps of the rate's linear warm-up (0: none)
 
     @classmethod
     def of(cls, trainer: DictConfig, batches_per_epoch: int) -> "Schedule":
         max_steps = math.inf if trainer.max_steps is None else int(trainer.max_steps)  # 0 is a cap: build and evaluate only
         every = (trainer.log_every_steps, trainer.eval_every_steps, trainer.checkpoint_every_steps)  # null: never
         half_life = None if trainer.lr_half_life_epochs is None else float(trainer.lr_half_life_epochs) * batches_per_epoch
-        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress), float(trainer.lr), half_life)
+        return cls(max_steps, *(value or math.inf for value in every), bool(trainer.progress), float(trainer.lr), half_life, int(trainer.warmup_steps))
 
 
 @dataclass(frozen=True)
@@ -232,10 +241,11 @@ def train_one_pass(
     bar = tqdm(state.order.split(batch_size)[state.batches_done:], desc=description, leave=False, disable=not shown, dynamic_ncols=True)
     try:
         for indices in bar:
-            # -- One step: fresh noise for the batch, loss, backward and Adam (at this step's rate) in trainer.precision.
-            set_learning_rate(parts.optimizer, learning_rate(state.step, schedule.lr, schedule.lr_half_life))
+            # -- One step: the batch's noise from the training stream, loss, backward, the gradient clipped (if asked)
+            # and Adam at this step's rate, in trainer.precision.
+            set_learning_rate(parts.optimizer, learning_rate(state.step, schedule.lr, schedule.lr_half_life, schedule.warmup_steps))
             x = parts.x_train[indices]
-            y = x + sigma * torch.randn_like(x)
+            y = x + sigma * state.stream.noise(x.shape, x.device)
             loss, finite = parts.train_step(x, y)
             if checkpointer.nonfinite.counts(finite, state.step + 1):
                 state.add_loss(loss)
@@ -300,14 +310,15 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     """
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
     parts = build_parts(cfg, job_num)
-    state = TrainState(parts.device, summary=first_summary(cfg, parts))
+    stream = TrainingStream.seeded(cfg.trainer.seed, parts.device)  # the data order and the training noise
+    state = TrainState(parts.device, stream, summary=first_summary(cfg, parts, stream))
     log.info(
         "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary[field.NUM_PARAMS]:,}", len(parts.x_train),
         "" if parts.x_val is None else f" / {len(parts.x_val)} validation", len(parts.x_test), parts.device,
         parts.precision if parts.precision == cfg.trainer.precision else f"{parts.precision} (trainer.precision={cfg.trainer.precision})",
     )
 
-    # -- Continue exactly where the last checkpoint stopped: weights, Adam, every RNG, the TrainState.
+    # -- Continue exactly where the last checkpoint stopped: weights, Adam, every RNG, the TrainState and its stream.
     saved, loaded_from = checkpoint.load_newest(run_dir) if checkpoint.exists(run_dir) else (None, None)  # on the CPU
     if saved is not None:
         checkpoint.restore(saved, parts.model, parts.optimizer, state, run_dir)
@@ -316,6 +327,9 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     run_folder.record(run_dir, cfg, hydra_record)
     if saved is not None:
         log.info("resuming %s at step %d (epoch %d, batch %d)", run_dir, state.step, state.epochs_done + 1, state.batches_done)
+        if not state.stream.own:
+            log.info("its checkpoint predates the training stream: its data order and noise come from the global generator, "
+                     "as when it started (uvb_lab/training_stream.py); it has no %s", field.TRAIN_STREAM_FINGERPRINT)
     run_files.truncate_metrics(run_dir, state.step)  # rows past the checkpoint are rewritten, not repeated
     logger: Tracker = parts.make_logger(run_dir=run_dir, name=cfg.run.name, config=OmegaConf.to_container(cfg, resolve=True),
                                         run_id=state.wandb_run_id, copies=frozenset(run_identity.copies(cfg)))

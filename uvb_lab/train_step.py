@@ -126,13 +126,16 @@ def make_train_step(
     compile: bool = False,
     compile_backend: str = "inductor",
     skip_nonfinite: bool = False,
+    grad_clip: float | None = None,
 ) -> TrainStep:
     """step(x, y) -> (loss, finite), after one optimizer update.
 
     loss: the batch loss, a detached 0-d tensor on the model's device. finite: a device boolean, True when the
     loss and every gradient were finite. The step never waits for the device (no .item(), no host copies), so
     the host runs ahead queueing work, except with skip_nonfinite: then it must know before updating, and a
-    non-finite step leaves the weights and Adam's state untouched.
+    non-finite step leaves the weights and Adam's state untouched. grad_clip: the gradients (fp32, as the weights)
+    are scaled to this global norm where theirs is larger, before Adam's update; `finite` is read before, so a
+    non-finite gradient is never hidden by the scaling. None: no clipping.
     """
     device = next(model.parameters()).device
     precision = resolve_precision(precision, device)
@@ -153,7 +156,9 @@ def make_train_step(
                 loss = loss_of(x, y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            finite = torch.isfinite(loss) & all_finite_gradients(model)
+            finite = torch.isfinite(loss) & all_finite_gradients(model)  # of the gradients as backward left them
+            if grad_clip is not None:  # on the device, no wait: torch never reads the norm back unless asked to
+                torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip, foreach=True)
             if skip_nonfinite:
                 finite = finite.cpu()  # the one wait for the GPU per step; the caller reads it again for free
             if not skip_nonfinite or finite.item():

@@ -6,9 +6,12 @@ place that says what a checkpoint holds (`KEYS`, `contents`, `restore`); older f
     checkpoints/previous.pt  the one before, kept in case last.pt turns out unreadable
 
 A state holds the model, the optimizer (Adam's moments and step counts), every random generator the run
-draws from (torch CPU and CUDA, numpy, python), and the run's TrainState (uvb_lab/run/state.py: the
-position in the training set, the loss accumulators, the summary so far and the W&B run id). With all of it
-restored, a resumed run on the CPU ends with the same numbers, to the last digit, as one that was never stopped.
+draws from: the global ones (torch CPU and CUDA, numpy, python: the model's init and z draws) under `rng`, and the
+training stream's (the data order and the training noise, uvb_lab/training_stream.py) in the run's TrainState
+(uvb_lab/run/state.py: also the position in the training set, the loss accumulators, the summary so far and the W&B
+run id). With all of it restored, a resumed run on the CPU ends with the same numbers, to the last digit, as one
+that was never stopped. A checkpoint from before the training stream (run-folder format <= 3) has none: its run
+goes on drawing the data order and noise from the global generator, as it started (uvb_lab/run/legacy.py).
 
 Writes are atomic (temporary file, fsync, rename), so a kill at any moment leaves the previous checkpoint
 whole; loads use torch.load(weights_only=True): tensors and plain values only, never pickled code.
@@ -26,6 +29,7 @@ import torch
 
 from uvb_lab.run import legacy
 from uvb_lab.run.state import SUMMARY_KEY, TrainState
+from uvb_lab.training_stream import TrainingStream
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +37,10 @@ FOLDER = "checkpoints"
 LAST = Path(FOLDER) / "last.pt"
 PREVIOUS = Path(FOLDER) / "previous.pt"
 
-# What a checkpoint holds: the model's weights, Adam's state, every generator's state, then the TrainState's keys.
+# What a checkpoint holds: the model's weights, Adam's state, the global generators' states, then the TrainState's keys
+# (the training stream's generator among them).
 MODEL, OPTIMIZER, RNG = "model", "optimizer", "rng"
-KEYS = (MODEL, OPTIMIZER, RNG, *TrainState(torch.device("cpu")).state_dict())
+KEYS = (MODEL, OPTIMIZER, RNG, *TrainState(torch.device("cpu"), TrainingStream(None)).state_dict())
 
 
 class CheckpointError(ValueError):
@@ -48,8 +53,8 @@ def contents(model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: Tr
 
 
 def restore(saved: Mapping[str, Any], model: torch.nn.Module, optimizer: torch.optim.Optimizer, state: TrainState, where: Path) -> None:
-    """Put a checkpoint's contents back: weights, Adam, every generator and the TrainState; CheckpointError where the
-    weights do not fit the model (where: the run folder, for the message)."""
+    """Put a checkpoint's contents back: weights, Adam, every generator and the TrainState (with the training stream);
+    CheckpointError where the weights do not fit the model (where: the run folder, for the message)."""
     try:
         model.load_state_dict(weights(saved))
     except RuntimeError as error:

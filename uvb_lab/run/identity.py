@@ -3,7 +3,9 @@
 A run's identity is its resolved config less the keys that do not change its result (NOT_IDENTITY: how
 long it trains, where, how it is watched and drawn, where its data files live). Two commands with the
 same identity are the same run: they land in the same folder, and the second continues or skips it.
-Every key not listed is identity, keys added later included, so a new setting is safe by default.
+Every key not listed is identity, keys added later included, so a new setting is safe by default. A setting
+added with a value that computes what runs made before it computed (NEUTRAL: no warm-up, no clipping) is part
+of the identity only where set away from that value, so every earlier run keeps its identity, digest and name.
 
 The folder name is `<model>-<data>-sigma<sigma>` followed by the identity keys whose value differs from
 the defaults of the chosen model, data and experiment (or hparams_search), e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`;
@@ -49,6 +51,12 @@ NOT_IDENTITY = (
     "data.download",
     "data.check_md5",
 )
+# Settings added later whose value here trains as the runs made before them did: left out of the identity at that
+# value, so a run that does not set them has the identity (and the hashed folder name) it had before they existed.
+NEUTRAL: dict[str, Any] = {
+    "trainer.warmup_steps": 0,  # no warm-up of the rate (uvb_lab/lr_schedule.py)
+    "trainer.grad_clip": None,  # no clipping of the gradients (uvb_lab/train_step.py)
+}
 # Config groups chosen by name; a choice other than the defaults' is named in the folder as `<group>_<choice>`.
 NAMED_GROUPS = ("model", "data")
 # Groups whose option, where it is not the model's default, is named instead of its keys: `likelihood_laplace`.
@@ -79,13 +87,19 @@ def _flatten(node: DictConfig, prefix: str, out: dict[str, Any], derived: set[st
 
 
 def identity(cfg: DictConfig, derived: set[str] | None = None) -> dict[str, Any]:
-    """The run's identity: its resolved config less NOT_IDENTITY, as flat dotted keys in sorted order.
+    """The run's identity: its resolved config less NOT_IDENTITY and the NEUTRAL keys at their neutral value, as flat
+    dotted keys in sorted order.
 
     derived, if given, receives the keys whose value is an interpolation (model.sigma: ${sigma}).
     """
     flat: dict[str, Any] = {}
     _flatten(cfg, "", flat, derived)
-    return dict(sorted(flat.items()))
+    return dict(sorted((key, value) for key, value in flat.items() if not (key in NEUTRAL and value == NEUTRAL[key])))
+
+
+def with_neutral(identity_: Mapping[str, Any]) -> dict[str, Any]:
+    """An identity with the NEUTRAL keys it leaves out at their neutral value: every key a run trains with."""
+    return dict(sorted({**NEUTRAL, **identity_}.items()))
 
 
 REFERENCE = re.compile(r"^\$\{[A-Za-z_][\w.]*\}$")  # ${sigma}, ${data.channels}: another key's value, not a resolver's
@@ -147,19 +161,20 @@ def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults:
     derived: set[str] = set()
     current = identity(cfg, derived)
     base, base_choices = defaults(group_choices)
-    base = base if search is None else search
+    base = with_neutral(base if search is None else search)  # a neutral key set by the defaults and unset here is named
     head = f"{current.get('run.model')}-{current.get('run.data')}-sigma{_text(current.get('sigma'))}"
     groups = [g for g in CHOSEN_GROUPS if group_choices.get(g) != base_choices.get(g)]
     parts = [f"{g.rsplit('/', 1)[-1]}_{group_choices.get(g)}" for g in groups]
     packages = tuple(g.replace("/", ".") + "." for g in groups)  # where each group's keys sit in the config
     group_base = defaults(group_choices, tuple(groups))[0] if groups else base  # a named option's own values
+    named = with_neutral(current)
     changed = [
-        key for key, value in current.items()
+        key for key, value in named.items()
         if key not in derived and key not in ("sigma", "run.model", "run.data")
         and (key not in (reference := group_base if key.startswith(packages) else base) or reference[key] != value)
     ]
-    short = _short_names(changed, list(current))
-    parts += [f"{short[key]}{_text(current[key])}" for key in changed]
+    short = _short_names(changed, list(named))
+    parts += [f"{short[key]}{_text(named[key])}" for key in changed]
     name = "-".join([head, *parts])
     if len(name) > MAX_NAME or not SAFE.match(name):
         name = f"{head}-{digest(current)[:HASH_CHARS]}" if SAFE.match(head) else f"run-{digest(current)[:HASH_CHARS]}"
@@ -170,11 +185,14 @@ def differences(recorded: Mapping[str, Any], current: Mapping[str, Any], default
     """(key, recorded value, current value) for each identity key that makes `current` another run.
 
     A key the folder does not record was added to uvb-lab after the run was made; it is the same run while
-    the key keeps its default (the value that keeps the old behaviour). A recorded key that no longer
-    exists is ignored: no code reads it any more.
+    the key keeps its default (the value that keeps the old behaviour). A NEUTRAL key absent from either side
+    has its neutral value. A recorded key that no longer exists is ignored: no code reads it any more.
     """
-    found = []
+    found = [(key, recorded.get(key, neutral), current.get(key, neutral))
+             for key, neutral in NEUTRAL.items() if recorded.get(key, neutral) != current.get(key, neutral)]
     for key, value in current.items():
+        if key in NEUTRAL:
+            continue
         if key in recorded:
             if recorded[key] != value:
                 found.append((key, recorded[key], value))

@@ -10,6 +10,11 @@ The run-folder format (identity.json's format_version):
                   classes DenoisingLoss / NegativeELBO
            model: decoder: gaussian | laplace and laplace_scale are model.likelihood (uvb_lab/models/likelihood.py)
        Both are the same computation, so a folder's recorded identity and config are rewritten on reading.
+    4  checkpoints hold the training stream (train_stream: the generator of the data order and the training noise,
+       uvb_lab/training_stream.py). An older checkpoint has none: `upgrade_checkpoint` gives it None, and its run goes on
+       drawing them from the global generator, as it started, so it still continues exactly (for that run only; the
+       log says so). The version keeps an older uvb-lab from continuing a run of this format, which it would do
+       silently with the wrong stream.
 Settings added within a format (ADDED_SETTINGS) are read with the value the runs made before them trained with.
 """
 
@@ -19,7 +24,7 @@ from typing import Any
 import torch
 
 # The run-folder format this version writes (identity.json's format_version); a folder of a later one is refused.
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 
 LOSSES = {
     "uvb_lab.loss.denoising_loss": "uvb_lab.loss.DenoisingLoss",
@@ -94,5 +99,6 @@ def upgrade_identity(identity: Mapping[str, Any]) -> dict[str, Any]:
 
 def upgrade_checkpoint(state: Mapping[str, Any]) -> dict[str, Any]:
     """A checkpoint's contents in today's keys: those of uvb-lab 0.1.0 lack the training curve's window (it starts
-    empty, as at a row) and the W&B run id (the continued run is a new W&B run)."""
-    return {"window_sum": torch.zeros(()), "window_count": 0, "wandb_run_id": None, **state}
+    empty, as at a row) and the W&B run id (the continued run is a new W&B run); those of format <= 3 lack the
+    training stream (None: the global generator, which their data order and noise came from)."""
+    return {"window_sum": torch.zeros(()), "window_count": 0, "wandb_run_id": None, "train_stream": None, **state}

@@ -1,9 +1,10 @@
-"""What a run carries across a resume besides the model, Adam and the random generators: the TrainState.
+"""What a run carries across a resume besides the model, Adam and the global random generators: the TrainState.
 
 A checkpoint (uvb_lab/run/checkpoint.py, which says what it holds) is the model's weights, Adam's state and every
-random generator, plus a TrainState's state_dict: where in the training set the run is, the loss accumulators of its
-epoch and of its current training-curve window, the summary so far, and the W&B run id. Restored, a run continues to
-the last digit as if it had never stopped.
+global random generator, plus a TrainState's state_dict: the training stream (the data order and the training noise,
+uvb_lab/training_stream.py), where in the training set the run is, the loss accumulators of its epoch and of its
+current training-curve window, the summary so far, and the W&B run id. Restored, a run continues to the last digit
+as if it had never stopped.
 """
 
 from dataclasses import dataclass, field
@@ -11,9 +12,11 @@ from typing import Any
 
 import torch
 
-from uvb_lab.run.summary import PROGRESS  # the summary fields a resumed run carries on; the others are this command's
+from uvb_lab.run.summary import AT_START, PROGRESS  # the summary fields a resumed run carries on; the others are this command's
+from uvb_lab.training_stream import TrainingStream
 
 SUMMARY_KEY = "summary"  # the run's summary so far, in state_dict() and so in a checkpoint
+TRAIN_STREAM_KEY = "train_stream"  # the training stream's generator; None in checkpoints from before it (legacy.py)
 
 
 def _zero(device: torch.device | str) -> torch.Tensor:
@@ -23,6 +26,7 @@ def _zero(device: torch.device | str) -> torch.Tensor:
 @dataclass
 class TrainState:
     device: torch.device
+    stream: TrainingStream  # the data order and the training noise
     step: int = 0  # optimizer steps done
     epochs_done: int = 0
     batches_done: int = 0  # of the current epoch
@@ -41,7 +45,7 @@ class TrainState:
     def start_epoch(self, num_images: int) -> None:
         """A fresh random order of the training set, and fresh epoch accumulators; a resumed epoch keeps its own."""
         if self.batches_done == 0:
-            self.order = torch.randperm(num_images, device=self.device)
+            self.order = self.stream.order(num_images, self.device)
             self.loss_sum, self.losses_summed = _zero(self.device), 0
 
     def add_loss(self, loss: torch.Tensor) -> None:
@@ -62,6 +66,7 @@ class TrainState:
 
     def state_dict(self) -> dict[str, Any]:
         return {
+            TRAIN_STREAM_KEY: self.stream.state_dict(),
             "step": self.step,
             "epochs_done": self.epochs_done,
             "batches_done": self.batches_done,
@@ -76,10 +81,13 @@ class TrainState:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from a checkpoint's state (older formats upgraded on reading: uvb_lab/run/legacy.py); the summary
-        keeps this command's settings and takes the progress."""
+        keeps this command's settings, takes the progress and what the run started with (None where it predates a field)."""
+        self.stream.load_state_dict(state[TRAIN_STREAM_KEY])
         self.step, self.epochs_done, self.batches_done = state["step"], state["epochs_done"], state["batches_done"]
         self.order = state["order"].to(self.device) if state["order"] is not None else None
         self.loss_sum, self.losses_summed = state["loss_sum"].to(self.device), state["losses_summed"]
         self.window_sum, self.window_count = state["window_sum"].to(self.device), state["window_count"]
-        self.summary.update({k: v for k, v in state[SUMMARY_KEY].items() if k not in self.summary or k in PROGRESS})
+        saved = state[SUMMARY_KEY]
+        self.summary.update({k: v for k, v in saved.items() if k not in self.summary or k in PROGRESS})
+        self.summary.update({k: saved.get(k) for k in AT_START})
         self.wandb_run_id = state["wandb_run_id"]

@@ -45,6 +45,10 @@ TEST_BAYES_RISK = "test_bayes_risk"  # the exact denoiser's loss on the same pai
 # -- What the run is compared with, written at its start.
 TEST_LINEAR_RISK = "test_linear_risk"  # the Wiener filter's on the same noisy images (uvb_lab/linear_baseline.py)
 TEST_NOISE_FINGERPRINT = "test_noise_fingerprint"  # which noisy test images it was scored on (uvb_lab/paired_noise.py)
+# Which training batches it saw: a digest of the first batches' indices and noise (uvb_lab/training_stream.py); equal
+# for every model at one seed, dataset and batch size. None for a run continued from a checkpoint older than the stream.
+TRAIN_STREAM_FINGERPRINT = "train_stream_fingerprint"
+AT_START = (TRAIN_STREAM_FINGERPRINT,)  # written at the run's start and carried on by a resumed run (None if it has none)
 BAYES_RISK_MONTE_CARLO, BAYES_RISK_MONTE_CARLO_SE = "bayes_risk_monte_carlo", "bayes_risk_monte_carlo_se"
 
 # -- Where its numbers came from (uvb_lab/run/provenance.py).
@@ -87,6 +91,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     TEST_LINEAR_RISK: OPTIONAL_NUMBER,
     TEST_BAYES_RISK: OPTIONAL_NUMBER,
     TEST_NOISE_FINGERPRINT: (str, type(None)),
+    TRAIN_STREAM_FINGERPRINT: (str, type(None)),
     WALL_TIME_S: OPTIONAL_NUMBER,
     SAMPLES_PER_S: OPTIONAL_NUMBER,
     NONFINITE_STEPS_SKIPPED: (int, type(None)),
