@@ -51,7 +51,7 @@ def gmm_settings(**changes) -> dict:
 
 def mixture_settings(**changes) -> dict:
     """The arguments of gaussian_mixture in conf/data/gmm.yaml, these changed."""
-    keys = ("channels", "image_size", "components", "std", "spread", "seed")
+    keys = ("channels", "image_size", "components", "std", "spread", "component_rank", "component_scale", "seed")
     return {key: value for key, value in gmm_settings(**changes).items() if key in keys}
 
 
