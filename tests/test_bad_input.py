@@ -127,3 +127,11 @@ def test_download_without_torchvision_says_so(tmp_path, fails_cleanly, monkeypat
 
 def test_a_logger_mode_that_does_not_exist_is_refused(fails_cleanly):
     fails_cleanly([*TINY_UVB, "logger=wandb", "logger.mode=cloud"], "logger.mode must be one of online, offline, disabled, got cloud")
+
+
+@pytest.mark.parametrize("loss", ["negative_elbo", "clean_negative_elbo"])
+def test_the_direct_denoiser_is_refused_with_a_loss_that_needs_an_energy(loss, fails_cleanly):
+    stderr = fails_cleanly(["model=denoiser", f"loss={loss}", *QUICK, *TINY["denoiser"], "logger=none"],
+                           "needs the model's energy")
+    assert "Denoiser does not have (it gives a score only): train it with loss=denoising" in stderr
+    assert len(stderr.strip().splitlines()) == 1

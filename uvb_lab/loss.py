@@ -1,14 +1,15 @@
 """The training objectives. Each is called as loss(model, x, y) and returns the batch mean of a per-sample loss.
 
 A loss also says how the model it trains is scored as a denoiser on the test set (uvb_lab/evaluate.py):
-`denoises` when the loss is itself the denoising loss, and `denoise(model, y)`, the model's estimate of x.
+`denoises` when the loss is itself the denoising loss, and `denoise(model, y)`, the model's estimate of x; and what
+a model needs beyond a score to be trained by it (`requires`: the energy, a decoder), which `training_loss` checks.
 """
 
 from typing import Protocol
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 
 
 def squared_error(x: torch.Tensor, x_estimate: torch.Tensor) -> torch.Tensor:
@@ -18,27 +19,29 @@ def squared_error(x: torch.Tensor, x_estimate: torch.Tensor) -> torch.Tensor:
 
 class Loss(Protocol):
     denoises: bool  # the loss is the denoising loss of Eq. 4: its test value is the test denoising loss
+    requires: tuple[str, ...]  # the model's methods the loss calls beyond score and x_hat
 
-    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
+    def __call__(self, model: ScoreModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor: ...
 
-    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+    def denoise(self, model: ScoreModel, y: torch.Tensor) -> torch.Tensor:
         """The trained model's estimate of x from y, as the model is meant to denoise."""
         ...
 
 
 class DenoisingLoss:
-    """Empirical Bayes least squares, Eq. 4 / 18: mean over the batch of ||x - x_hat(y)||^2 (DEEN, UVB).
+    """Empirical Bayes least squares, Eq. 4 / 18: mean over the batch of ||x - x_hat(y)||^2 (DEEN, UVB, the direct denoiser).
 
     In training mode the gradient graph is kept, so backward() differentiates through grad_y f
-    (double backprop); in eval mode it is not.
+    (double backprop) for an energy model; in eval mode it is not.
     """
 
     denoises = True
+    requires = ()
 
-    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: ScoreModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return squared_error(x, model.x_hat(y, create_graph=model.training)).mean()
 
-    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+    def denoise(self, model: ScoreModel, y: torch.Tensor) -> torch.Tensor:
         return model.x_hat(y)
 
 
@@ -50,11 +53,12 @@ class NegativeELBO:
     """
 
     denoises = False
+    requires = ("energy",)
 
-    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: ScoreModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return model.energy(y).mean()
 
-    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+    def denoise(self, model: ScoreModel, y: torch.Tensor) -> torch.Tensor:
         return model.x_hat(y)
 
 
@@ -66,9 +70,24 @@ class CleanNegativeELBO:
     """
 
     denoises = False
+    requires = ("energy", "posterior_sample", "decode")
 
-    def __call__(self, model: EnergyModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def __call__(self, model: ScoreModel, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return model.energy(x).mean()
 
-    def denoise(self, model: EnergyModel, y: torch.Tensor) -> torch.Tensor:
+    def denoise(self, model: ScoreModel, y: torch.Tensor) -> torch.Tensor:
         return model.decode(model.posterior_sample(y)[0])
+
+
+def training_loss(loss: Loss, model: ScoreModel) -> Loss:
+    """The loss the training step minimises: `loss` itself, once the model is checked to have what it calls.
+
+    ValueError, one line, where it does not (the direct denoiser has no energy for the negative ELBO). The model may be
+    on the meta device: nothing is run.
+    """
+    if missing := [name for name in loss.requires if not callable(getattr(model, name, None))]:
+        raise ValueError(
+            f"{type(loss).__name__} needs the model's {', '.join(missing)}, which {type(model).__name__} does not have "
+            "(it gives a score only): train it with loss=denoising"
+        )
+    return loss
