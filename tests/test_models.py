@@ -6,10 +6,11 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import CONFIG_DIR, compose_config
+from conftest import CONFIG_DIR, compose_config, gmm_settings
 from uvb_lab import paper
 from uvb_lab.bench.benchmark import step_flops
 from uvb_lab.bench.flop_count import FlopCount
+from uvb_lab.data.gmm import gmm
 from uvb_lab.loss import CleanNegativeELBO, DenoisingLoss, NegativeELBO, squared_error, training_loss
 from uvb_lab.models import DEEN, UVB, Denoiser
 from uvb_lab.models.energy import EnergyModel
@@ -108,14 +109,14 @@ def test_denoising_loss_on_a_hand_computed_example():
     y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [4.0, 0.0]]]])
     # sample 1: x_hat = (1.5, 0, 0, 0): error 0.25.  sample 2: x_hat = (0, 0, 3, 0): error 9 + 4 = 13.
     # Summed over pixels, averaged over the batch, no factor 1/2: (0.25 + 13) / 2.
-    assert DenoisingLoss()(model.eval(), x, y).item() == pytest.approx(6.625)
+    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(6.625)
 
 
 def test_denoising_loss_trains_through_the_score_and_elbo_loss_ignores_x():
     model = tiny_models()["uvb"].train()
     x = torch.rand(4, 2, 7, 7, dtype=torch.float64)
     y = x + 0.7 * torch.randn_like(x)
-    DenoisingLoss()(model, x, y).backward()
+    DenoisingLoss(target="x")(model, x, y).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     torch.manual_seed(5)
     a = NegativeELBO()(model, x, y)
@@ -238,10 +239,10 @@ def test_the_direct_denoiser_is_tweedies_formula_of_an_unconstrained_score_train
     assert torch.equal(model.x_hat(y), y + model.sigma**2 * score)
     assert not hasattr(model, "energy")  # a score that is no energy's gradient: nothing to integrate
     x = torch.rand_like(y)
-    assert DenoisingLoss()(model.eval(), x, y).item() == pytest.approx(squared_error(x, y + model.sigma**2 * score).mean().item())
+    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(squared_error(x, y + model.sigma**2 * score).mean().item())
     for parameter in model.parameters():  # a silent network: x_hat(y) = y, the loss is the noise's ||x - y||^2
         torch.nn.init.zeros_(parameter)
-    assert DenoisingLoss()(model, x, y).item() == pytest.approx(squared_error(x, y).mean().item())
+    assert DenoisingLoss(target="x")(model, x, y).item() == pytest.approx(squared_error(x, y).mean().item())
 
 
 def test_a_training_step_of_the_direct_denoiser_is_one_forward_and_one_backward(monkeypatch):
@@ -253,7 +254,7 @@ def test_a_training_step_of_the_direct_denoiser_is_one_forward_and_one_backward(
         raise AssertionError("the direct denoiser's step called torch.autograd.grad")
 
     monkeypatch.setattr(torch.autograd, "grad", no_double_backprop)
-    step = make_train_step(model, DenoisingLoss(), torch.optim.Adam(model.parameters(), lr=1e-3), "fp32")
+    step = make_train_step(model, DenoisingLoss(target="x"), torch.optim.Adam(model.parameters(), lr=1e-3), "fp32")
     before = [p.detach().clone() for p in model.parameters()]
     loss, finite = step(x, y)
     assert bool(finite) and loss.item() > 0
@@ -272,11 +273,29 @@ def test_a_training_step_of_the_direct_denoiser_is_one_forward_and_one_backward(
 
 
 def test_the_vae_losses_refuse_a_model_without_an_energy_and_accept_every_model_with_one():
+    data = gmm(**gmm_settings(n_train=8, n_test=8, image_size=8))
     for loss in (NegativeELBO(), CleanNegativeELBO()):
         with pytest.raises(ValueError, match=f"{type(loss).__name__} needs the model's energy.*Denoiser does not have"):
-            training_loss(loss, tiny_denoiser())
-    assert training_loss(NegativeELBO(), tiny_models()["uvb"]) is not None
-    assert training_loss(DenoisingLoss(), tiny_denoiser()) is not None
+            training_loss(loss, tiny_denoiser(), data)
+    assert training_loss(NegativeELBO(), tiny_models()["uvb"], data) is not None
+    assert training_loss(DenoisingLoss(target="x"), tiny_denoiser(), data) is not None
+
+
+def test_the_posterior_mean_target_trains_against_the_exact_posterior_mean_and_scores_against_x():
+    data = gmm(**gmm_settings(n_train=16, n_test=8, image_size=8, components=3, component_rank=2))
+    model = Denoiser(sigma=0.5, channels=1, image_size=8, conv_channels=(3,), hidden=70).train()
+    x = data.train[:8]
+    y = x + 0.5 * torch.randn_like(x)
+    loss = DenoisingLoss(target="posterior_mean")
+    trained_on = training_loss(loss, model, data)
+    x_hat = model.x_hat(y, create_graph=True)
+    expected = squared_error(data.ground_truth.posterior_mean(y, 0.5), x_hat).mean()
+    assert trained_on(model, x, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss(model, x, y).item() == pytest.approx(squared_error(x, x_hat).mean().item(), rel=1e-6)  # evaluation's: against x
+    assert training_loss(DenoisingLoss(target="x"), model, data) is not None
+    shapes = compose_config(["data=synthetic"]).data
+    with pytest.raises(ValueError, match="loss.target=posterior_mean needs data whose posterior mean E\\[x\\|y\\] is known exactly.*synthetic has none"):
+        training_loss(loss, model, instantiate(shapes))
 
 
 def test_the_direct_denoiser_samples_and_draws_the_papers_figures_through_its_score_alone(tmp_path):

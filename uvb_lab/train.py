@@ -107,7 +107,8 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
     precision = resolve_precision(cfg.trainer.precision, device)  # auto: bf16 on CPUs with native bf16, tf32 on CUDA
     try:
-        train_step = make_train_step(model, training_loss(loss_fn, model), optimizer, precision, cfg.trainer.compile,
+        # The step minimises the training loss (loss.target=posterior_mean: against E[x|y]); evaluation's loss_fn is against x.
+        train_step = make_train_step(model, training_loss(loss_fn, model, data), optimizer, precision, cfg.trainer.compile,
                                      skip_nonfinite=cfg.trainer.skip_nonfinite)
     except ValueError as error:
         raise ConfigError(str(error)) from error

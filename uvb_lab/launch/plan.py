@@ -154,9 +154,8 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
         model = build("model", cfg.model)
     loss = build("loss", cfg.loss)
     build("logger", cfg.logger)
-    load_data(cfg.data)
-    try:  # the model has what the loss calls
-        training_loss(loss, model)
+    try:  # the model has what the loss calls, and the data the target the loss is aimed at
+        training_loss(loss, model, load_data(cfg.data))
     except ValueError as error:
         raise ConfigError(str(error)) from error
 

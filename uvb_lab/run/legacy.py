@@ -28,6 +28,7 @@ LOSSES = {
 # (group, the class that has it, key, the value of runs made before it): a saved config without the key rebuilds with it.
 ADDED_SETTINGS = (
     ("model", "uvb_lab.models.DEEN", "quadratic", False),
+    ("loss", "uvb_lab.loss.DenoisingLoss", "target", "x"),
     ("data", "uvb_lab.data.gmm.gmm", "component_rank", 0),
     ("data", "uvb_lab.data.gmm.gmm", "component_scale", 1.0),  # unread at rank 0: conf/data/gmm.yaml's value
 )
