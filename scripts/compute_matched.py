@@ -4,7 +4,8 @@
 
 A UVB step and a DEEN step at equal parameter counts do not cost the same, so "after the same epochs" favours the
 dearer model. For each cell of the sweep's protocol.json, the FLOP of one training step is counted on the meta device
-(uvb_lab/bench: matrix products and convolutions, double backprop included) from the cell's own composed config, and
+(uvb_lab/bench: matrix products and convolutions, running the step's own loss and backward: double backprop for an
+energy model, one forward and one backward for the direct denoiser) from the cell's own composed config, and
 each test seed's evaluations at its epoch ends become (training FLOP, test loss) points. Within each group of cells
 that differ by the model alone (one sigma), every model is read at the smallest total FLOP any of them trained for,
 interpolated linearly in log FLOP between its evaluations, and the models are paired by seed at that budget.
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = [f"## Compute-matched view of {args.folder.name}", "",
              "Training FLOP per step counted on the meta device (matrix products and convolutions, double backprop "
-             "included); wall times as measured on this run's machine, mean over the test seeds. At the matched budget "
+             "included where the model has an energy); wall times as measured on this run's machine, mean over the test seeds. At the matched budget "
              "every model is read at the smallest total training FLOP of its group, interpolated in log FLOP between "
              "epoch-end evaluations: mean ± 95% t-interval over seeds.", "",
              "| cell | GFLOP / step | training FLOP | training wall time | test loss at its budget | matched budget | test loss at the matched budget |",

@@ -30,11 +30,13 @@ TINY = {
     "uvb": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
     "vae": ["model.conv_channels=[4,8]", "model.hidden=16", "model.latent_dim=8", "model.decoder_hidden=32"],
     "deen_quadratic": ["model.conv_channels=[4,8]", "model.hidden=16"],
+    "denoiser": ["model.conv_channels=[4,8]", "model.hidden=16"],
 }
 # Small widths for the learning tests: a little more room, enough to get near the Bayes denoiser in seconds.
 SMALL = {
     "deen": ["model.conv_channels=[8]", "model.hidden=32"],
     "uvb": ["model.conv_channels=[8]", "model.hidden=32", "model.latent_dim=64", "model.decoder_hidden=64"],
+    "denoiser": ["model.conv_channels=[8]", "model.hidden=128"],  # hidden >= d = 64 (conf/model/denoiser.yaml)
 }
 MODELS = tuple(TINY)
 # A quick run: synthetic data, a few steps, no W&B, no progress bar.
@@ -51,7 +53,7 @@ def gmm_settings(**changes) -> dict:
 
 def mixture_settings(**changes) -> dict:
     """The arguments of gaussian_mixture in conf/data/gmm.yaml, these changed."""
-    keys = ("channels", "image_size", "components", "std", "spread", "seed")
+    keys = ("channels", "image_size", "components", "std", "spread", "component_rank", "component_scale", "seed")
     return {key: value for key, value in gmm_settings(**changes).items() if key in keys}
 
 

@@ -133,3 +133,28 @@ def test_download_without_torchvision_says_so(tmp_path, fails_cleanly, monkeypat
 
 def test_a_logger_mode_that_does_not_exist_is_refused(fails_cleanly):
     fails_cleanly([*TINY_UVB, "logger=wandb", "logger.mode=cloud"], "logger.mode must be one of online, offline, disabled, got cloud")
+
+
+@pytest.mark.parametrize("loss", ["negative_elbo", "clean_negative_elbo"])
+def test_the_direct_denoiser_is_refused_with_a_loss_that_needs_an_energy(loss, fails_cleanly):
+    stderr = fails_cleanly(["model=denoiser", f"loss={loss}", *QUICK, *TINY["denoiser"], "logger=none"],
+                           "needs the model's energy")
+    assert "Denoiser does not have (it gives a score only): train it with loss=denoising" in stderr
+    assert len(stderr.strip().splitlines()) == 1
+
+
+def test_a_posterior_mean_target_is_refused_on_data_without_a_known_posterior(fails_cleanly):
+    stderr = fails_cleanly(["model=deen", "loss.target=posterior_mean", *QUICK, *TINY["deen"], "logger=none"],
+                           "loss.target=posterior_mean needs data whose posterior mean E[x|y] is known exactly")
+    assert "synthetic has none: use loss.target=x" in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_posterior_mean_target_is_refused_on_mnist(shared_data, fails_cleanly):
+    stderr = fails_cleanly(["model=deen", "data=mnist", f"data.root={shared_data}", "loss.target=posterior_mean", *TINY["deen"],
+                            "logger=none", "trainer.device=cpu"], "mnist has none: use loss.target=x")
+    assert stderr.startswith("uvb-train: error: loss.target=posterior_mean") and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_target_is_refused_for_a_loss_other_than_the_denoising_loss(fails_cleanly):
+    fails_cleanly(["model=vae", "data=gmm", "loss.target=posterior_mean", *TINY["vae"], "logger=none"], "Could not override 'loss.target'")
+    fails_cleanly(["model=deen", "data=gmm", "loss.target=mean", *TINY["deen"], "logger=none"], "loss.target must be one of x, posterior_mean, got mean")

@@ -7,8 +7,8 @@ from omegaconf import OmegaConf
 from conftest import CONFIG_DIR, TINY, compose_config
 from uvb_lab import compose
 from uvb_lab.config import check_values
-from uvb_lab.models.energy import EnergyModel
 from uvb_lab.models.names import MODELS
+from uvb_lab.models.score import ScoreModel
 
 BUILT_GROUPS = ("model", "model/likelihood", "data", "loss", "logger")
 OPTIONS = sorted((group, path.stem) for group in BUILT_GROUPS for path in (CONFIG_DIR / group).glob("*.yaml"))
@@ -24,7 +24,7 @@ def test_every_option_composes_and_builds(group, option, tmp_path):
     cfg = compose_config([*model, f"{group}={option}", *data, *small_model])
     assert OmegaConf.select(cfg, group.replace("/", ".")) is not None
     if group == "model":
-        assert isinstance(instantiate(cfg.model), EnergyModel)
+        assert isinstance(instantiate(cfg.model), ScoreModel)
     elif group == "model/likelihood":
         assert instantiate(cfg.model).likelihood.name == option
     elif group == "loss":
@@ -42,7 +42,7 @@ def test_models_select_their_own_loss_and_it_can_be_overridden():
     def loss(*overrides):
         return compose_config(list(overrides)).loss._target_.rsplit(".", 1)[-1]
 
-    assert loss("model=uvb") == loss("model=deen") == loss("model=uvb_laplace") == "DenoisingLoss"
+    assert loss("model=uvb") == loss("model=deen") == loss("model=uvb_laplace") == loss("model=denoiser") == "DenoisingLoss"
     assert loss("model=vae") == "NegativeELBO" and loss("model=sigma_vae") == "CleanNegativeELBO"
     assert loss("model=vae", "loss=denoising") == "DenoisingLoss"
 

@@ -10,7 +10,7 @@ SIGMA, STD, IMAGE_SIZE = 0.5, 0.5, 8
 FAST = ["trainer.lr=3e-3", "trainer.epochs=6", "trainer.batch_size=64"]
 
 
-@pytest.mark.parametrize("model", ["deen", "uvb"])
+@pytest.mark.parametrize("model", ["deen", "uvb", "denoiser"])
 def test_short_run_gets_within_10_percent_of_the_optimal_gaussian_denoiser(model, tmp_path):
     overrides = [
         f"model={model}",

@@ -1,4 +1,4 @@
-"""The models' maths: Table 1's sizes, energy gradients, the KL of Eq. 15, the loss of Eq. 4 / 18."""
+"""The models' maths: Table 1's sizes, energy gradients, the KL of Eq. 15, the loss of Eq. 4 / 18, the direct denoiser."""
 
 import math
 
@@ -6,13 +6,17 @@ import pytest
 import torch
 from hydra.utils import instantiate
 
-from conftest import compose_config
+from conftest import CONFIG_DIR, compose_config, gmm_settings
 from uvb_lab import paper
-from uvb_lab.loss import CleanNegativeELBO, DenoisingLoss, NegativeELBO
-from uvb_lab.models import DEEN, UVB
+from uvb_lab.bench.benchmark import step_flops
+from uvb_lab.bench.flop_count import FlopCount
+from uvb_lab.data.gmm import gmm
+from uvb_lab.loss import CleanNegativeELBO, DenoisingLoss, NegativeELBO, squared_error, training_loss
+from uvb_lab.models import DEEN, UVB, Denoiser
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.models.likelihood import GaussianLikelihood, LaplaceLikelihood
 from uvb_lab.models.uvb import gaussian_kl
+from uvb_lab.train_step import make_train_step
 
 # Table 1's exact counts with the paper's architecture choices (docs/reproduction.md), kept in uvb_lab/paper.py.
 PAPER_SIZE_PARAMS = [(model, data, count) for (model, data), count in paper.TABLE1_EXACT.items()]
@@ -105,14 +109,14 @@ def test_denoising_loss_on_a_hand_computed_example():
     y = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]], [[[0.0, 0.0], [4.0, 0.0]]]])
     # sample 1: x_hat = (1.5, 0, 0, 0): error 0.25.  sample 2: x_hat = (0, 0, 3, 0): error 9 + 4 = 13.
     # Summed over pixels, averaged over the batch, no factor 1/2: (0.25 + 13) / 2.
-    assert DenoisingLoss()(model.eval(), x, y).item() == pytest.approx(6.625)
+    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(6.625)
 
 
 def test_denoising_loss_trains_through_the_score_and_elbo_loss_ignores_x():
     model = tiny_models()["uvb"].train()
     x = torch.rand(4, 2, 7, 7, dtype=torch.float64)
     y = x + 0.7 * torch.randn_like(x)
-    DenoisingLoss()(model, x, y).backward()
+    DenoisingLoss(target="x")(model, x, y).backward()
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     torch.manual_seed(5)
     a = NegativeELBO()(model, x, y)
@@ -189,3 +193,118 @@ def test_sigma_vae_loss_is_the_clean_elbo_on_a_hand_computed_case_and_never_sees
     torch.manual_seed(1)
     assert CleanNegativeELBO().denoise(model, y).item() == pytest.approx(3 * draw, rel=1e-6)
     assert CleanNegativeELBO.denoises is False and DenoisingLoss.denoises is True
+
+
+def parameters(overrides: list[str]) -> int:
+    """dim(theta) of the model the real config composes with these overrides, built on the meta device."""
+    cfg = compose_config(overrides)
+    with torch.device("meta"):
+        return sum(p.numel() for p in instantiate(cfg.model).parameters())
+
+
+def experiments_sizing_uvb() -> list[str]:
+    """The experiments that set UVB's width per model (sizes.uvb): each must size the direct denoiser to match."""
+    return sorted(path.stem for path in (CONFIG_DIR / "experiment").glob("*.yaml")
+                  if "uvb" in (compose_config([f"+experiment={path.stem}"]).get("sizes") or {}))
+
+
+# Issue 33: the direct denoiser at UVB's parameter count, wherever UVB's width is set, with a readout of rank >= d.
+SIZED = [["data=mnist"], ["data=cifar10", "model.conv_channels=[8,8,8]", "model.hidden=4856"]]  # the latter: conf/model/denoiser.yaml's
+SIZED += [[f"+experiment={experiment}"] for experiment in experiments_sizing_uvb()]
+
+
+@pytest.mark.parametrize("overrides", SIZED, ids=[" ".join(o) for o in SIZED])
+def test_the_direct_denoiser_has_uvbs_parameter_count_within_one_percent(overrides):
+    uvb_overrides = [o for o in overrides if not o.startswith("model.")]
+    uvb, denoiser = parameters(["model=uvb", *uvb_overrides]), parameters(["model=denoiser", *overrides])
+    assert abs(denoiser / uvb - 1) < 0.01, (uvb, denoiser)
+    cfg = compose_config(["model=denoiser", *overrides])
+    assert cfg.model.hidden >= cfg.data.channels * cfg.data.image_size**2  # its score can reach every direction of y
+
+
+def test_every_experiment_sizing_uvb_is_checked_including_the_mixtures_and_table2s():
+    assert {"table2_mnist_cpu", "bayes_gap", "bayes_gap_tuned", "bayes_gap_tuned_10x10"} <= set(experiments_sizing_uvb())
+
+
+def tiny_denoiser(sigma=0.7) -> Denoiser:
+    torch.manual_seed(0)
+    return Denoiser(sigma=sigma, channels=2, image_size=7, conv_channels=(3, 4), hidden=5).double()
+
+
+def test_the_direct_denoiser_is_tweedies_formula_of_an_unconstrained_score_trained_by_the_denoising_loss():
+    model = tiny_denoiser()
+    y = torch.rand(3, 2, 7, 7, dtype=torch.float64)
+    score = model.score(y)
+    assert score.shape == y.shape and not score.requires_grad  # no graph outside training
+    assert torch.equal(model.x_hat(y), y + model.sigma**2 * score)
+    assert not hasattr(model, "energy")  # a score that is no energy's gradient: nothing to integrate
+    x = torch.rand_like(y)
+    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(squared_error(x, y + model.sigma**2 * score).mean().item())
+    for parameter in model.parameters():  # a silent network: x_hat(y) = y, the loss is the noise's ||x - y||^2
+        torch.nn.init.zeros_(parameter)
+    assert DenoisingLoss(target="x")(model, x, y).item() == pytest.approx(squared_error(x, y).mean().item())
+
+
+def test_a_training_step_of_the_direct_denoiser_is_one_forward_and_one_backward(monkeypatch):
+    model = tiny_denoiser().float().train()
+    x = torch.rand(4, 2, 7, 7)
+    y = x + 0.7 * torch.randn_like(x)
+
+    def no_double_backprop(*args, **kwargs):
+        raise AssertionError("the direct denoiser's step called torch.autograd.grad")
+
+    monkeypatch.setattr(torch.autograd, "grad", no_double_backprop)
+    step = make_train_step(model, DenoisingLoss(target="x"), torch.optim.Adam(model.parameters(), lr=1e-3), "fp32")
+    before = [p.detach().clone() for p in model.parameters()]
+    loss, finite = step(x, y)
+    assert bool(finite) and loss.item() > 0
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.parameters()))  # every parameter learnt from the step
+    monkeypatch.undo()
+    # What scripts/compute_matched.py counts for a step (uvb_lab/bench): about 3 forwards (the forward, then the backward
+    # to the weights and to every activation but y's); DEEN's double backprop at the same widths costs about 6.
+    for model_name, low, high in (("denoiser", 2.5, 3.0), ("deen", 5.5, 6.5)):
+        cfg = compose_config([f"model={model_name}", "data=synthetic", "model.conv_channels=[4,8]", "model.hidden=300"])
+        with torch.device("meta"):
+            network = instantiate(cfg.model).net
+            y = torch.rand(8, 1, 16, 16)
+        with FlopCount() as forward, torch.no_grad():
+            network(y)
+        assert low * forward.flop <= step_flops(cfg, 8) <= high * forward.flop, model_name
+
+
+def test_the_vae_losses_refuse_a_model_without_an_energy_and_accept_every_model_with_one():
+    data = gmm(**gmm_settings(n_train=8, n_test=8, image_size=8))
+    for loss in (NegativeELBO(), CleanNegativeELBO()):
+        with pytest.raises(ValueError, match=f"{type(loss).__name__} needs the model's energy.*Denoiser does not have"):
+            training_loss(loss, tiny_denoiser(), data)
+    assert training_loss(NegativeELBO(), tiny_models()["uvb"], data) is not None
+    assert training_loss(DenoisingLoss(target="x"), tiny_denoiser(), data) is not None
+
+
+def test_the_posterior_mean_target_trains_against_the_exact_posterior_mean_and_scores_against_x():
+    data = gmm(**gmm_settings(n_train=16, n_test=8, image_size=8, components=3, component_rank=2))
+    model = Denoiser(sigma=0.5, channels=1, image_size=8, conv_channels=(3,), hidden=70).train()
+    x = data.train[:8]
+    y = x + 0.5 * torch.randn_like(x)
+    loss = DenoisingLoss(target="posterior_mean")
+    trained_on = training_loss(loss, model, data)
+    x_hat = model.x_hat(y, create_graph=True)
+    expected = squared_error(data.ground_truth.posterior_mean(y, 0.5), x_hat).mean()
+    assert trained_on(model, x, y).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert loss(model, x, y).item() == pytest.approx(squared_error(x, x_hat).mean().item(), rel=1e-6)  # evaluation's: against x
+    assert training_loss(DenoisingLoss(target="x"), model, data) is not None
+    shapes = compose_config(["data=synthetic"]).data
+    with pytest.raises(ValueError, match="loss.target=posterior_mean needs data whose posterior mean E\\[x\\|y\\] is known exactly.*synthetic has none"):
+        training_loss(loss, model, instantiate(shapes))
+
+
+def test_the_direct_denoiser_samples_and_draws_the_papers_figures_through_its_score_alone(tmp_path):
+    from uvb_lab.data.synthetic import shapes
+    from uvb_lab.figures.cli import default_settings
+    from uvb_lab.figures.paper_figures import make_figures
+
+    model = Denoiser(sigma=0.5, channels=1, image_size=16, conv_channels=(4,), hidden=256)
+    settings = {**default_settings(), "images": 2, "jumps": 2, "steps_per_jump": 2, "chains": 2, "mixing": False}
+    pngs, numbers = make_figures(tmp_path, model, shapes(n_train=8, n_test=4), settings, name="denoiser")
+    assert sorted(pngs) == ["fig2_denoising", "fig3_walk_jump"]  # no decoder: no Fig. 4
+    assert all(path.is_file() for path in pngs.values()) and numbers["sigma"] == 0.5

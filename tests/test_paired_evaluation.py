@@ -53,9 +53,9 @@ def test_a_rerun_gives_the_same_numbers_and_z_draws_stay_seeded():
     x_test = torch.rand(20, 1, 8, 8)
     uvb = UVB(sigma=0.5, channels=1, image_size=8, conv_channels=(3,), hidden=5, latent_dim=3, decoder_hidden=6, likelihood=GaussianLikelihood,
               z_samples=1)
-    first = evaluate(uvb, DenoisingLoss(), x_test, seed=3, batch_size=8)
-    assert evaluate(uvb, DenoisingLoss(), x_test, seed=3, batch_size=8) == first
-    assert evaluate(uvb, DenoisingLoss(), x_test, seed=4, batch_size=8) != first
+    first = evaluate(uvb, DenoisingLoss(target="x"), x_test, seed=3, batch_size=8)
+    assert evaluate(uvb, DenoisingLoss(target="x"), x_test, seed=3, batch_size=8) == first
+    assert evaluate(uvb, DenoisingLoss(target="x"), x_test, seed=4, batch_size=8) != first
 
 
 def test_runs_of_two_models_record_one_noise_fingerprint_and_another_sigma_or_eval_seed_another(tmp_path):

@@ -90,6 +90,10 @@ def test_gmm_risks_prints_the_default_mixtures_bayes_and_linear_risks(tmp_path):
     assert ratio == round(bayes / linear, 3) or abs(ratio - bayes / linear) < 1e-3
     assert ratio < 0.7  # the mixture's best denoiser is far from linear (conf/data/gmm.yaml's promise)
     assert "% of training pixels in [0, 1]" in result.stdout
+    ranked = run_python([str(SCRIPTS / "gmm_risks.py"), "--sigmas", "1.0", "--samples", "4000", "data.component_rank=4"], timeout=120)
+    assert ranked.returncode == 0, ranked.stderr
+    assert "'component_rank': 4" in ranked.stdout and next(line for line in ranked.stdout.splitlines() if line.startswith("| 1 |"))
+    assert run_python([str(SCRIPTS / "gmm_risks.py"), "model=deen"]).returncode == 2  # only the mixture's settings
 
 
 def test_compare_samplers_counts_the_mixing_of_each_sampler_on_each_run(tmp_path):

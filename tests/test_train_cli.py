@@ -161,3 +161,39 @@ def test_a_clipped_run_trains_otherwise_and_is_named_by_its_clip(tmp_path):
     assert "trainer.grad_clip" not in json.loads((plain_dir / "identity.json").read_text())["identity"]
     assert json.loads((clipped_dir / "identity.json").read_text())["identity"]["trainer.grad_clip"] == 0.001
     assert run_summary.read(clipped_dir)["train_loss"] != run_summary.read(plain_dir)["train_loss"]
+
+def test_a_posterior_mean_target_trains_on_the_mixture_and_is_still_scored_against_x(tmp_path):
+    from uvb_lab import load_run
+    from uvb_lab.evaluate import evaluate
+    from uvb_lab.loss import DenoisingLoss
+
+    run_dir = tmp_path / "run"
+    mixture = ["data=gmm", "data.image_size=8", "data.n_train=256", "data.n_test=64", "data.component_rank=2"]
+    args = ["model=denoiser", *QUICK, "model.conv_channels=[4]", "model.hidden=64", *mixture, "loss.target=posterior_mean",
+            "logger=none", f"hydra.run.dir={run_dir}"]
+    result = uvb_train_here(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((run_dir / "identity.json").read_text())["identity"]["loss.target"] == "posterior_mean"
+    run = load_run(run_dir, model=True)
+    trainer = run.config["trainer"]
+    against_x = evaluate(run.model, DenoisingLoss(target="x"), run.data.test, trainer["eval_seed"], trainer["eval_batch_size"],
+                         ground_truth=run.data.ground_truth)
+    # The recorded test loss is the trained weights' ||x - x_hat||^2 on the paired noise, as for every run (in the training's
+    # precision where it agrees with fp32's to 0.1%, uvb_lab/evaluate.py), never the distance to E[x|y] it trained on.
+    assert run.summary["test_loss"] == pytest.approx(against_x["test_loss"], rel=2e-3)
+    assert run.summary["test_bayes_risk"] == pytest.approx(against_x["test_bayes_risk"])
+
+
+def test_loss_target_is_part_of_a_runs_identity_only_away_from_x():
+    from conftest import compose_config
+    from uvb_lab import compose
+    from uvb_lab.run import identity as run_identity
+
+    plain = compose_config(["model=deen", "data=gmm"])
+    assert plain.run.name == "deen-gmm-sigma1.0" and plain.loss.target == "x"
+    current, defaults = run_identity.identity(plain), compose.defaults_identity({"model": "deen", "data": "gmm"})[0]
+    made_before = {key: value for key, value in current.items() if key != "loss.target"}  # a folder made before the key
+    assert run_identity.differences(made_before, current, defaults) == []
+    aimed = compose_config(["model=deen", "data=gmm", "loss.target=posterior_mean"])
+    assert aimed.run.name == "deen-gmm-sigma1.0-targetposterior_mean"
+    assert run_identity.differences(made_before, run_identity.identity(aimed), defaults) != []

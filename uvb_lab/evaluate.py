@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from uvb_lab.loss import Loss, squared_error
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.paired_noise import noise
 from uvb_lab.samplers.seeding import seeded
 
@@ -26,7 +26,7 @@ CHECK_IMAGES = 500
 AGREEMENT = 1e-3
 
 @contextmanager
-def frozen(model: EnergyModel):
+def frozen(model: ScoreModel):
     """The parameters out of autograd while inside: the score needs grad_y f, never a parameter's gradient."""
     flags = [p.requires_grad for p in model.parameters()]
     for p in model.parameters():
@@ -39,7 +39,7 @@ def frozen(model: EnergyModel):
 
 
 def evaluate_checked(
-    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test",
+    model: ScoreModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test",
     ground_truth: Any = None, autocast_dtype: torch.dtype | None = None,
 ) -> dict[str, float]:
     """`evaluate` in the training's autocast dtype where that gives fp32's numbers: at training speed.
@@ -62,7 +62,7 @@ def evaluate_checked(
 
 
 def evaluate(
-    model: EnergyModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None,
+    model: ScoreModel, loss_fn: Loss, x_test: torch.Tensor, seed: int, batch_size: int, split: str = "test", ground_truth: Any = None,
     autocast_dtype: torch.dtype | None = None, images: int | None = None, prefix: int | None = None,
 ) -> Any:
     """Means over the whole test set (or the validation split, split="val": the same numbers, named val_...).

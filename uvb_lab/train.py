@@ -28,9 +28,9 @@ from uvb_lab.data import DataError, ImageData
 from uvb_lab.evaluate import evaluate_checked
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
-from uvb_lab.loss import Loss
+from uvb_lab.loss import Loss, training_loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.paired_noise import noise_fingerprint
 from uvb_lab.run import checkpoint, devices
 from uvb_lab.run import files as run_files
@@ -86,7 +86,7 @@ class Parts:
     device: torch.device
     precision: str
     data: ImageData
-    model: EnergyModel
+    model: ScoreModel
     loss_fn: Loss
     optimizer: torch.optim.Optimizer
     train_step: TrainStep  # one optimizer update in the chosen precision (uvb_lab/train_step.py)
@@ -112,7 +112,9 @@ def build_parts(cfg: DictConfig, job_num: int | None = None) -> Parts:
     optimizer = adam(model.parameters(), lr=cfg.trainer.lr, device=device)  # fused on CUDA
     precision = resolve_precision(cfg.trainer.precision, device)  # auto: bf16 on CPUs with native bf16, tf32 on CUDA
     try:
-        train_step = make_train_step(model, loss_fn, optimizer, precision, cfg.trainer.compile, skip_nonfinite=cfg.trainer.skip_nonfinite,
+        # The step minimises the training loss (loss.target=posterior_mean: against E[x|y]); evaluation's loss_fn is against x.
+        train_step = make_train_step(model, training_loss(loss_fn, model, data), optimizer, precision, cfg.trainer.compile,
+                                     skip_nonfinite=cfg.trainer.skip_nonfinite,
                                      grad_clip=cfg.trainer.grad_clip)
     except ValueError as error:
         raise ConfigError(str(error)) from error

@@ -62,7 +62,7 @@ def model_config(model: str, data: str, width_scale: float, overrides: tuple[str
 
 
 def step_flops(cfg: DictConfig, batch_size: int) -> int:
-    """FLOP of one training step (loss with grad_y f, then backward through it), counted on the meta device.
+    """FLOP of one training step (the loss, with grad_y f for an energy model, then backward through it), on the meta device.
 
     Matrix products and convolutions only, the same work the matmul peak measures; Adam and the elementwise
     work are memory-bound and add O(params + activations) FLOP.

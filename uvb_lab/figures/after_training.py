@@ -7,7 +7,7 @@ from typing import Any
 
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.paper_figures import FIGURES, make_figures
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.run.summary import STEPS_DONE, TEST_LOSS
 from uvb_lab.trackers import Tracker
 
@@ -23,7 +23,7 @@ def trained_for(summary: Mapping[str, Any] | None) -> str:
 
 
 def figures_after_training(
-    run_dir: Path, model: EnergyModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Tracker, step: int, trained: str = ""
+    run_dir: Path, model: ScoreModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Tracker, step: int, trained: str = ""
 ) -> None:
     """The end-of-training hook of uvb-train: figures into the run folder and to the tracker; a failure only warns."""
     try:

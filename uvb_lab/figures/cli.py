@@ -20,7 +20,7 @@ from uvb_lab.config import FiguresSchema
 from uvb_lab.data.images import DataError, ImageData
 from uvb_lab.figures.after_training import trained_for
 from uvb_lab.figures.paper_figures import FIGURES, FiguresError, make_figures
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.run import checkpoint, devices, saved_config
 from uvb_lab.run import folder as run_folder
 
@@ -32,7 +32,7 @@ class TrainedRun(NamedTuple):
     """What the figures are drawn from: a run folder's trained model, its data and its `figures:` settings."""
 
     name: str
-    model: EnergyModel
+    model: ScoreModel
     data: ImageData
     settings: dict[str, Any]  # the run's `figures:` config; today's defaults for runs that recorded none
 

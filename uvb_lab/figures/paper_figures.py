@@ -20,7 +20,7 @@ from uvb_lab import ranges
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.image_grid import save_grid
 from uvb_lab.figures.mixing import chain_mixing, no_mixing_reason
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.run import files as run_files
 from uvb_lab.samplers import decoder_samples, jump, nebula, walk_jump
 from uvb_lab.samplers.seeding import seeded
@@ -37,11 +37,11 @@ class FiguresError(ValueError):
 
 def make_figures(
     out: Path,
-    model: EnergyModel,
+    model: ScoreModel,
     data: ImageData,
     settings: Mapping[str, Any],
     name: str = "",
-    compare: tuple[str, EnergyModel] | None = None,
+    compare: tuple[str, ScoreModel] | None = None,
     trained: str = "",
 ) -> tuple[dict[str, Path], dict[str, Any]]:
     """Write the figures of `model` into the folder out; returns {figure name: PNG path} and the numbers.

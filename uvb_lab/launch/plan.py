@@ -141,6 +141,7 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
     """Every check that needs no file written: values, device, the model's own constructor, the data."""
     import torch
 
+    from uvb_lab.loss import training_loss
     from uvb_lab.run import devices
     from uvb_lab.train import build, load_data
 
@@ -150,10 +151,13 @@ def _check_job(cfg: DictConfig, job_num: int | None) -> None:
     except devices.DeviceError as error:
         raise ConfigError(str(error)) from error
     with torch.device("meta"):  # runs the constructor's checks; allocates nothing
-        build("model", cfg.model)
-    build("loss", cfg.loss)
+        model = build("model", cfg.model)
+    loss = build("loss", cfg.loss)
     build("logger", cfg.logger)
-    load_data(cfg.data)
+    try:  # the model has what the loss calls, and the data the target the loss is aimed at
+        training_loss(loss, model, load_data(cfg.data))
+    except ValueError as error:
+        raise ConfigError(str(error)) from error
 
 
 def _decide(job_folder: Path, cfg: DictConfig, choices: dict[str, str | None], job_num: int | None, seen: dict[Path, int], index: int) -> run_folder.Decision:

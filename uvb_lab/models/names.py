@@ -6,13 +6,14 @@ from typing import NamedTuple
 
 class Shown(NamedTuple):
     name: str  # in tables, figures and legends
-    color: str  # its curves and points (Okabe-Ito, colour-blind safe: UVB blue, DEEN vermillion)
+    color: str  # its curves and points (Okabe-Ito, colour-blind safe: UVB blue, DEEN vermillion, direct denoiser black)
 
 
 OTHER_COLOR = "#555555"  # a model without a colour of its own: grey
 MODELS = {
     "deen": Shown("DEEN", "#D55E00"),
     "deen_quadratic": Shown("DEEN (quadratic)", OTHER_COLOR),
+    "denoiser": Shown("Direct denoiser", "#000000"),
     "uvb": Shown("UVB", "#0072B2"),
     "uvb_laplace": Shown("UVB (Laplace decoder)", "#CC79A7"),
     "vae": Shown("VAE", "#009E73"),

@@ -21,7 +21,7 @@ from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
 from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, Metric, Table, baseline_stat
 
-MODELS = ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
+MODELS = ("uvb", "deen", "denoiser", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
 
 def _against_bayes(name: str, loss: str, combine: Callable[[float, float], float]) -> Metric:

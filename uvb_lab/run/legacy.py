@@ -31,7 +31,12 @@ LOSSES = {
     "uvb_lab.loss.negative_elbo_loss": "uvb_lab.loss.NegativeELBO",
 }
 # (group, the class that has it, key, the value of runs made before it): a saved config without the key rebuilds with it.
-ADDED_SETTINGS = (("model", "uvb_lab.models.DEEN", "quadratic", False),)
+ADDED_SETTINGS = (
+    ("model", "uvb_lab.models.DEEN", "quadratic", False),
+    ("loss", "uvb_lab.loss.DenoisingLoss", "target", "x"),
+    ("data", "uvb_lab.data.gmm.gmm", "component_rank", 0),
+    ("data", "uvb_lab.data.gmm.gmm", "component_scale", 1.0),  # unread at rank 0: conf/data/gmm.yaml's value
+)
 LIKELIHOODS = {
     "gaussian": "uvb_lab.models.likelihood.GaussianLikelihood",
     "laplace": "uvb_lab.models.likelihood.LaplaceLikelihood",

@@ -1,4 +1,5 @@
-"""Samplers of a trained energy model: plain functions of an EnergyModel and tensors (no Hydra, no W&B).
+"""Samplers of a trained model: plain functions of a ScoreModel and tensors (no Hydra, no W&B). They call its score
+alone (-grad f of an energy model), so the direct denoiser, which has no energy, samples with them too.
 
     jump             the empirical Bayes jump y -> x_hat(y) (Eq. 2 / 3 / 20), seeded, optionally averaged over K z draws
     nebula           n gradient steps of size sigma^2 on f ("poor man's NEBULA", Sec. 3.3.1)

@@ -2,12 +2,12 @@
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.seeding import seeded
 
 
 # Fig. 4 / Sec. 3.5: mu_y(z) with z ~ p(z) = N(0, I_{d_z}) (the decoder mean, no pixel noise added).
-def decoder_samples(model: EnergyModel, n: int, seed: int | None = None) -> torch.Tensor:
+def decoder_samples(model: ScoreModel, n: int, seed: int | None = None) -> torch.Tensor:
     """n decoder means, (n, C, H, W) in [0, 1], without gradients."""
     if not model.has_decoder:
         raise TypeError(f"decoder samples need a model with a decoder (UVB, VAE, sigma-VAE), got {type(model).__name__}")

@@ -2,7 +2,7 @@
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.seeding import seeded
 
 # z draws per pass when averaging grad f over many: bounds memory at (chunk * batch) decoder outputs.
@@ -10,7 +10,7 @@ Z_CHUNK = 100
 
 
 # Eq. 2 / 3 (and Eq. 20 as the jump of walk-jump sampling): x_hat(y) = y - sigma^2 grad f(y).
-def jump(model: EnergyModel, y: torch.Tensor, z_samples: int = 1, seed: int | None = None) -> torch.Tensor:
+def jump(model: ScoreModel, y: torch.Tensor, z_samples: int = 1, seed: int | None = None) -> torch.Tensor:
     """The Bayes estimator of x given y, detached, from z_samples draws; y is not modified.
 
     EnergyModel.x_hat made fit for sampling: seeded, detached, and for any number of draws (the jump of

@@ -4,13 +4,13 @@ import math
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.seeding import seeded
 
 
 # Eq. 19: y_{t+1} = y_t - delta^2 grad f(y_t) + sqrt(2) delta eps_t, eps_t ~ N(0, I).
 def langevin_walk(
-    model: EnergyModel, y: torch.Tensor, delta: float, steps: int, seed: int | None = None
+    model: ScoreModel, y: torch.Tensor, delta: float, steps: int, seed: int | None = None
 ) -> torch.Tensor:
     """`steps` Langevin steps from y (a batch of independent chains), detached; y is not modified.
 

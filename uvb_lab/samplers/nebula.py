@@ -2,13 +2,13 @@
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.jump import jump
 from uvb_lab.samplers.seeding import seeded
 
 
 # Sec. 3.3.1, "poor man's NEBULA": y <- y - sigma^2 grad f(y), n times; one step is x_hat(y) (Eq. 3).
-def nebula(model: EnergyModel, y: torch.Tensor, steps: int = 2, seed: int | None = None) -> torch.Tensor:
+def nebula(model: ScoreModel, y: torch.Tensor, steps: int = 2, seed: int | None = None) -> torch.Tensor:
     """x_hat applied `steps` times (the paper: 2 steps, x_hat(x_hat(y)), Fig. 2d)."""
     if steps < 1:
         raise ValueError(f"NEBULA needs steps >= 1, got {steps}")

@@ -9,14 +9,14 @@ import math
 
 import torch
 
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.seeding import seeded
 
 
 # dv = -gamma v dt - grad f(y) dt + sqrt(2 gamma) dW,  dy = v dt  (unit mass, temperature 1), by BAOAB:
 # B: v -= (h/2) grad f(y);  A: y += (h/2) v;  O: v = c v + sqrt(1 - c^2) eps, c = exp(-gamma h);  A;  B.
 def underdamped_walk(
-    model: EnergyModel,
+    model: ScoreModel,
     y: torch.Tensor,
     delta: float,
     steps: int,

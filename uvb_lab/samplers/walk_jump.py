@@ -5,7 +5,7 @@ from typing import NamedTuple
 import torch
 
 from uvb_lab import ranges
-from uvb_lab.models.energy import EnergyModel
+from uvb_lab.models.score import ScoreModel
 from uvb_lab.samplers.jump import jump
 from uvb_lab.samplers.langevin import langevin_walk
 from uvb_lab.samplers.seeding import seeded
@@ -19,7 +19,7 @@ class WalkJump(NamedTuple):
 
 # Eq. 19 (walk) with Eq. 20 (jump x_hat(y_tau)) after every steps_per_jump steps; no warm-up, no restarts.
 def walk_jump(
-    model: EnergyModel,
+    model: ScoreModel,
     shape: tuple[int, int, int],
     *,
     chains: int,
