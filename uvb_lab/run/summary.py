@@ -44,6 +44,8 @@ TEST_BAYES_RISK = "test_bayes_risk"  # the exact denoiser's loss on the same pai
 
 # -- What the run is compared with, written at its start.
 TEST_LINEAR_RISK = "test_linear_risk"  # the Wiener filter's on the same noisy images (uvb_lab/linear_baseline.py)
+# The training set's Bayes denoiser's ||x - x_hat(y)||^2 on the same noisy images (uvb_lab/empirical_prior.py)
+TEST_EMPIRICAL_PRIOR_LOSS = "test_empirical_prior_loss"
 TEST_NOISE_FINGERPRINT = "test_noise_fingerprint"  # which noisy test images it was scored on (uvb_lab/paired_noise.py)
 BAYES_RISK_MONTE_CARLO, BAYES_RISK_MONTE_CARLO_SE = "bayes_risk_monte_carlo", "bayes_risk_monte_carlo_se"
 
@@ -85,6 +87,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     TEST_RECON_ON_Y: OPTIONAL_NUMBER,
     TEST_RECON_ON_X: OPTIONAL_NUMBER,
     TEST_LINEAR_RISK: OPTIONAL_NUMBER,
+    TEST_EMPIRICAL_PRIOR_LOSS: OPTIONAL_NUMBER,
     TEST_BAYES_RISK: OPTIONAL_NUMBER,
     TEST_NOISE_FINGERPRINT: (str, type(None)),
     WALL_TIME_S: OPTIONAL_NUMBER,
