@@ -65,10 +65,10 @@ def posterior_mean(train: torch.Tensor, y: torch.Tensor, sigma: float) -> torch.
         half_norms = x.pow(2).sum(1) / 2
         for block in range(0, n, NOISY_BLOCK):
             rows = slice(block, block + NOISY_BLOCK)
-            logits = (flat_y[rows] @ x.T - half_norms) / sigma**2
+            logits = (flat_y[rows] @ x.T).sub_(half_norms).div_(sigma**2)  # in place: one block-sized buffer
             new_largest = torch.maximum(largest[rows], logits.amax(1))
             rescale = torch.exp(largest[rows] - new_largest)  # 0 for the first chunk (exp(-inf))
-            weights = torch.exp(logits - new_largest[:, None])
+            weights = logits.sub_(new_largest[:, None]).exp_()
             normaliser[rows] = normaliser[rows] * rescale + weights.sum(1)
             weighted[rows] = weighted[rows] * rescale[:, None] + weights @ x
             largest[rows] = new_largest
