@@ -1,11 +1,13 @@
-"""The report's baselines and pairing: the linear (Wiener) row beside the models, a flag on a model above it, and
-UVB - DEEN test differences only between runs scored on the same noisy test images. Run folders are hand-made."""
+"""The report's baselines and pairing: the linear (Wiener) and training-set prior rows beside the models, a flag on a
+model above the linear one, and UVB - DEEN test differences only between runs scored on the same noisy test images.
+Run folders are hand-made."""
 
+import csv
 import json
 
 from hand_made_runs import table_identity, write_run
 from uvb_lab.report import main
-from uvb_lab.report.tables import ABOVE_LINEAR_NOTE, LINEAR_ROW
+from uvb_lab.report.tables import ABOVE_LINEAR_NOTE, EMPIRICAL_PRIOR_ROW, LINEAR_ROW
 
 COLUMN = 2  # sigma = 0.5 in Table 2's columns 0.3, 0.4, 0.5, ...
 
@@ -48,6 +50,29 @@ def test_runs_without_a_linear_risk_get_no_linear_row_and_no_flag(tmp_path, caps
     assert LINEAR_ROW not in rows and not any(ABOVE_LINEAR_NOTE[:40] in note for note in notes)
 
 
+def test_the_training_set_prior_row_stands_beside_the_linear_row_with_a_dash_for_runs_made_before_it(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, test_linear_risk=15.5, test_empirical_prior_loss=9.25)
+    run(root, "deen", 0.5, 6.5, test_linear_risk=15.5, test_empirical_prior_loss=9.25)
+    run(root, "uvb", 0.3, 3.0, test_linear_risk=7.5)  # made before uvb-lab recorded it
+    rows, notes = table2(tmp_path, capsys)
+    labels = list(rows)
+    assert labels.index(EMPIRICAL_PRIOR_ROW) == labels.index(LINEAR_ROW) + 1
+    assert rows[EMPIRICAL_PRIOR_ROW][COLUMN] == "9.25" and rows[EMPIRICAL_PRIOR_ROW][0] == "—"
+    assert any("training set's Bayes denoiser" in note for note in notes)
+    with open(tmp_path / "report" / "runs.csv") as runs_csv:
+        assert sorted(row["test_empirical_prior_loss"] for row in csv.DictReader(runs_csv)) == ["", "9.25", "9.25"]
+    table2_csv = (tmp_path / "report" / "table2_mnist.csv").read_text()
+    assert f"{EMPIRICAL_PRIOR_ROW},,test,mnist,0.5,test_empirical_prior_loss,9.25" in table2_csv
+
+
+def test_runs_without_a_training_set_prior_get_no_such_row(tmp_path, capsys):
+    root = tmp_path / "runs"
+    run(root, "uvb", 0.5, 5.9, test_linear_risk=15.5)
+    rows, _ = table2(tmp_path, capsys)
+    assert LINEAR_ROW in rows and EMPIRICAL_PRIOR_ROW not in rows
+
+
 def test_a_difference_of_runs_scored_on_different_noisy_images_is_refused_and_says_why(tmp_path, capsys):
     root = tmp_path / "runs"
     run(root, "uvb", 0.5, 5.9, test_noise_fingerprint="aaaa")
@@ -70,18 +95,19 @@ def test_a_difference_with_runs_made_before_paired_evaluation_names_them(tmp_pat
     assert "uvb-0.5-seed0" in old and "deen-0.5-seed0" not in old
 
 
-def test_the_bayes_gap_table_has_a_linear_row_and_flags_a_model_above_it(tmp_path):
+def test_the_bayes_gap_table_has_linear_and_training_set_prior_rows_and_flags_a_model_above_the_linear_one(tmp_path):
     root = tmp_path / "runs"
     for model, loss in (("uvb", 1.2), ("deen", 1.6)):
         identity = {"run.model": model, "sigma": 0.5, "data._target_": "uvb_lab.data.gmm.gmm"}
         write_run(root, model, 1000.0, identity, model=model, dataset="gmm", sigma=0.5, epochs=3, epochs_done=3,
-                  test_bayes_risk=1.0, test_linear_risk=1.5, test_loss=loss, test_denoising_loss=loss)
+                  test_bayes_risk=1.0, test_linear_risk=1.5, test_empirical_prior_loss=1.2, test_loss=loss, test_denoising_loss=loss)
     assert main([str(root), "--out", str(tmp_path / "report")]) == 0
     markdown = (tmp_path / "report" / "report.md").read_text()
     section = markdown.split("### Distance to the Bayes risk", 1)[1].split("###", 1)[0]
     rows = {line.split("|")[1].strip().split("[")[0]: line.split("|")[2].strip() for line in section.splitlines() if line.startswith("| ")}
     notes = [line for line in section.splitlines() if line.startswith("[")]
     assert rows["Linear (Wiener)"] == "1.50"
+    assert rows["Training-set prior"] == "1.20"  # a denoiser like the others: above the exact Bayes risk
     assert marked_with(rows["DEEN x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])
     assert not marked_with(rows["UVB x̂(y)"], notes, ABOVE_LINEAR_NOTE[:40])
 
@@ -116,3 +142,24 @@ def test_a_protocol_on_mnist_shows_the_papers_test_loss_beside_each_cell_with_it
     assert rows["model=uvb sigma=1.0"].endswith("| 15.0 |") and rows["model=deen sigma=1.0"].endswith("| 19.9 |")  # Table 2, σ = 1
     assert rows["model=uvb sigma=0.35"].endswith("| — |")
     assert "¹ The paper's Table 2: its own widths (Table 1) after 400 epochs" in table
+
+
+def test_a_protocol_shows_the_training_set_prior_beside_the_linear_column_and_a_dash_where_a_run_has_none(tmp_path):
+    sweep = tmp_path / "tuned"
+    cells = {}
+    for model, prior in (("uvb", 21.36), ("deen", None)):  # the DEEN runs were made before uvb-lab recorded it
+        runs = {str(seed): f"{model}-seed{seed}" for seed in (1, 2)}
+        for seed, run_name in runs.items():
+            recorded = {} if prior is None else {"test_empirical_prior_loss": prior}
+            write_run(sweep, run_name, 100.0, None, model=model, sigma=0.6, test_loss=10.0 + int(seed), test_denoising_loss=10.0 + int(seed),
+                      test_linear_risk=18.5, **recorded)
+        cells[f"model={model}"] = {"cell": [f"model={model}"], "chosen": "trainer.lr=0.001", "val_loss": {}, "test_runs": runs}
+    (sweep / "protocol.json").write_text(json.dumps({"format": 1, "cells": cells, "grid": ["trainer.lr=0.001"], "seeds": [1, 2]}))
+    assert main(["--out", str(tmp_path / "out"), str(sweep)]) == 0
+    lines = (tmp_path / "out" / "protocol.md").read_text().splitlines()
+    header = next(line for line in lines if line.startswith("| cell |")).strip("|").split("|")
+    column = [name.strip() for name in header].index("training-set prior")
+    assert header[column - 1].strip() == "linear (Wiener)"
+    rows = {line.split(" | ")[0].lstrip("| "): line.strip("|").split("|") for line in lines if line.startswith("| model=")}
+    assert rows["model=uvb"][column].strip() == "21.4" and rows["model=deen"][column].strip() == "—"
+    assert "model=uvb,trainer.lr=0.001,,empirical_prior_loss,21.36,,2" in (tmp_path / "out" / "protocol.csv").read_text()

@@ -16,21 +16,17 @@ sigma^2) on the training distribution, for comparison.
 
 Computed once per (training images, test images, sigma, eval seed, split): kept in this process and in a small
 JSON file per key under the cache folder (figures.cache_dir, default ~/.cache/uvb-lab), keyed by digests of the
-images' content, so no other data can hit it. A cache folder that cannot be written only warns.
+images' content, so no other data can hit it (uvb_lab/number_cache.py). A cache folder that cannot be written only warns.
 """
 
 import hashlib
-import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from uvb_lab.number_cache import cached_number, key_of
 from uvb_lab.paired_noise import noisy
-from uvb_lab.run.files import write_atomic
-
-log = logging.getLogger(__name__)
 
 # Spectra kept in this process, by the training images' digest; one dataset or two per process.
 _KEEP = 2
@@ -102,24 +98,11 @@ def measured_risk(spec: Spectrum, x: torch.Tensor, y: torch.Tensor, sigma: float
 def linear_risk(train: torch.Tensor, x: torch.Tensor, sigma: float, seed: int, split: str, cache_dir: str | Path | None = None) -> float:
     """The Wiener filter of `train`, scored on x's paired noisy images y = x + sigma eps (seed, split), as the models are."""
     train_digest = content_digest(train)
-    key = hashlib.sha256(json.dumps([train_digest, content_digest(x), float(sigma), int(seed), split]).encode()).hexdigest()
-    if key in _RISKS:
-        return _RISKS[key]
-    file = Path(cache_dir).expanduser() / CACHE_FOLDER / f"{key[:32]}.json" if cache_dir is not None else None
-    if file is not None and file.is_file():
-        try:
-            cached = json.loads(file.read_text())
-            if cached.get("key") == key and isinstance(cached.get("risk"), float):
-                _RISKS[key] = cached["risk"]
-                return _RISKS[key]
-        except (OSError, ValueError) as error:  # a damaged cache file is computed over, not a reason to fail
-            log.warning("cached linear risk %s is unreadable (%r); computing it again", file, error)
-    y = noisy(x, sigma, seed, split)  # float32, exactly as the evaluation adds the noise
-    _RISKS[key] = measured_risk(spectrum(train, train_digest), x, y, sigma)
-    if file is not None:
-        record = {"key": key, "risk": _RISKS[key], "sigma": float(sigma), "seed": int(seed), "split": split, "train_digest": train_digest}
-        try:
-            write_atomic(file, lambda tmp: tmp.write_text(json.dumps(record)))
-        except OSError as error:  # a read-only or full cache folder: the number is known, only not kept
-            log.warning("cannot cache the linear risk in %s (%s); it is computed again next time", file, error)
-    return _RISKS[key]
+    key = key_of(train_digest, content_digest(x), float(sigma), int(seed), split)
+
+    def compute() -> float:
+        y = noisy(x, sigma, seed, split)  # float32, exactly as the evaluation adds the noise
+        return measured_risk(spectrum(train, train_digest), x, y, sigma)
+
+    return cached_number(_RISKS, key, compute, cache_dir, CACHE_FOLDER, "linear risk",
+                         sigma=float(sigma), seed=int(seed), split=split, train_digest=train_digest)

@@ -25,6 +25,7 @@ from tqdm import tqdm
 
 from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
+from uvb_lab.empirical_prior import empirical_prior_loss
 from uvb_lab.evaluate import evaluate_checked
 from uvb_lab.figures.after_training import figures_after_training, trained_for
 from uvb_lab.linear_baseline import linear_risk
@@ -139,6 +140,7 @@ def first_summary(cfg: DictConfig, parts: Parts, stream: TrainingStream) -> dict
         **bayes_risk_monte_carlo(parts.data, float(cfg.sigma)),
         **noise_fingerprints(parts, cfg),
         **linear_risks(parts, cfg),
+        **empirical_prior_losses(parts, cfg),
         **provenance(parts.device, parts.precision),
     }
 
@@ -171,6 +173,14 @@ def linear_risks(parts: Parts, cfg: DictConfig) -> dict[str, float]:
     model (uvb_lab/linear_baseline.py), the row every report table shows beside the models."""
     sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
     return {field.for_split(split, field.TEST_LINEAR_RISK): linear_risk(parts.x_train, x, sigma, seed, split, cache)
+            for split, x in evaluated_splits(parts, cfg).items()}
+
+
+def empirical_prior_losses(parts: Parts, cfg: DictConfig) -> dict[str, float]:
+    """test_empirical_prior_loss (and val_...): the Bayes denoiser whose prior is the training images the model trains
+    on, on the same noisy images as the model (uvb_lab/empirical_prior.py), the report's "training-set prior" row."""
+    sigma, seed, cache = float(cfg.sigma), int(cfg.trainer.eval_seed), cfg.figures.cache_dir
+    return {field.for_split(split, field.TEST_EMPIRICAL_PRIOR_LOSS): empirical_prior_loss(parts.x_train, x, sigma, seed, split, cache)
             for split, x in evaluated_splits(parts, cfg).items()}
 
 

@@ -19,7 +19,7 @@ from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
-from uvb_lab.report.tables import DASH, DATASET_NAMES, LINEAR_NOTE, Metric, Table, baseline_stat
+from uvb_lab.report.tables import DASH, DATASET_NAMES, EMPIRICAL_PRIOR_NOTE, LINEAR_NOTE, Metric, Table, baseline_stat
 
 MODELS = ("uvb", "deen", "denoiser", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
@@ -34,6 +34,7 @@ def _against_bayes(name: str, loss: str, combine: Callable[[float, float], float
 
 RISK_RATIO = _against_bayes("risk_ratio", "test_denoising_loss", operator.truediv)
 LINEAR_RISK_RATIO = _against_bayes("linear_risk_ratio", "test_linear_risk", operator.truediv)
+EMPIRICAL_PRIOR_RISK_RATIO = _against_bayes("empirical_prior_risk_ratio", "test_empirical_prior_loss", operator.truediv)
 DECODER_RISK_RATIO = _against_bayes("decoder_risk_ratio", "test_decoder_denoising_loss", operator.truediv)
 EXCESS_RISK = _against_bayes("excess_risk", "test_denoising_loss", operator.sub)
 DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", "test_decoder_denoising_loss", operator.sub)
@@ -42,7 +43,9 @@ CAPTION = (
     "denoiser can do), mean ± sample std over seeds (n). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
     "the σ-VAE's is μ_y(z ~ q(z|y))); rows 'decoder' use μ_y(z ~ q(z|y)) for every model with a decoder. The CSV also "
     "holds the excess risk (loss - Bayes risk) of every cell. Row 'Linear (Wiener)': the best linear denoiser of the "
-    "training set on the same noisy test pairs, the floor every model should be under."
+    "training set on the same noisy test pairs, the floor every model should be under. Row 'Training-set prior': the "
+    "Bayes denoiser whose prior is the training images themselves, on the same pairs: how far N samples of the "
+    "distribution fall short of knowing it."
 )
 LAST_EPOCH_CAPTION = (
     "Each cell: the relative change of the test risk ratio (so of the test denoising loss: the Bayes risk of a run's "
@@ -68,6 +71,7 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
     table = Table(f"bayes_gap_{dataset}", title, ["σ", *map(str, sigmas)], caption=CAPTION)
     every_cell = {sigma: [index.cell(model, dataset, sigma, None) for model in models] for sigma in sigmas}
     linear = {sigma: baseline_stat(every_cell[sigma], LINEAR_RISK_RATIO) for sigma in sigmas}
+    empirical_prior = {sigma: baseline_stat(every_cell[sigma], EMPIRICAL_PRIOR_RISK_RATIO) for sigma in sigmas}
     for model in models:
         name = display_name(model)
         cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
@@ -81,11 +85,12 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
             for sigma in sigmas:
                 if (stat := cells[sigma].stat(excess.of)) is not None:
                     table.record(label, excess.name, stat.mean, None, std=stat.std, n=stat.n, sigma=sigma, **where)
-    if any(stat is not None for stat in linear.values()):
-        label = "Linear (Wiener)"
-        table.rows.append([label + table.mark([LINEAR_NOTE])] + [
-            table.stat_cell(label, LINEAR_RISK_RATIO.name, linear[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
-        ])
+    for label, ratio, note, stats in (("Linear (Wiener)", LINEAR_RISK_RATIO, LINEAR_NOTE, linear),
+                                      ("Training-set prior", EMPIRICAL_PRIOR_RISK_RATIO, EMPIRICAL_PRIOR_NOTE, empirical_prior)):
+        if any(stat is not None for stat in stats.values()):
+            table.rows.append([label + table.mark([note])] + [
+                table.stat_cell(label, ratio.name, stats[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
+            ])
     # Each ratio is on its run's own pairs; comparing rows compares runs, paired only where they share their noisy images.
     runs = [run for cells in every_cell.values() for cell in cells for run in cell.runs]
     for sigma in sigmas:

@@ -122,9 +122,9 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
         "t-interval over the seeds. Noise removed: 1 - loss / (d σ²).",
         "",
-        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | Bayes risk | risk ratio | noise removed |"
-        + (" the paper's test loss¹ |" if with_paper else ""),
-        "|---|---|---|---|---|---|---|---|" + ("---|" if with_paper else ""),
+        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | training-set prior | Bayes risk | risk ratio "
+        "| noise removed |" + (" the paper's test loss¹ |" if with_paper else ""),
+        "|---|---|---|---|---|---|---|---|---|" + ("---|" if with_paper else ""),
     ]
     tidy = io.StringIO()
     writer = csv.writer(tidy, lineterminator="\n")
@@ -132,6 +132,7 @@ def protocol_table(folder: Path) -> tuple[str, str]:
     notes: list[str] = []
     for cell in cells:
         loss, linear, bayes = cell.test_loss(), _one(cell.values(field.TEST_LINEAR_RISK)), _one(cell.values(field.TEST_BAYES_RISK))
+        prior = _one(cell.values(field.TEST_EMPIRICAL_PRIOR_LOSS))  # the training set's Bayes denoiser (empirical_prior.py)
         flag = ""
         if loss and linear is not None and Interval.of(list(loss.values())).mean > linear:
             flag = " ⚠"
@@ -141,7 +142,8 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         removed = cell.noise_removed()
         lines.append(
             f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | {_interval(loss)}{flag} | "
-            f"{number(linear) if linear is not None else '—'} | {number(bayes) if bayes is not None else '—'} | "
+            f"{number(linear) if linear is not None else '—'} | {number(prior) if prior is not None else '—'} | "
+            f"{number(bayes) if bayes is not None else '—'} | "
             f"{_interval(ratio)} | {_interval(removed, 100)}{'%' if removed else ''} |"
             + (f" {number(reference) if (reference := paper_test_loss(cell)) is not None else '—'} |" if with_paper else "")
         )
@@ -149,7 +151,7 @@ def protocol_table(folder: Path) -> tuple[str, str]:
             if values:
                 interval = Interval.of(list(values.values()))
                 writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, interval.mean, interval.half_width, interval.n])
-        for metric, value in (("linear_risk", linear), ("bayes_risk", bayes)):
+        for metric, value in (("linear_risk", linear), ("empirical_prior_loss", prior), ("bayes_risk", bayes)):
             if value is not None:
                 writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, value, "", len(cell.summaries)])
     if with_paper:

@@ -84,7 +84,7 @@ class Table:
         return text + self.mark(notes)
 
     def stat_cell(self, row: str, metric: str, stat: Stat | None, notes: Sequence[str] = (), **where: Any) -> str:
-        """A row that is no model's (the linear denoiser, the Bayes risk): its mean ± std (n) over the runs that record it."""
+        """A row that is no model's (the linear denoiser, the training-set prior, the Bayes risk): its mean ± std (n) over the runs that record it."""
         if stat is None:
             self.record(row, metric, None, None, notes, **where)
             return DASH + self.mark(notes)
@@ -184,6 +184,13 @@ LINEAR_RISK, BAYES_RISK = summary_field("test_linear_risk"), summary_field("test
 LINEAR_ROW, BAYES_ROW = "Linear (Wiener) test", "Bayes risk test"
 LINEAR_NOTE = ("not in the paper: the best linear denoiser, the Wiener filter of the training set's mean and covariance, "
                "scored on the same noisy test images as the models (test_linear_risk; uvb_lab/linear_baseline.py)")
+EMPIRICAL_PRIOR_LOSS = summary_field("test_empirical_prior_loss")
+EMPIRICAL_PRIOR_ROW = "Training-set prior test"
+EMPIRICAL_PRIOR_NOTE = (
+    "not in the paper: the training set's Bayes denoiser, the posterior mean whose prior is the training images themselves "
+    "(x_hat(y) = sum_i w_i x_i, w = softmax(-||y - x_i||^2 / 2σ^2)), scored on the same noisy test images as the models "
+    "(test_empirical_prior_loss; uvb_lab/empirical_prior.py): what memorising the training set gives, the nearest training "
+    "image at small σ; a model below it generalises past its training images")
 BAYES_NOTE = ("not in the paper: the exact posterior mean E[x|y] on the same noisy test images (test_bayes_risk), the lowest "
               "loss any denoiser can reach on data whose distribution is known")
 # The paper compares models "at equal parameter count" (Table 1): a difference of two cells further apart is flagged.
@@ -208,7 +215,7 @@ ABOVE_LINEAR_NOTE = ("above the linear (Wiener) denoiser on the same noisy test 
 
 
 def baseline_stat(cells: Sequence[Cell], metric: Metric) -> Stat | None:
-    """A number that is the data's, not a model's (test_linear_risk, test_bayes_risk), over the distinct values the
+    """A number that is the data's, not a model's (test_linear_risk, test_empirical_prior_loss, test_bayes_risk), over the distinct values the
     cells' counted runs record: one value where they share their noisy test images, a spread where they do not."""
     values = {value for cell in cells for run in cell.runs if (value := metric.of(run.summary)) is not None}
     return Stat.of(sorted(values)) if values else None
@@ -265,10 +272,13 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
                              model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
-    # The floor every model should be under, and where the data's distribution is known, the ceiling none can pass.
-    # Runs made before uvb-lab recorded them have no value; a row is left out where no run has one.
+    # The floor every model should be under, what memorising the training set gives, and where the data's distribution
+    # is known, the ceiling none can pass. Runs made before uvb-lab recorded them have no value; a row is left out where
+    # no run has one.
     for label, metric, note, values in (
         (LINEAR_ROW, LINEAR_RISK, LINEAR_NOTE, linear),
+        (EMPIRICAL_PRIOR_ROW, EMPIRICAL_PRIOR_LOSS, EMPIRICAL_PRIOR_NOTE,
+         {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], EMPIRICAL_PRIOR_LOSS) for sigma in sigmas}),
         (BAYES_ROW, BAYES_RISK, BAYES_NOTE, {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], BAYES_RISK) for sigma in sigmas}),
     ):
         if any(stat is not None for stat in values.values()):

@@ -44,6 +44,8 @@ TEST_BAYES_RISK = "test_bayes_risk"  # the exact denoiser's loss on the same pai
 
 # -- What the run is compared with, written at its start.
 TEST_LINEAR_RISK = "test_linear_risk"  # the Wiener filter's on the same noisy images (uvb_lab/linear_baseline.py)
+# The training set's Bayes denoiser's ||x - x_hat(y)||^2 on the same noisy images (uvb_lab/empirical_prior.py)
+TEST_EMPIRICAL_PRIOR_LOSS = "test_empirical_prior_loss"
 TEST_NOISE_FINGERPRINT = "test_noise_fingerprint"  # which noisy test images it was scored on (uvb_lab/paired_noise.py)
 # Which training batches it saw: a digest of the first batches' indices and noise (uvb_lab/training_stream.py); equal
 # for every model at one seed, dataset and batch size. None for a run continued from a checkpoint older than the stream.
@@ -89,6 +91,7 @@ TYPES: dict[str, tuple[type, ...]] = {
     TEST_RECON_ON_Y: OPTIONAL_NUMBER,
     TEST_RECON_ON_X: OPTIONAL_NUMBER,
     TEST_LINEAR_RISK: OPTIONAL_NUMBER,
+    TEST_EMPIRICAL_PRIOR_LOSS: OPTIONAL_NUMBER,
     TEST_BAYES_RISK: OPTIONAL_NUMBER,
     TEST_NOISE_FINGERPRINT: (str, type(None)),
     TRAIN_STREAM_FINGERPRINT: (str, type(None)),
