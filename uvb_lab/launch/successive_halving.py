@@ -246,7 +246,7 @@ def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, in
     results, alive = [], list(names)
     for k, rung in enumerate(schedule):
         if k:
-            previous = [score(trials[name].at.get(schedule[k - 1].budget)) for name in alive]
+            previous = [score(trials.get(name, Trial()).at.get(schedule[k - 1].budget)) for name in alive]
             alive = [alive[j] for j in sorted(survivors(previous, rung.configs)) if math.isfinite(previous[j])]
         for name in alive:
             trial = trials.get(name, Trial())
