@@ -213,7 +213,7 @@ def check_record(record: dict[str, Any], protocol: Protocol, path: Path) -> None
             "or move protocol.json aside: a relaunch then rebuilds the record from the runs' own folders (their metrics.jsonl), "
             "training nothing that finished"
         )
-    tuned = [seed for seed in record.get("tuning_seeds", protocol.tuning_seeds)]
+    tuned = record.get("tuning_seeds", protocol.tuning_seeds)
     if record["cells"] and tuned != protocol.tuning_seeds:
         raise RecordError(
             f"{path} was tuned on seeds {tuned}, this command on {protocol.tuning_seeds} (hydra.sweeper.tuning_seed, tuning_seeds): "
@@ -264,7 +264,7 @@ def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, in
                     where = f" ({sweep_dir / runs[str(seed)]})" if runs.get(str(seed)) else ""
                     results[f"{cell_name}, {chosen}, test seed {seed}{where}"] = outcome
     head = (f"tune, then test in {sweep_dir}: {len(protocol.cells)} cell{'s' * (len(protocol.cells) != 1)}, "
-            f"{tuning_runs} tuning runs, {test_runs} test runs ({RECORD})")
+            f"{tuning_runs} tuning run{'s' * (tuning_runs != 1)}, {test_runs} test run{'s' * (test_runs != 1)} ({RECORD})")
     return closing_line(head, [(word, what) for what, word in results.items()], no_choice)
 
 
