@@ -40,9 +40,9 @@ def test_a_run_with_a_validation_split_scores_it_and_returns_its_loss(tmp_path, 
     assert evaluations and all(math.isfinite(row["val_loss"]) and math.isfinite(row["test_loss"]) for row in evaluations)
     assert summary["val_loss"] == evaluations[-1]["val_loss"] != summary["test_loss"]
     assert "384 train / 128 validation / 128 test images" in (run_dir / "train.log").read_text()
-    # What a sweeper minimises: the validation loss where there is one, else the test loss; a failed job is the worst.
+    # What a sweeper minimises: the validation loss, never a test number; without one, and for a failed job, the worst.
     assert sweeper_objective(summary) == summary["val_loss"]
-    assert sweeper_objective({"test_loss": 3.5}) == 3.5
+    assert sweeper_objective({"test_loss": 3.5}) == math.inf
     assert sweeper_objective(None) == math.inf
     assert sweeper_objective({"test_loss": math.nan}) == math.inf
 

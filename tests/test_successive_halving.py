@@ -1,10 +1,15 @@
 """Successive halving (hydra/sweeper=successive_halving): the rung arithmetic, then searches of tiny runs on
 synthetic data that stop the bad configurations, continue the good one exactly as a longer run, redo nothing
-when relaunched, rank a failed trial last, and launch each rung as one joblib wave."""
+when relaunched, rank a failed trial last, score each trial at each budget by its own rows (so a lost table is
+rebuilt exactly), hold their folder for one launch, and launch each rung as one joblib wave."""
 
 import json
 import math
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -75,8 +80,10 @@ def test_a_search_stops_the_bad_rates_and_continues_the_best_exactly_as_a_longer
     assert table["trainer.lr=1e-06"][1] > table["trainer.lr=0.003"][1] > table["trainer.lr=0.01"][1]
     assert set(table["trainer.lr=0.01"]) == {1, 3} and table["trainer.lr=0.01"][3] == run_summary.read(runs[1e-2])["val_loss"]
     rows = (search / TABLE).read_text().splitlines()
-    assert rows[0] == "configuration,budget_reached,trainer.epochs=1,trainer.epochs=3,chosen"
-    assert [row for row in rows if row.endswith(",yes")] == [f"trainer.lr=0.01,3,{table['trainer.lr=0.01'][1]!r},{table['trainer.lr=0.01'][3]!r},yes"]
+    assert rows[0] == "configuration,budget_reached,trainer.epochs=1,trainer.epochs=3,chosen,run"  # each trial's run folder last
+    assert [row for row in rows if ",yes," in row] == [
+        f"trainer.lr=0.01,3,{table['trainer.lr=0.01'][1]!r},{table['trainer.lr=0.01'][3]!r},yes,{runs[1e-2].name}"
+    ]
 
     # The survivor, trained 1 epoch then continued to 3, is the run trained straight to 3: every number.
     straight = tmp_path / "straight"
@@ -110,11 +117,6 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     # No trial launched, not even to be skipped: the table had every rung's loss.
     assert "Launching" not in done.stdout and done.stdout.count("(0 launched, ") == 2
 
-    # Other rungs (min_budget 2) would score the survivor, trained to 3, at 2 by its 3-epoch loss: refused, nothing run.
-    code, err = run_uvb_train_in_process([*command, "hydra.sweeper.min_budget=2"], capsys)
-    assert code == 2 and "is of a search with other rungs, trainer.lr=0.01 (trained to 3, no loss at 2)" in err
-    assert files() == before
-
     # The same search to 9 epochs: two rungs from the table, then the survivor alone continues to 9.
     code, err = run_uvb_train_in_process([*command, "trainer.epochs=9"], capsys)
     assert code == 0, err
@@ -127,17 +129,24 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     assert set(table["trainer.lr=0.01"]) == {1, 3, 9} and set(table["trainer.lr=0.003"]) == {1}
 
 
-def test_a_failed_trial_ranks_last_and_the_search_goes_on(tmp_path, capsys):
-    # lr=1e6: the loss turns non-finite and the run fails; lr=-1: the trial is refused. Both score inf.
+def test_a_failed_trial_is_a_result_ranked_last_and_the_search_goes_on(tmp_path, capsys):
+    # lr=1e6: the loss turns non-finite and the non-finite guard stops the run; lr=-1: the trial is refused. Both are
+    # results, recorded as such and scored inf; the refusal makes the launch exit 2, the divergence alone would not.
     folder = tmp_path / "lr"
     command = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=2", "hydra.sweeper.eta=2",
                "trainer.lr=1e6,-1,1e-2,3e-3", f"hydra.sweep.dir={folder}"]
     code, err = run_uvb_train_in_process(command, capsys)
-    assert code == 0, err
+    assert code == 2, err
+    assert "chose trainer.lr=" in err and ", 1 diverged, 1 refused" in err
     table = read_table(folder / TABLE, "trainer.epochs")
-    assert table["trainer.lr=1000000.0"] == {1: math.inf} and table["trainer.lr=-1"] == {1: math.inf}
+    assert table["trainer.lr=1000000.0"] == {1: "diverged"} and table["trainer.lr=-1"] == {1: "refused"}
     assert set(table["trainer.lr=0.01"]) == set(table["trainer.lr=0.003"]) == {1, 2}  # the two that finished go on
-    assert sum(line.endswith(",yes") for line in (folder / TABLE).read_text().splitlines()) == 1
+    assert sum(",yes," in line for line in (folder / TABLE).read_text().splitlines()) == 1
+    # A relaunch retries neither (they are results), unless asked to.
+    done = uvb_train_here(command)
+    assert done.returncode == 2 and done.stdout.count("(0 launched, ") == 2, done.stderr
+    done = uvb_train_here([*command, "hydra.sweeper.retry_failed=true"])
+    assert "rung 1/2: 4 at trainer.epochs=1 (2 launched, 2 from " in done.stdout + done.stderr
 
 
 def test_each_rung_is_one_wave_of_the_joblib_launcher(search, tmp_path, capsys):
@@ -175,3 +184,79 @@ def test_dry_run_shows_the_rungs_and_their_budgets_and_writes_nothing(tmp_path, 
     ]
     code, err = run_uvb_train_in_process([*command, "hydra.sweeper.eta=1"], capsys)
     assert code == 2 and "eta >= 2" in err
+
+
+def test_a_lost_table_is_rebuilt_from_each_trials_rows_at_each_budget(search, tmp_path):
+    folder = tmp_path / "lr"
+    shutil.copytree(search, folder)
+    rows = {path: path.read_bytes() for path in folder.glob("*/metrics.jsonl")}
+    (folder / TABLE).unlink()
+    done = uvb_train_here([*SEARCH, f"hydra.sweep.dir={folder}"])
+    assert done.returncode == 0, done.stdout + done.stderr
+    # The survivor, trained to 3 epochs, scored at 1 by its epoch-1 row (not its final loss); nothing trained again.
+    assert (folder / TABLE).read_bytes() == (search / TABLE).read_bytes()
+    assert {path: path.read_bytes() for path in rows} == rows
+
+
+def test_a_relaunch_with_other_rungs_reads_each_trial_at_its_row_or_is_refused_where_it_has_none(search, tmp_path, capsys):
+    folder = tmp_path / "lr"
+    shutil.copytree(search, folder)
+    survivor = runs_by_lr(folder)[1e-2]
+    survivor_rows = (survivor / "metrics.jsonl").read_bytes()
+    # min_budget 2: the survivor trained to 3 is read at its epoch-2 row; the two others continue from 1 to 2 epochs.
+    code, err = run_uvb_train_in_process([*SEARCH, f"hydra.sweep.dir={folder}", "hydra.sweeper.min_budget=2"], capsys)
+    assert code == 0, err
+    (epoch_2,) = [row for row in run_files.read_metrics(survivor) if row.get("eval") == "epoch_end" and row["epoch"] == 2]
+    assert read_table(folder / TABLE, "trainer.epochs")["trainer.lr=0.01"][2] == epoch_2["val_loss"]
+    assert (survivor / "metrics.jsonl").read_bytes() == survivor_rows
+    # On a budget of steps a trial has no row between its evaluations: it trained past step 2 and cannot be read there.
+    steps = tmp_path / "steps"
+    command = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=3", "trainer.max_steps=9", "trainer.lr=1e-6,1e-2,3e-3",
+               "hydra.sweeper.budget_key=trainer.max_steps", "hydra.sweeper.max_budget=9", f"hydra.sweep.dir={steps}"]
+    code, err = run_uvb_train_in_process(command, capsys)
+    assert code == 0, err
+    code, err = run_uvb_train_in_process(["--dry-run", *command, "hydra.sweeper.min_budget=2"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "is of a search with other rungs, trainer.lr=0.01 (trained to 9, no loss at 2)" in err, err
+
+
+def test_a_damaged_row_of_a_trial_is_refused_in_one_line_naming_its_file(search, tmp_path, capsys):
+    folder = tmp_path / "lr"
+    shutil.copytree(search, folder)
+    metrics = runs_by_lr(folder)[1e-2] / "metrics.jsonl"
+    lines = metrics.read_text().splitlines()
+    lines[1] = json.dumps({**json.loads(lines[1]), "step": "two"})
+    metrics.write_text("\n".join(lines) + "\n")
+    (folder / TABLE).unlink()
+    code, err = run_uvb_train_in_process([*SEARCH, f"hydra.sweep.dir={folder}"], capsys)
+    assert code == 2 and f"uvb-train: error: {metrics}: line 2: 'step' is 'two'\n" in err, err
+    assert "Traceback" not in err
+
+
+def test_a_search_without_a_validation_split_is_refused_before_anything_is_written(tmp_path, capsys):
+    command = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "data.val_fraction=0", "trainer.lr=1e-3,1e-2", f"hydra.sweep.dir={tmp_path / 'lr'}"]
+    for dry_run in ([], ["--dry-run"]):
+        code, err = run_uvb_train_in_process([*dry_run, *command], capsys)
+        assert code == 2 and err.count("\n") == 1 and "add data.val_fraction=0.1" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_launch_into_a_search_folder_is_refused_naming_the_process_that_holds_it(search, tmp_path, capsys):
+    folder = tmp_path / "lr"
+    shutil.copytree(search, folder)
+    files = {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+    # Another launch of the search, as the OS sees it: a process holding the folder's lock.
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDONLY | os.O_DIRECTORY); fcntl.flock(fd, fcntl.LOCK_EX); "
+        "print('held', flush=True); time.sleep(60)"), str(folder)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        for dry_run in ([], ["--dry-run"]):
+            code, err = run_uvb_train_in_process([*dry_run, *SEARCH, f"hydra.sweep.dir={folder}"], capsys)
+            assert code == 2 and err == (f"uvb-train: error: {folder} is in use by another launch of this search (process {holder.pid} "
+                                         "holds its lock); wait for it to end, or stop it, then run this command again\n"), err
+        assert {path: path.read_bytes() for path in folder.rglob("*") if path.is_file()} == files
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # a launch killed outright leaves no lock behind
+        holder.wait()
+    code, err = run_uvb_train_in_process([*SEARCH, f"hydra.sweep.dir={folder}"], capsys)
+    assert code == 0, err

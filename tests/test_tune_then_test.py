@@ -1,14 +1,17 @@
-"""Tune, then test (hydra/sweeper=tune_then_test, docs/protocol.md): the choice is the validation split's alone, the
-test set is touched once per chosen run, a relaunch redoes nothing, and the report reads the protocol back."""
+"""Tune, then test (hydra/sweeper=tune_then_test, docs/protocol.md): the choice is the validation split's alone, over
+several tuning seeds, the test set is touched once per chosen run, every seed is counted whatever it came to, a relaunch
+redoes nothing, a lost record is rebuilt from the runs' own rows, and the report reads the protocol back."""
 
 import json
 import math
+import shutil
 
 import pytest
 
 from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
-from uvb_lab.launch.tune_then_test import RECORD, choose
+from uvb_lab.launch.tune_then_test import RECORD, aggregate, choose
+from uvb_lab.report import main as report
 from uvb_lab.report.protocol import protocol_table
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
@@ -19,6 +22,26 @@ PROTOCOL = [
     "data.val_fraction=0.25", "trainer.batch_size=16", "trainer.epochs=3", "trainer.lr=1e-6,1e-2,3e-3", "hydra.sweeper.seeds=2",
     "hydra.sweeper.min_budget=1",
 ]
+# One cell of tiny DEEN runs, 48 training images at batch 16 (3 steps an epoch), one epoch the whole budget, one test seed.
+ONE_EPOCH = [
+    "-m", "hydra/sweeper=tune_then_test", "model=deen", *TINY["deen"], "data=synthetic", "data.n_train=64", "data.n_test=16",
+    "data.val_fraction=0.25", "trainer.batch_size=16", "trainer.epochs=1", "trainer.device=cpu", "trainer.progress=false",
+    "figures.after_training=false", "logger=none", "trainer.log_every_steps=1", "hydra.sweeper.seeds=1",
+]
+
+
+def only_cell(sweep) -> dict:
+    (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()
+    return cell
+
+
+def epoch_end_val_loss(run_dir, epoch: int) -> float:
+    (row,) = [row for row in run_files.read_metrics(run_dir) if row.get("eval") == "epoch_end" and row["epoch"] == epoch]
+    return row["val_loss"]
+
+
+def seed_of(run_dir) -> int:
+    return json.loads((run_dir / "identity.json").read_text())["identity"]["trainer.seed"]
 
 
 def test_the_choice_reads_validation_losses_alone_rung_by_rung():
@@ -30,6 +53,18 @@ def test_the_choice_reads_validation_losses_alone_rung_by_rung():
     assert choose(val, names, schedule) == (["lr=b"], "lr=b")
     # A failed trial (inf) never survives a rung, whatever it would have scored later.
     assert choose({"lr=a": {1: math.inf, 3: 0.1}, "lr=b": {1: 4.0, 3: 3.5}, "lr=c": {1: 9.0}}, names, schedule)[1] == "lr=b"
+
+
+def test_a_settings_score_over_its_tuning_seeds_is_their_mean_or_worst_and_a_seed_without_a_loss_loses_it():
+    assert aggregate([2.0, 4.0], "mean") == 3.0 and aggregate([2.0, 4.0], "worst") == 4.0
+    for how in ("mean", "worst"):  # a seed that diverged, failed or had no validation loss: the setting scores inf
+        assert aggregate([1.0, "diverged"], how) == aggregate([1.0, "failed"], how) == aggregate(["no validation loss"], how) == math.inf
+    schedule = rungs(2, eta=2, min_budget=1, max_budget=1)
+    # a: best on average, bad in one seed; b: never bad. The mean picks a, the worst b.
+    seeds = {"a": [1.0, 5.0], "b": [3.5, 3.5]}
+    for how, chosen in (("mean", "a"), ("worst", "b")):
+        assert choose({name: {1: aggregate(losses, how)} for name, losses in seeds.items()}, ["a", "b"], schedule)[1] == chosen
+    assert choose({"a": {1: math.inf}, "b": {1: math.inf}}, ["a", "b"], schedule) == (["a", "b"], None)  # every setting failed
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +141,7 @@ def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_
     assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
 
 
-def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rungs_are_refused(tmp_path):
+def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rungs_read_each_trials_rows(tmp_path):
     deen = [*PROTOCOL, "model=deen", *TINY["deen"], "hydra.sweeper.seeds=1"]
     result = uvb_train_here([*deen, "hydra.sweeper.exhaustive=true"], cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -130,11 +165,16 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
     table, _ = protocol_table(sweep)
     assert "then every setting to trainer.epochs=3 (the exhaustive grid), whose best made the choice" in table
     assert f"**{best}:" in table  # the bold setting is the one the seeds trained
-    # Another min_budget would score rung 1 by losses trained further: refused before anything runs.
-    before = (sweep / RECORD).read_bytes()
+    # Another min_budget: its rung 1 is at epoch 2, which every trial trained past. Each is scored at its own epoch-2
+    # row (never its later loss), and nothing trains.
+    rows = {path: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if (path / "metrics.jsonl").is_file()}
     result = uvb_train_here([*deen, "hydra.sweeper.min_budget=2"], cwd=tmp_path)
-    assert result.returncode == 2 and "is of a comparison with other rungs" in result.stderr
-    assert (sweep / RECORD).read_bytes() == before
+    assert result.returncode == 0, result.stderr
+    assert {path: (path / "metrics.jsonl").read_bytes() for path in rows} == rows
+    (cell,) = json.loads((sweep / RECORD).read_text())["cells"].values()
+    for setting, by_seed in cell["trials"].items():
+        epoch_2 = [row for row in run_files.read_metrics(sweep / by_seed["0"]["run"]) if row.get("eval") == "epoch_end" and row["epoch"] == 2]
+        assert cell["val_loss"][setting]["2"] == by_seed["0"]["at"]["2"] == epoch_2[0]["val_loss"] != by_seed["0"]["at"]["3"]
 
 
 def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint():
@@ -153,3 +193,122 @@ def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint()
     for other in (["aa", "bb", "aa"], ["aa", None, "aa"]):  # another noise, or a run that recorded none: no difference
         (refused,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", other, 0.5)], writer)[2:3]
         assert refused == f"- deen − uvb: not paired (the runs were scored on different noisy test images: {sorted(map(str, set(other)))})"
+
+
+def test_each_tuning_seed_is_its_own_run_scored_at_its_row_and_the_worst_seed_or_the_mean_makes_the_choice(tmp_path):
+    # At seeds 1 and 2 of these tiny runs, lr 0.1 is far better on average (142 and 245 after one epoch) but worse than
+    # lr 0.03 (230 and 223) in its worst seed.
+    command = [*ONE_EPOCH, "trainer.lr=0.03,0.1", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.tuning_seeds=2", f"hydra.sweep.dir={tmp_path}"]
+    dry = uvb_train_here([*command, "hydra.sweeper.aggregate=worst", "--dry-run"])
+    assert dry.returncode == 0, dry.stderr
+    assert "at 2 tuning seeds (1, 2; scored by their worst), then 1 fresh seed (3) of each cell's choice" in dry.stdout
+    assert "per cell: 4 epochs of tuning (the exhaustive grid: 4, 100%) and 1 of testing; 5 in all" in dry.stdout
+    assert "runs: 2 settings x 2 tuning seeds + 1 test seed = 5 per cell, 5 in all" in dry.stdout
+    done = uvb_train_here([*command, "hydra.sweeper.aggregate=worst"])
+    assert done.returncode == 0, done.stderr
+    record, cell = json.loads((tmp_path / RECORD).read_text()), only_cell(tmp_path)
+    assert record["format"] == 2 and record["tuning_seeds"] == [1, 2] and record["seeds"] == [3] and record["aggregate"] == "worst"
+    runs = {(setting, int(seed)): trial["run"] for setting, by_seed in cell["trials"].items() for seed, trial in by_seed.items()}
+    assert len(set(runs.values())) == 4  # every (setting, tuning seed) its own run folder
+    for (setting, seed), run in runs.items():  # each seed's loss is its own folder's row at the budget
+        assert seed_of(tmp_path / run) == seed
+        assert cell["trials"][setting][str(seed)]["at"]["1"] == epoch_end_val_loss(tmp_path / run, 1)
+    losses = {setting: [by_seed[seed]["at"]["1"] for seed in ("1", "2")] for setting, by_seed in cell["trials"].items()}
+    assert cell["val_loss"] == {setting: {"1": max(values)} for setting, values in losses.items()}
+    assert cell["chosen"] == "trainer.lr=0.03" and seed_of(tmp_path / cell["test_runs"]["3"]) == 3
+    # The mean over the same runs: nothing tuned again, the other choice.
+    done = uvb_train_here([*command, "hydra.sweeper.aggregate=mean"])
+    assert done.returncode == 0 and "rung 1/1, 0 jobs launched" in done.stdout + done.stderr, done.stderr
+    cell = only_cell(tmp_path)
+    assert cell["val_loss"] == {setting: {"1": sum(values) / 2} for setting, values in losses.items()}
+    assert cell["chosen"] == "trainer.lr=0.1"
+
+
+def test_a_cell_whose_every_setting_diverged_chooses_nothing_exits_2_and_no_trial_is_retried_unless_asked(tmp_path):
+    command = [*ONE_EPOCH, "trainer.lr=1e6,3e6", f"hydra.sweep.dir={tmp_path}"]
+    done = uvb_train_here(command)
+    assert done.returncode == 2, done.stderr
+    # One line in the log, one in the closing line (the cell's name is every override it was given: it is the only one).
+    assert (done.stdout + done.stderr).count("tune, then test: every setting of model=deen") == 1
+    assert "2 diverged; no choice in model=deen" in done.stderr and done.stderr.count("diverged: model=deen") == 2
+    cell = only_cell(tmp_path)
+    assert cell["chosen"] is None and cell["no_choice"] == "every setting failed" and cell["test_runs"] == {}
+    assert {setting: by_seed["0"]["at"] for setting, by_seed in cell["trials"].items()} == {
+        "trainer.lr=1000000.0": {"1": "diverged"}, "trainer.lr=3000000.0": {"1": "diverged"}}
+    assert cell["val_loss"] == {"trainer.lr=1000000.0": {"1": None}, "trainer.lr=3000000.0": {"1": None}}
+    assert {seed_of(run) for run in tmp_path.iterdir() if (run / "identity.json").is_file()} == {0}  # no test seed trained
+    table, _ = protocol_table(tmp_path)
+    assert "| no choice: every setting failed ⚠ |" in table and "trainer.lr=1000000.0: diverged" in table
+    # A diverged trial is a result: a relaunch runs nothing again, unless asked to.
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file() and path.name != "multirun.yaml"}
+    done = uvb_train_here(command)
+    assert done.returncode == 2 and "rung 1/1, 0 jobs launched" in done.stdout + done.stderr, done.stderr
+    assert {path: path.read_bytes() for path in before} == before
+    done = uvb_train_here([*command, "hydra.sweeper.retry_failed=true"])
+    assert "rung 1/1, 2 jobs launched" in done.stdout + done.stderr, done.stderr
+
+
+def test_a_test_seed_that_diverged_is_counted_and_its_cell_flagged(tmp_path):
+    # lr 50 on these tiny runs: seeds 1 and 2 end their first epoch finite, seed 3 overflows and the non-finite guard stops it.
+    done = uvb_train_here([*ONE_EPOCH, "trainer.lr=50", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.seeds=2", f"hydra.sweep.dir={tmp_path}"])
+    assert done.returncode == 0, done.stderr  # a diverged seed is a result
+    assert "2 test runs (protocol.json), 1 diverged" in done.stderr and "test seed 3" in done.stderr
+    cell = only_cell(tmp_path)
+    assert cell["test_outcomes_of"] == {"trainer.lr=50": {"2": "finished", "3": "diverged"}}
+    assert report(["--out", str(tmp_path / "report"), str(tmp_path)]) == 0
+    table = (tmp_path / "report" / "protocol.md").read_text()
+    assert " (2 seeds, 1 diverged) ⚠ |" in table
+    assert ": 2 seeds, 1 diverged; its test numbers are over the 1 seed that finished with a finite test loss." in table
+    assert ",seeds_diverged,1,,2" in (tmp_path / "report" / "protocol.csv").read_text()
+
+
+def test_a_lost_record_is_rebuilt_from_the_runs_own_rows_never_from_a_test_number(protocol, tmp_path):
+    where, sweep = protocol
+    copy = tmp_path / "copy"
+    shutil.copytree(where, copy)
+    folder = copy / sweep.relative_to(where)
+    before = json.loads((folder / RECORD).read_text())
+    for run in folder.iterdir():  # every tuning run killed at the wrong moment: no validation loss in its summary, a test one
+        if (run / "summary.json").is_file() and seed_of(run) == 0:
+            summary = run_summary.read(run)
+            del summary["val_loss"]
+            summary["test_loss"] = -1e9
+            (run / "summary.json").write_text(json.dumps(summary))
+    (folder / RECORD).unlink()
+    result = uvb_train_here([*PROTOCOL, *CELLS], cwd=copy)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((folder / RECORD).read_text()) == before
+
+
+def test_a_damaged_record_is_refused_in_one_line_naming_the_file_and_the_field(protocol, tmp_path, capsys):
+    where, sweep = protocol
+    copy = tmp_path / "copy"
+    shutil.copytree(where, copy)
+    folder = copy / sweep.relative_to(where)
+    record = json.loads((folder / RECORD).read_text())
+    record["cells"]["model=deen"]["test_runs"]["1"] = "../x"
+    (folder / RECORD).write_text(json.dumps(record))
+    assert report(["--out", str(tmp_path / "report"), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"uvb-report: error: {folder / RECORD}: cells['model=deen'].test_runs['1'] is '../x', not the name of a folder inside the sweep folder\n"
+    result = uvb_train_here([*PROTOCOL, *CELLS, "--dry-run"], cwd=copy)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "test_runs['1'] is '../x'" in result.stderr
+
+
+def test_a_format_1_record_is_read_as_one_tuning_seed_and_a_relaunch_over_it_is_refused(protocol, tmp_path):
+    where, sweep = protocol
+    copy = tmp_path / "copy"
+    shutil.copytree(where, copy)
+    folder = copy / sweep.relative_to(where)
+    table, _ = protocol_table(folder)
+    record = json.loads((folder / RECORD).read_text())
+    for key in ("tuning_seeds", "aggregate"):  # as uvb-lab wrote it before several tuning seeds
+        del record[key]
+    for cell in record["cells"].values():
+        for key in ("trials", "test_outcomes_of"):
+            del cell[key]
+    (folder / RECORD).write_text(json.dumps({**record, "format": 1}))
+    old_table, _ = protocol_table(folder)
+    assert old_table.replace("validation loss at each rung's budget, one tuning seed", "validation loss at each rung's budget, tuning seed 0") == table
+    result = uvb_train_here([*PROTOCOL, *CELLS], cwd=copy)
+    assert result.returncode == 2 and "is a format-1 record" in result.stderr and result.stderr.count("\n") == 1, result.stderr

@@ -5,16 +5,20 @@ command (uvb_lab/launch/plan.py): its config, checked; its folder, named by the 
 it would start, continue, be skipped as finished, or be refused. A command with a refused job launches
 nothing and exits 2 with the reason, so a bad value never leaves a folder behind. `--dry-run` prints the
 plan and stops. After a sweep, one line says what this command did with each job (uvb_lab/launch/outcome.py).
+A search that runs in waves (successive halving, tune-then-test) holds its folder's lock for the whole launch,
+like a job its run folder (uvb_lab/run/lock.py): a second launch into it is refused, naming the process.
 
     uvb-train [--dry-run] [-m] [OVERRIDES]       any of Hydra's flags too: --help, --cfg job, -sc install=bash
 
-Exit codes: 0 finished (or already finished; in a sweep, also a run another job held and trains), 1 failed,
-2 refused (bad input), 3 preempted, 130 interrupted.
+Exit codes: 0 finished (or already finished; in a sweep, also a run another job held and trains; in a search, also
+a trial that diverged, a result scored worst), 1 failed, 2 refused (bad input; in a search, also a trial refused or a
+cell that chose nothing), 3 preempted, 130 interrupted.
 This module imports no torch, matplotlib, wandb or tensorboard: --help, --cfg and TAB completion stay fast.
 """
 
 import logging
 import sys
+from contextlib import ExitStack, contextmanager, nullcontext
 
 import hydra
 from omegaconf import DictConfig
@@ -86,6 +90,23 @@ def show_config(args) -> None:
     print(OmegaConf.to_yaml(shown).rstrip("\n") if OmegaConf.is_config(shown) else shown)
 
 
+@contextmanager
+def _search_held(launch):
+    """The search folder's lock for the whole launch (a wave search's; one launch per search); SystemExit(2) with one
+    line, having written nothing, where another launch holds it."""
+    from uvb_lab.launch.plan import search_busy
+    from uvb_lab.run.lock import FolderBusy, hold
+
+    launch.sweep_dir.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as held:
+        try:
+            held.enter_context(hold(launch.sweep_dir))  # released when the launch ends, or its process dies
+        except FolderBusy:
+            print(f"uvb-train: error: {search_busy(launch.sweep_dir) or f'{launch.sweep_dir} is in use by another launch'}", file=sys.stderr)
+            sys.exit(2)
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     dry_run = DRY_RUN in argv
@@ -98,8 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         show_config(args)
         return
 
-    from uvb_lab.launch.outcome import Notes, outcome
-    from uvb_lab.launch.plan import PlanError, describe, plan, record_search
+    from uvb_lab.launch.plan import PlanError, describe, plan
 
     try:
         launch = plan(args.overrides, args.multirun)
@@ -109,17 +129,26 @@ def main(argv: list[str] | None = None) -> None:
     if launch.multirun or dry_run:
         print(describe(launch), flush=True)
     if launch.refused:
-        reasons = "" if launch.multirun or dry_run else launch.refused[0].decision.reason
+        # A search has one planned job, its settings, and one reason (the plan above repeats it); a sweep's are above.
+        reasons = launch.refused[0].decision.reason if launch.searched_by or not (launch.multirun or dry_run) else ""
         print(f"uvb-train: error: {reasons or f'{len(launch.refused)} of {len(launch.jobs)} jobs refused (above); nothing was launched'}", file=sys.stderr)
         sys.exit(2)
     if dry_run:
         return
 
+    with _search_held(launch) if launch.closing else nullcontext():
+        _launch(launch, argv)
+
+
+def _launch(launch, argv: list[str]) -> None:
+    from uvb_lab.launch.outcome import Notes, outcome
+    from uvb_lab.launch.plan import record_search
+
     if launch.searched_by:  # the sweeper opens its storage (optuna.db) in the sweep folder before any job makes it
         record_search(launch)
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's schema tool lists its plugins at INFO
     code = 0
-    with Notes(launch.sweep_dir if launch.multirun and not launch.searched_by else None) as notes:
+    with Notes(launch.sweep_dir if launch.multirun and (not launch.searched_by or launch.closing) else None) as notes:
         try:
             _hydra(argv + launch.hydra_overrides + notes.hydra_overrides)
         except SystemExit as exit_:

@@ -24,7 +24,7 @@ from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
-from uvb_lab.run.summary import FIGURES_DONE, STATUS, STEPS_DONE, TEST_LOSS, VAL_LOSS
+from uvb_lab.run.summary import FIGURES_DONE, STATUS, STEPS_DONE, VAL_LOSS
 from uvb_lab.train import train
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,15 @@ REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunR
 
 
 def sweeper_objective(summary: dict[str, Any] | None) -> float:
-    """The number a job returns to Hydra's sweeper, which a search (conf/hparams_search/) minimises.
+    """The number a job returns to Hydra's sweeper, which a search (Optuna's, conf/hparams_search/) minimises.
 
-    The final validation loss where data.val_fraction holds one out, else the final test loss. A job that
-    failed or was refused gives inf: a search counts a diverging lr as its worst trial and goes on.
+    The final validation loss, never a test number: a search needs data.val_fraction (uvb-train refuses one
+    without it). A job without a finite validation loss (it failed, diverged, was refused, or held nothing out)
+    gives inf: a search counts it as its worst trial and goes on. Successive halving and tune-then-test read each
+    trial's loss at each budget from its own metrics.jsonl instead (uvb_lab/launch/trials.py).
     """
-    summary = summary or {}
-    value = summary.get(VAL_LOSS, summary.get(TEST_LOSS))
-    return float(value) if value is not None and math.isfinite(value) else math.inf
+    value = (summary or {}).get(VAL_LOSS)
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else math.inf
 
 
 def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
@@ -81,9 +82,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     except REFUSALS as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
         code, did = 2, outcome.REFUSED
-    except FloatingPointError as error:
+    except FloatingPointError as error:  # the non-finite guard: in a search, a result (the trial diverged)
         print(f"uvb-train: error: {error}", file=sys.stderr)
-        code = 1
+        code, did = 1, outcome.DIVERGED
     except OSError as error:  # a full disk, a read-only mount: the checkpoint before it stays whole (run/checkpoint.py)
         where = f" {error.filename}" if error.filename else ""
         print(

@@ -15,11 +15,16 @@ What a job did (the note):
     skipped     already finished: nothing to train (figures a kill had left undrawn are drawn)
     busy        another uvb-train job held its folder (another sweep trains it there); left alone
     refused     refused with a reason (printed by the job); nothing written
-    failed      diverged, could not write, or crashed
+    diverged    stopped by the non-finite guard (FloatingPointError); its last good checkpoint is kept
+    failed      could not write, or crashed
     stopped     preempted or interrupted, checkpointed: the same command continues it
 
-Exit code: 1 if a job failed, else 2 if one was refused, else 3 if one was stopped, else 0. A busy job is not
-a failure: the other process trains the run, and running this command again after it skips it.
+Exit code: 1 if a job failed or diverged, else 2 if one was refused, else 3 if one was stopped, else 0. A busy job
+is not a failure: the other process trains the run, and running this command again after it skips it.
+
+A search that runs in waves (successive halving, tune-then-test) reads its jobs' notes after each wave
+(`take_notes`): a diverged trial is a result there, scored worst. Its closing line and exit code are its record's
+(the sweeper's `closing`): 1 if a trial or seed failed, else 2 if one was refused or a cell chose nothing, else 0.
 """
 
 import hashlib
@@ -29,7 +34,6 @@ import os
 import socket
 from pathlib import Path
 
-from uvb_lab.launch import successive_halving
 from uvb_lab.launch.plan import quoted
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run.files import RunStatus
@@ -39,6 +43,7 @@ log = logging.getLogger(__name__)
 
 ENV = "UVB_TRAIN_NOTES"
 TRAINED, CONTINUED, SKIPPED, BUSY, REFUSED, FAILED, STOPPED = "trained", "continued", "skipped", "busy", "refused", "failed", "stopped"
+DIVERGED = "diverged"
 
 
 def note(run_dir: Path, did: str) -> None:
@@ -95,14 +100,33 @@ class Notes:
 
     def read(self) -> dict[str, str]:
         """What each job noted, by its folder (absolute, normalised)."""
-        notes = {}
-        for path in sorted(self.folder.glob("*.json")) if self.folder else []:
-            try:
-                record = json.loads(path.read_text())
-                notes[_key(Path(record["folder"]))] = str(record["did"])
-            except (OSError, ValueError, KeyError, TypeError):
-                continue  # a note cut short: the job is read from its folder
-        return notes
+        return _read(self.folder)
+
+
+def _read(folder: Path | None, remove: bool = False) -> dict[str, str]:
+    notes = {}
+    for path in sorted(folder.glob("*.json")) if folder else []:
+        try:
+            record = json.loads(path.read_text())
+            notes[_key(Path(record["folder"]))] = str(record["did"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a note cut short: the job is read from its folder
+        finally:
+            if remove:
+                path.unlink(missing_ok=True)
+    return notes
+
+
+def take_notes(env_set: dict[str, str]) -> dict[str, str]:
+    """For a sweeper after one wave: what each of its jobs noted, by folder (absolute), the notes then removed so that
+    the next wave's are its own. env_set: the launch's hydra.job.env_set, which names the Notes folder."""
+    folder = env_set.get(ENV)
+    return _read(Path(folder), remove=True) if folder and Path(folder).is_dir() else {}
+
+
+def noted(notes: dict[str, str], folder: Path | None) -> str | None:
+    """What the job in folder noted, or None."""
+    return notes.get(_key(folder)) if folder is not None else None
 
 
 def _from_folder(folder: Path | None, action: str, stopped_early: bool) -> str | None:
@@ -133,6 +157,7 @@ def outcome(launch, notes: dict[str, str], stopped_early: bool = False) -> tuple
         return _search_outcome(launch)
     did = [(job.folder, (job.folder and notes.get(_key(job.folder))) or _from_folder(job.folder, job.decision.action, stopped_early))
            for job in launch.jobs]
+    did = [(folder, FAILED if d == DIVERGED else d) for folder, d in did]  # outside a search, a diverged run failed
     count = {what: sum(d == what for _, d in did) for what in (TRAINED, CONTINUED, SKIPPED, FAILED, BUSY, REFUSED, STOPPED, None)}
     line = f"{count[TRAINED]} finished, {count[CONTINUED]} continued, {count[SKIPPED]} skipped, {count[FAILED]} failed"
     if count[BUSY]:
@@ -149,14 +174,18 @@ def outcome(launch, notes: dict[str, str], stopped_early: bool = False) -> tuple
 
 
 def _search_outcome(launch) -> tuple[str, int]:
-    """After a search: the runs its folder holds (this launch's and earlier ones'), by status, and where the best is."""
+    """After a search: the sweeper's own account where it gives one (successive halving, tune-then-test: its record's
+    trials and their outcomes); else the runs its folder holds (this launch's and earlier ones'), by status, and
+    where the best is (Optuna's optimization_results.yaml)."""
+    if launch.closing is not None:
+        return launch.closing()
     statuses = [
         (run_folder.read_summary_or_checkpoint(path) or {}).get("status", "did not start")
         for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
     ] if launch.sweep_dir.is_dir() else []
     counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
     line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
-    for best in (launch.sweep_dir / "optimization_results.yaml", launch.sweep_dir / successive_halving.TABLE):  # Optuna's, ours
-        if best.is_file():
-            line += f"; the best {launch.minimises}: {best}"
+    best = launch.sweep_dir / "optimization_results.yaml"  # Optuna's
+    if best.is_file():
+        line += f"; the best val_loss: {best}"
     return line, 0

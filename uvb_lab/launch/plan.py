@@ -16,8 +16,10 @@ its `preview(sweeper_config, space, sweep_dir)`; the points a sampled search dra
 below it (uvb_lab/launch/sampled_space.py, which the sweepers draw with too).
 """
 
+import functools
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +37,7 @@ from uvb_lab.launch import sampled_space
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.lock import check_free
+from uvb_lab.run.lock import FolderBusy, check_free, holder
 
 
 class PlanError(ValueError):
@@ -58,9 +60,11 @@ class Launch:
     # The sweeper, where it is not Hydra's basic one: a search (Optuna) picks its jobs as it goes, so the plan
     # has one job, the settings they all share; each job decides about its own folder when it runs.
     searched_by: str | None = None
-    minimises: str | None = None  # what the search minimises: val_loss, or test_loss where nothing is held out
     search_settings: dict[str, Any] | None = None  # the identity every trial shares (SEARCH_RECORD)
     schedule: str | None = None  # the search's schedule where its sweeper knows it up front (successive halving's rungs)
+    # A sweeper that runs waves and reads its trials back (successive halving, tune-then-test): its closing line and
+    # exit code, from its record. Its folder is locked for the launch, and its jobs note how they ended for it.
+    closing: Callable[[], tuple[str, int]] | None = None
 
     @property
     def refused(self) -> list[Job]:
@@ -120,21 +124,39 @@ def _drawn(sweeper: DictConfig, space: sampled_space.Space) -> str:
     return f"  drawn with hydra.sweeper.sample_seed={sweeper.sample_seed}: {len(space.points)} of {' '.join(space.sampled_keys)}: {listing}"
 
 
-def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> str | None:
-    """A search's schedule, from its sweeper's `preview` where it has one (successive halving: the rungs of its grid)."""
+def _schedule(cfg: DictConfig, parser: OverridesParser, overrides: list[str], sweep_dir: Path) -> tuple[str | None, Callable | None]:
+    """A search's schedule, from its sweeper's `preview` where it has one (successive halving: the rungs of its grid),
+    and its `closing` (the launch's last line, from the search's record) where it has one."""
     try:
         sweeper = get_class(cfg.hydra.sweeper._target_)
     except (ImportError, ValueError):
-        return None  # a sweeper we cannot import here: Hydra says why when it launches
+        return None, None  # a sweeper we cannot import here: Hydra says why when it launches
     preview = getattr(sweeper, "preview", None)
     if preview is None:
-        return None
+        return None, None
     try:
-        space = _space(cfg, parser, overrides)
+        # The jobs as the sweeper gets them: Hydra hands it the task's overrides, not the hydra settings (a sweep of
+        # one stays, to be refused by the draw).
+        task = [o.input_line for o in parser.parse_overrides(overrides) if o.is_sweep_override() or not o.is_hydra_override()]
+        space = _space(cfg, parser, task)
         schedule = preview(cfg.hydra.sweeper, space, sweep_dir)
     except (HydraException, OmegaConfBaseException, ValueError) as error:
         raise PlanError(one_line(error)) from error
-    return "\n".join([schedule, _drawn(cfg.hydra.sweeper, space)]) if space.points else schedule
+    closing = getattr(sweeper, "closing", None)
+    closing = functools.partial(closing, cfg.hydra.sweeper, space, sweep_dir) if closing else None
+    return ("\n".join([schedule, _drawn(cfg.hydra.sweeper, space)]) if space.points else schedule), closing
+
+
+def search_busy(sweep_dir: Path) -> str | None:
+    """Why a search cannot launch into sweep_dir: another launch holds its lock (one launch per search), or None."""
+    try:
+        check_free(sweep_dir)
+    except FolderBusy:
+        pid = holder(sweep_dir)
+        who = f"process {pid}" if pid else "another process"
+        return (f"{sweep_dir} is in use by another launch of this search ({who} holds its lock); wait for it to end, "
+                "or stop it, then run this command again")
+    return None
 
 
 def _check_job(cfg: DictConfig, job_num: int | None) -> None:
@@ -184,11 +206,14 @@ def _task_config(cfg: DictConfig) -> DictConfig:
     return task_cfg
 
 
-def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path) -> tuple[Job, dict[str, Any]]:
+def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set[str], sweep_dir: Path,
+                     locked: bool) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
-    record; the trials' own folders come as the sweeper picks their values."""
+    record (and, locked: the folder free of another launch); the trials' own folders come as the sweeper picks them."""
     from uvb_lab.launch.job import REFUSALS
 
+    if locked and (busy := search_busy(sweep_dir)):
+        return Job(hydra_overrides, None, run_folder.Decision("refuse", busy)), {}
     task_cfg = _task_config(base)
     settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
     try:
@@ -254,11 +279,13 @@ def plan(overrides: list[str], multirun: bool) -> Launch:
                 hydra_overrides.append(f"hydra.sweep.dir={sweep_dir}")
             if base.hydra.sweeper._target_ != BASIC_SWEEPER:
                 searched_by = base.hydra.sweeper._target_.rsplit(".", 1)[-1]
-                minimises = "val_loss" if base.data.get("val_fraction") else "test_loss"
                 searched = {*(OmegaConf.select(base, "hydra.sweeper.params") or {}), *(o.get_key_element() for o in sweeps)}
-                schedule = _schedule(base, parser, overrides, sweep_dir.absolute())
-                job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute())
-                return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, minimises, settings, schedule)
+                if not base.data.get("val_fraction") and "data.val_fraction" not in {key.lstrip("+~") for key in searched}:
+                    raise PlanError("a search chooses on the validation loss, and data.val_fraction=0 holds none out: "
+                                    "add data.val_fraction=0.1 (10% of the training set held out)")
+                schedule, closing = _schedule(base, parser, overrides, sweep_dir.absolute())
+                job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute(), closing is not None)
+                return Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, settings, schedule, closing)
             try:
                 jobs_overrides = _space(base, parser, overrides).jobs
             except (HydraException, OmegaConfBaseException, ValueError) as error:
@@ -308,8 +335,6 @@ def describe(launch: Launch) -> str:
         lines = [f"a search in {launch.sweep_dir}: {launch.searched_by} {picks}; {verdict}"]
         if launch.schedule:
             lines.append(launch.schedule)
-        if launch.minimises == "test_loss":
-            lines.append("  note: data.val_fraction=0 holds out nothing, so the search minimises the test loss; set it to tune on a validation split")
         return "\n".join(lines)
     counts = {action: sum(job.decision.action == action for job in launch.jobs) for action in ("start", "continue", "skip", "refuse")}
     head = f"{len(launch.jobs)} job{'s' if len(launch.jobs) != 1 else ''}" + (f" in {launch.sweep_dir}" if launch.sweep_dir else "")

@@ -11,15 +11,19 @@ from its checkpoint, and the learning rate depends on the step alone. A stopped 
 The configurations are a grid, or points drawn from intervals (uvb_lab/launch/sampled_space.py: the same ones for
 the same hydra.sweeper.sample_seed, in the preview and in every relaunch), or a grid crossed with drawn points.
 
-Each rung is one `launcher.launch` call (basic, joblib, submitit: a job wave on a cluster). Each trial is scored
-by the value its job returns (uvb_lab/launch/job.py sweeper_objective: the final val_loss, else test_loss); a failed
-trial scores inf and ranks last. After each rung the sweep folder's successive_halving.csv is rewritten: one row
-per configuration, its loss at each rung's budget, the budget it reached and the one chosen. That table is also
-the search's memory: a relaunch launches only the (configuration, budget) pairs it has no finite loss for, so no
-rung is redone, a failed trial is tried again, and a larger max_budget adds rungs for the survivors alone. (A relaunch
-with another eta or min_budget asks for budgets the table lacks; a trial trained beyond one would be skipped and
-return its later loss, so such a search is refused before it launches anything: it wants its own hydra.sweep.dir.)
+Each rung is one `launcher.launch` call (basic, joblib, submitit: a job wave on a cluster). Each trial is scored by
+its validation loss at the rung's budget, read from its own metrics.jsonl (uvb_lab/launch/trials.py), never by a
+test number; a trial that diverged, failed or had no validation loss is a result scored worst (inf), and ranks last.
+After each rung the sweep folder's successive_halving.csv is rewritten: one row per configuration, its result at each
+rung's budget (a loss, or the word for why it has none), the budget it reached, the one chosen and its run folder.
+That table is also the search's memory: a relaunch launches only the (configuration, budget) pairs it has no result
+for, so no rung is redone and a failed trial is not retried (unless hydra.sweeper.retry_failed=true), and a larger
+max_budget adds rungs for the survivors alone. A lost or partial table is rebuilt exactly: each trial launched again
+finds its run finished and trains nothing, and its loss at each budget is read from its rows. A relaunch with
+another eta or min_budget reads a trial that trained past a new budget at that budget's row; one whose folder has
+no evaluation there is refused before anything is launched: it wants its own hydra.sweep.dir.
 
+The search folder is locked for the whole launch (uvb_lab/launch/__init__.py): a second launch into it is refused.
 The rung arithmetic (rungs, training_cost, survivors) is pure; the Hydra adapter is the class at the bottom.
 Hydra instantiates sweepers only from the hydra_plugins namespace: hydra_plugins/uvb_lab_sweepers/ names it there.
 """
@@ -28,22 +32,38 @@ import csv
 import io
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.utils import JobReturn, JobStatus
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab.launch import outcome as job_outcome
 from uvb_lab.launch.sampled_space import Space, draw
+from uvb_lab.launch.trials import (
+    FAILED,
+    NOT_RUN,
+    TRIAL_RESULTS,
+    RecordError,
+    Trial,
+    check_budget_key,
+    check_extends,
+    closing_line,
+    folder_of,
+    loss_at,
+    result_of,
+    score,
+    valid_run_name,
+)
 from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
 
 TABLE = "successive_halving.csv"
-CONFIG, REACHED, CHOSEN = "configuration", "budget_reached", "chosen"
+CONFIG, REACHED, CHOSEN, RUN = "configuration", "budget_reached", "chosen", "run"
 
 
 @dataclass(frozen=True)
@@ -96,9 +116,10 @@ def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
     """The search's rungs and budgets, for `uvb-train --dry-run`: space holds the configurations' override lists as
     the sweep draws them. ValueError on a bad setting, or a folder whose table this search cannot extend."""
     key = sweeper.budget_key
+    check_budget_key(key)
     _, names = grid(space.jobs, key)
     schedule = rungs(len(names), sweeper.eta, sweeper.min_budget, sweeper.max_budget)
-    check_extends(read_table(sweep_dir / TABLE, key), names, schedule, sweep_dir / TABLE)
+    check_extends(read_trials(sweep_dir / TABLE, key), [rung.budget for rung in schedule], key, sweep_dir, sweep_dir / TABLE)
     unit = "steps" if key.endswith("steps") else "epochs"
     lines = [f"successive halving of {len(names)} configuration{'s' * (len(names) != 1)} on {key}, eta {sweeper.eta}:"]
     lines += [f"  rung {k}: {rung.configs} configuration{'s' * (rung.configs != 1)} to {key}={rung.budget}" for k, rung in enumerate(schedule, 1)]
@@ -117,78 +138,143 @@ def grid(jobs: list[list[str]], budget_key: str) -> tuple[list[list[str]], list[
     return configs, [" ".join(config[i] for i in varying) for config in configs]
 
 
-def check_extends(scores: dict[str, dict[int, float]], names: list[str], schedule: list[Rung], table: Path, what: str = "search") -> None:
-    """ValueError where the table says a configuration trained beyond a budget of this schedule it has no loss for:
-    launched at that budget its job would skip (finished further) and return the later loss. That is a relaunch
-    with another eta or min_budget; a larger max_budget only adds rungs above the table's."""
-    budgets = [rung.budget for rung in schedule]
-    beyond = [
-        f"{name} (trained to {max(scores[name])}, no loss at {missing[0]})"
-        for name in names if scores.get(name)
-        for missing in [[b for b in budgets if b not in scores[name] and b < max(scores[name])]] if missing
-    ]
-    if beyond:
-        raise ValueError(f"{table} is of a {what} with other rungs, {', '.join(beyond)}; give this one its own hydra.sweep.dir")
+# ---- the table: one row per configuration, its result at each budget, its run folder ----------------------------
 
-
-# ---- the table: one row per configuration, its loss at each budget -----------------------------------------------
-
-def read_table(path: Path, budget_key: str) -> dict[str, dict[int, float]]:
-    """The losses a search folder's table records: configuration -> {budget: loss}; empty if there is none."""
+def read_trials(path: Path, budget_key: str) -> dict[str, Trial]:
+    """The trials a search folder's table records, by configuration; empty if there is none. Each budget's cell is a
+    finite loss or a word of trials.TRIAL_RESULTS (`inf`, an earlier uvb-lab's failure, reads `failed`); the run a
+    folder name inside the search folder (absent from tables made before it was recorded). RecordError, one line
+    naming the file and the field, on anything else."""
     if not path.is_file():
         return {}
+    try:
+        rows = list(csv.reader(io.StringIO(path.read_text())))
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise RecordError(f"{path}: cannot be read ({error})") from error
     prefix = f"{budget_key}="
-    scores: dict[str, dict[int, float]] = {}
-    for row in csv.DictReader(io.StringIO(path.read_text())):
-        scores[row[CONFIG]] = {
-            int(column[len(prefix):]): float(value)
-            for column, value in row.items() if column and column.startswith(prefix) and value not in ("", None)
-        }
-    return scores
+    if not rows or rows[0][:2] != [CONFIG, REACHED] or CHOSEN not in rows[0]:
+        raise RecordError(f"{path}: not a successive-halving table (its header is not {CONFIG},{REACHED},...,{CHOSEN})")
+    header = rows[0]
+    budgets = {}
+    for i, column in enumerate(header[2:], 2):
+        if column in (CHOSEN, RUN):
+            continue
+        number = column[len(prefix):] if column.startswith(prefix) else ""
+        if not number.isdigit() or int(number) < 1:
+            raise RecordError(f"{path}: column {column!r} is not a budget of {budget_key} (a search on another budget_key?)")
+        budgets[i] = int(number)
+    trials: dict[str, Trial] = {}
+    for line, row in enumerate(rows[1:], 2):
+        if len(row) != len(header) or not row[0] or row[0] in trials:
+            raise RecordError(f"{path}: row {line} is not one configuration with a cell per column")
+        run = row[header.index(RUN)] if RUN in header else ""
+        if run and not valid_run_name(run):
+            raise RecordError(f"{path}: row {line}: {RUN} {run!r} is not a folder inside the search folder")
+        trial = Trial(run or None)
+        for i, budget in budgets.items():
+            trial.at.update({} if row[i] == "" else {budget: _cell(row[i], path, line, header[i])})
+        trials[row[0]] = trial
+    return trials
 
 
-def write_table(path: Path, budget_key: str, names: list[str], scores: dict[str, dict[int, float]], chosen: str | None) -> None:
-    """successive_halving.csv, atomically: configuration, budget reached, the loss at each budget, chosen. Rows of an
-    earlier launch's other configurations stay, after this search's."""
-    names = [*names, *(name for name in scores if name not in names)]
-    budgets = sorted({budget for name in names for budget in scores.get(name, {})})
+def _cell(text: str, path: Path, line: int, column: str) -> float | str:
+    if text in TRIAL_RESULTS:
+        return text
+    if text == "inf":  # tables of uvb-lab before the outcome was recorded: the trial failed, why unknown
+        return FAILED
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise RecordError(f"{path}: row {line}, {column}: {text!r} is neither a finite loss nor one of {', '.join(TRIAL_RESULTS)}")
+    return value
+
+
+def read_table(path: Path, budget_key: str) -> dict[str, dict[int, float | str]]:
+    """configuration -> {budget: loss, or the word for why it has none}: the table's results (read_trials' `at`)."""
+    return {name: trial.at for name, trial in read_trials(path, budget_key).items()}
+
+
+def write_table(path: Path, budget_key: str, names: list[str], trials: dict[str, Trial], chosen: str | None) -> None:
+    """successive_halving.csv, atomically: configuration, budget reached, the result at each budget, chosen, run. Rows
+    of an earlier launch's other configurations stay, after this search's."""
+    names = [*names, *(name for name in trials if name not in names)]
+    budgets = sorted({budget for name in names for budget in trials.get(name, Trial()).at})
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([CONFIG, REACHED, *(f"{budget_key}={budget}" for budget in budgets), CHOSEN])
+    writer.writerow([CONFIG, REACHED, *(f"{budget_key}={budget}" for budget in budgets), CHOSEN, RUN])
     for name in names:
-        losses = scores.get(name, {})
-        reached = max((b for b, loss in losses.items() if math.isfinite(loss)), default="")
-        writer.writerow([name, reached, *(repr(losses[b]) if b in losses else "" for b in budgets), "yes" if name == chosen else ""])
+        trial = trials.get(name, Trial())
+        reached = max((b for b, value in trial.at.items() if math.isfinite(score(value))), default="")
+        cells = [repr(trial.at[b]) if isinstance(trial.at.get(b), float) else trial.at.get(b, "") for b in budgets]
+        writer.writerow([name, reached, *cells, "yes" if name == chosen else "", trial.run or ""])
     if not path.is_file() or path.read_text() != out.getvalue():  # a relaunch that ran nothing leaves it untouched
         write_atomic(path, lambda tmp: tmp.write_text(out.getvalue()))
 
 
 def table_markdown(path: Path) -> str:
-    """A search table as Markdown, for uvb-report."""
+    """A search table as Markdown, for uvb-report (read through read_trials' checks first: RecordError if malformed)."""
+    try:
+        header = next(csv.reader(io.StringIO(path.read_text())), [])
+    except (OSError, UnicodeDecodeError, csv.Error) as error:
+        raise RecordError(f"{path}: cannot be read ({error})") from error
+    read_trials(path, next((column.split("=", 1)[0] for column in header[2:] if "=" in column), "trainer.epochs"))
     rows = list(csv.reader(io.StringIO(path.read_text())))
-    losses = range(2, len(rows[0]) - 1)  # the columns between budget_reached and chosen
-    shown = [[f"{float(cell):.6g}" if i in losses and cell else cell.replace("|", "\\|") for i, cell in enumerate(row)] for row in rows[1:]]
+    losses = [i for i, column in enumerate(rows[0]) if i >= 2 and column not in (CHOSEN, RUN)]
+
+    def shown(i: int, cell: str) -> str:
+        if i in losses and cell and cell not in TRIAL_RESULTS:
+            return f"{float(cell):.6g}"
+        return cell.replace("|", "\\|")
+
     lines = ["| " + " | ".join(rows[0]) + " |", "|" + "---|" * len(rows[0])]
-    lines += ["| " + " | ".join(row) + " |" for row in shown]
+    lines += ["| " + " | ".join(shown(i, cell) for i, cell in enumerate(row)) + " |" for row in rows[1:]]
     return "\n".join(lines)
 
 
-def job_score(result: JobReturn) -> float:
-    """What a trial scored: the value its job returned; inf for a job that failed or returned no finite number."""
-    if result.status != JobStatus.COMPLETED:
-        return math.inf
+def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, int]:
+    """After the search: its closing line and exit code, from its table (trials.closing_line): what each trial the
+    halving called for came to, and the choice."""
+    key = sweeper.budget_key
+    _, names = grid(space.jobs, key)
+    schedule = rungs(len(names), sweeper.eta, sweeper.min_budget, sweeper.max_budget)
     try:
-        value = float(result.return_value)
-    except (TypeError, ValueError):
-        return math.inf
-    return value if math.isfinite(value) else math.inf
+        trials = read_trials(sweep_dir / TABLE, key)
+    except RecordError as error:
+        return f"the search's table cannot be read: {error}", 2
+    results, alive = [], list(names)
+    for k, rung in enumerate(schedule):
+        if k:
+            previous = [score(trials.get(name, Trial()).at.get(schedule[k - 1].budget)) for name in alive]
+            alive = [alive[j] for j in sorted(survivors(previous, rung.configs)) if math.isfinite(previous[j])]
+        for name in alive:
+            trial = trials.get(name, Trial())
+            value = trial.at.get(rung.budget, NOT_RUN)
+            if isinstance(value, str):
+                results.append((value, f"{name} at {key}={rung.budget}" + (f" ({sweep_dir / trial.run})" if trial.run else "")))
+        if any(word == NOT_RUN for word, _ in results):
+            break
+    chosen = _chosen(sweep_dir / TABLE)
+    head = f"{len(names)} configurations searched in {sweep_dir}: " + (f"chose {chosen} ({TABLE})" if chosen else "none chosen")
+    none = [] if chosen or any(word == NOT_RUN for word, _ in results) else ["the search"]
+    return closing_line(head, results, none)
+
+
+def _chosen(table: Path) -> str | None:
+    """The configuration a (checked) table marks chosen."""
+    rows = list(csv.reader(io.StringIO(table.read_text()))) if table.is_file() else []
+    return next((row[0] for row in rows[1:] if row[rows[0].index(CHOSEN)] == "yes"), None)
 
 
 # ---- the Hydra adapter ------------------------------------------------------------------------------------------
 
 class WaveSweeper(Sweeper):
-    """A sweeper that launches its jobs in waves through the configured launcher (basic, joblib, submitit): the part
-    of Hydra's Sweeper that successive halving and tune-then-test share."""
+    """A sweeper that launches its jobs in waves through the configured launcher (basic, joblib, submitit) and reads
+    each trial back from its own folder: the part of Hydra's Sweeper that successive halving and tune-then-test share.
+
+    uvb-train locks the search folder for its launch and keeps the Notes its jobs write (uvb_lab/launch/outcome.py),
+    which say how a job ended (diverged, failed, refused, ...); its `closing` makes the launch's last line."""
 
     def __init__(self) -> None:
         self.config: DictConfig | None = None
@@ -201,9 +287,24 @@ class WaveSweeper(Sweeper):
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def launch_wave(self, wave: list[list[str]], job_index: int) -> list[JobReturn]:
-        """One wave of jobs (each a list of overrides), numbered from job_index; nothing launched for an empty one."""
-        return list(self.launcher.launch(wave, initial_job_idx=job_index)) if wave else []
+    def launch_wave(self, wave: list[list[str]], job_index: int, read) -> list[tuple[str | None, float | str | None]]:
+        """One wave of jobs (each a list of overrides), numbered from job_index; nothing launched for an empty one.
+        Per job: its run folder's name and what it came to (trials.result_of with read(folder)), in the wave's order."""
+        if not wave:
+            return []
+        results = list(self.launcher.launch(wave, initial_job_idx=job_index))
+        notes = job_outcome.take_notes(dict(self.config.hydra.job.get("env_set") or {}))
+        came_to = []
+        for result in results:
+            folder = folder_of(result)
+            came_to.append((folder.name if folder else None, result_of(result, job_outcome.noted(notes, folder), read)))
+        return came_to
+
+    @staticmethod
+    def refuse(error: Exception) -> None:
+        """A record or a trial's file this search cannot rely on: one line, and the launch ends with exit 2."""
+        print(f"uvb-train: error: {error}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 class SuccessiveHalvingSweeper(WaveSweeper):
@@ -211,54 +312,70 @@ class SuccessiveHalvingSweeper(WaveSweeper):
     expands it crossed with the points drawn from the intervals), one launcher wave per rung, the table after each."""
 
     def __init__(self, eta: int, min_budget: int, max_budget: int, budget_key: str, n_samples: int = 9, sample_seed: int = 0,
-                 params: dict[str, str] | None = None) -> None:
+                 params: dict[str, str] | None = None, retry_failed: bool = False) -> None:
         super().__init__()
         self.eta, self.min_budget, self.max_budget, self.budget_key = eta, min_budget, max_budget, budget_key
         self.n_samples, self.sample_seed = n_samples, sample_seed
-        self.params = dict(params or {})
+        self.params, self.retry_failed = dict(params or {}), bool(retry_failed)
 
     @staticmethod
     def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
         return preview(sweeper, space, sweep_dir)
 
+    @staticmethod
+    def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, int]:
+        return closing(sweeper, space, sweep_dir)
+
     def sweep(self, arguments: list[str]) -> list[str]:
         """Runs the rungs; returns the chosen configuration's overrides."""
+        try:
+            return self._sweep(arguments)
+        except RecordError as error:
+            self.refuse(error)
+
+    def _sweep(self, arguments: list[str]) -> list[str]:
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         params = [f"{key}={value}" for key, value in self.params.items()]
         space = draw(parser, params + arguments, self.n_samples, self.sample_seed, self.config)  # as uvb-train's plan drew them
         configs, names = grid(space.jobs, self.budget_key)
         schedule = rungs(len(configs), self.eta, self.min_budget, self.max_budget)
         sweep_dir = Path(self.config.hydra.sweep.dir)
+        table = sweep_dir / TABLE
+        trials = read_trials(table, self.budget_key)
+        check_extends(trials, [rung.budget for rung in schedule], self.budget_key, sweep_dir, table)  # the plan refused such a search already
         sweep_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
-        table = sweep_dir / TABLE
-        scores = read_table(table, self.budget_key)
-        check_extends(scores, names, schedule, table)  # uvb-train's plan refused such a search already
 
         alive, job_index = list(range(len(configs))), 0
         for k, rung in enumerate(schedule):
             if k:  # the best rung.configs of the previous rung that finished it, in the grid's order
-                previous = [scores[names[i]][schedule[k - 1].budget] for i in alive]
+                previous = [score(trials[names[i]].at.get(schedule[k - 1].budget)) for i in alive]
                 alive = sorted(alive[j] for j in survivors(previous, rung.configs) if math.isfinite(previous[j]))
-            todo = [i for i in alive if not math.isfinite(scores.get(names[i], {}).get(rung.budget, math.inf))]
-            if todo:
-                wave = [[*configs[i], f"{self.budget_key}={rung.budget}"] for i in todo]
-                results = self.launch_wave(wave, job_index)
-                job_index += len(wave)
-                for i, result in zip(todo, results):
-                    scores.setdefault(names[i], {})[rung.budget] = job_score(result)
-            (first,) = survivors([scores[names[i]][rung.budget] for i in alive], 1)
-            best, last = alive[first], k == len(schedule) - 1
-            loss = scores[names[best]][rung.budget]
+            todo = [i for i in alive if trials.setdefault(names[i], Trial()).wants(rung.budget, self.retry_failed)]
+            wave = [[*configs[i], f"{self.budget_key}={rung.budget}"] for i in todo]
+            came_to = self.launch_wave(wave, job_index, lambda folder, budget=rung.budget: loss_at(folder, self.budget_key, budget))
+            job_index += len(wave)
+            for i, (run, value) in zip(todo, came_to):
+                trials[names[i]].run = run or trials[names[i]].run
+                if value is not None:
+                    trials[names[i]].at[rung.budget] = value
+            unscored = [names[i] for i in alive if rung.budget not in trials[names[i]].at]
+            losses = [score(trials[names[i]].at.get(rung.budget)) for i in alive]
+            best, last = alive[survivors(losses, 1)[0]], k == len(schedule) - 1
+            loss = score(trials[names[best]].at.get(rung.budget))
+            chosen = names[best] if last and math.isfinite(loss) and not unscored else None
             if todo or last or not math.isfinite(loss):  # a rung taken from the table changed nothing in it
-                write_table(table, self.budget_key, names, scores, names[best] if last and math.isfinite(loss) else None)
+                write_table(table, self.budget_key, names, trials, chosen)
             log.info(
                 "successive halving, rung %d/%d: %d at %s=%d (%d launched, %d from %s); best %s: %.6g",
                 k + 1, len(schedule), len(alive), self.budget_key, rung.budget, len(todo), len(alive) - len(todo), TABLE,
                 names[best], loss,
             )
+            if unscored:  # another job held their folders, or the launch was stopped: the same command runs them
+                log.warning("successive halving: %d trials of rung %d have no result (%s); run the same command again", len(unscored), k + 1, ", ".join(unscored))
+                return []
             if not math.isfinite(loss):
-                log.warning("successive halving: every trial of rung %d failed; nothing to continue (%s)", k + 1, table)
+                log.warning("successive halving: every trial of rung %d failed; it chooses nothing (%s)", k + 1, table)
                 return []
         log.info("successive halving chose %s; its table: %s", names[best], table)
         return configs[best]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from uvb_lab.launch import successive_halving, tune_then_test
+from uvb_lab.launch.trials import RecordError
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
@@ -79,11 +80,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     figures: list[Path] = []
     runs_table = None
-    searches = [  # the search tables of the folders given, as uvb-train wrote them
-        f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
-        for path in args.paths if (path / successive_halving.TABLE).is_file()
-    ]
-    protocols = {path: protocol_table(path) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
+    try:
+        searches = [  # the search tables of the folders given, as uvb-train wrote them (each checked as it is read)
+            f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
+            for path in args.paths if (path / successive_halving.TABLE).is_file()
+        ]
+        protocols = {path: protocol_table(path) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
+    except RecordError as error:
+        print(f"uvb-report: error: {error}", file=sys.stderr)
+        return 2
     searches += [  # any other search (Optuna's): its trials, best first
         table for path in args.paths
         if (path / SEARCH_RECORD).is_file() and not (path / tune_then_test.RECORD).is_file()

@@ -2,22 +2,26 @@
 
 From the sweep folder's protocol.json (uvb_lab/launch/tune_then_test.py) and its test runs' summaries: per cell the grid
 and its validation losses at every rung, the setting chosen from them, the budget, and over the fresh test seeds the
-test denoising loss as mean ± 95% t-interval, beside the linear (Wiener) denoiser's and the Bayes risk where the data's
-distribution is known; the risk ratio and the fraction of the noise removed, 1 - loss / (d sigma^2), d sigma^2 being
+test denoising loss as mean ± 95% t-interval over the stable seeds (those that finished with a finite test loss: a
+cell with a seed that diverged or failed says how many, and is flagged), beside the linear (Wiener) denoiser's and
+the Bayes risk where the data's distribution is known; the risk ratio and the fraction of the noise removed, 1 - loss / (d sigma^2), d sigma^2 being
 what the noisy input itself scores. Then the paired differences of models within each setting of the other keys
 (sigma, ...): by seed, on identical test noise (uvb_lab/report/pairing.py), with their 95% t-intervals.
 """
 
 import csv
+import dataclasses
 import io
 import json
 import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from uvb_lab import paper
-from uvb_lab.launch.tune_then_test import EXHAUSTIVE, RECORD
+from uvb_lab.launch.protocol_record import EXHAUSTIVE, FORMAT, RECORD, load_trials, read_record
+from uvb_lab.launch.trials import FAILED, FINISHED, RecordError, Trial, test_outcome
 from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
@@ -33,8 +37,19 @@ class CellResult:
     overrides: list[str]
     chosen: str | None
     val_loss: dict[str, dict[str, float | None]]  # setting -> budget -> validation loss
-    summaries: dict[int, dict[str, Any]]  # test seed -> summary.json of its finished run
+    summaries: dict[int, dict[str, Any]]  # test seed -> summary.json of its run, for the stable seeds (finished, finite)
     dimension: int | None  # d = channels * image_size^2
+    outcomes: dict[int, str] = dataclasses.field(default_factory=dict)  # every test seed's: finished, diverged, failed, ...
+    no_choice: str | None = None  # why the cell chose nothing (every setting failed)
+    trials: dict[str, dict[int, Trial]] = dataclasses.field(default_factory=dict)  # setting -> tuning seed -> its results (format 2)
+
+    def unstable(self) -> dict[str, int]:
+        """The test seeds that did not finish with a finite test loss, counted by outcome."""
+        return dict(Counter(outcome for outcome in self.outcomes.values() if outcome != FINISHED))
+
+    def seeds_text(self) -> str:
+        """'3 seeds, 1 diverged'."""
+        return ", ".join([f"{len(self.outcomes)} seed{'s' * (len(self.outcomes) != 1)}", *(f"{n} {word}" for word, n in self.unstable().items())])
 
     def values(self, key: str) -> dict[int, float]:
         return {seed: s[key] for seed, s in self.summaries.items() if isinstance(s.get(key), int | float) and math.isfinite(s[key])}
@@ -57,26 +72,56 @@ class CellResult:
 
 
 def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
-    record = json.loads((folder / RECORD).read_text())
+    """The record (checked: protocol_record.read_record, RecordError if it breaks its layout) and each cell's results.
+
+    Every test seed is counted: its outcome as the record gives it (format 2), else as its folder tells (format 1,
+    read as one tuning seed). Only the stable seeds, finished with a finite test loss, enter the summaries."""
+    record = read_record(folder / RECORD)
     cells = []
     for name, entry in record["cells"].items():
-        summaries, dimension = {}, None
-        for seed, run_name in (entry.get("test_runs") or {}).items():
-            run_dir = folder / str(run_name)
-            try:
-                summary = field.read(run_dir)
-            except (OSError, ValueError):
-                continue
-            if summary.get(field.STATUS) != RunStatus.FINISHED:
-                continue
-            summaries[int(seed)] = summary
-            try:
-                identity = json.loads((run_dir / "identity.json").read_text())["identity"]
-                dimension = int(identity["data.channels"]) * int(identity["data.image_size"]) ** 2
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
-        cells.append(CellResult(name, entry.get("cell", []), entry.get("chosen"), entry.get("val_loss", {}), summaries, dimension))
+        chosen = entry.get("chosen")
+        recorded = (entry.get("test_outcomes_of") or {}).get(chosen, {}) if chosen else {}
+        runs = entry.get("test_runs") or {}
+        summaries, outcomes, dimension = {}, {}, None
+        for seed in sorted({*runs, *recorded}, key=int):
+            run_dir = folder / runs[seed] if runs.get(seed) else None
+            outcome = recorded.get(seed) or (_outcome_of(run_dir) if run_dir else FAILED)
+            if outcome == FINISHED:  # as recorded: its summary must still say so
+                outcome = _outcome_of(run_dir) if run_dir else "not found"
+            if outcome == FINISHED:
+                summaries[int(seed)] = field.read(run_dir)
+                dimension = dimension or _dimension(run_dir)
+            outcomes[int(seed)] = outcome
+        trials = load_trials(entry) if record["format"] == FORMAT else {}
+        cells.append(CellResult(name, entry.get("cell", []), chosen, entry.get("val_loss", {}), summaries, dimension,
+                                outcomes, entry.get("no_choice"), trials))
     return record, cells
+
+
+def _outcome_of(run_dir: Path) -> str:
+    """A test seed's outcome as its folder tells it (a format-1 record kept none): finished, diverged (its test loss is
+    not finite), failed, or its status where it stopped (running, preempted, ...); not found, unreadable."""
+    try:
+        summary = field.read(run_dir)
+        field.check(summary)
+    except FileNotFoundError:
+        return "not found"
+    except (OSError, ValueError, TypeError):
+        return "unreadable"
+    if summary[field.STATUS] not in (RunStatus.FINISHED, RunStatus.FAILED):
+        return str(summary[field.STATUS])
+    try:
+        return test_outcome(run_dir)
+    except RecordError:
+        return "unreadable"
+
+
+def _dimension(run_dir: Path) -> int | None:
+    try:
+        identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+        return int(identity["data.channels"]) * int(identity["data.image_size"]) ** 2
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _interval(values: dict[int, float], scale: float = 1.0) -> str:
@@ -87,11 +132,23 @@ def _interval(values: dict[int, float], scale: float = 1.0) -> str:
 
 
 def _grid_text(cell: CellResult) -> str:
+    """Each setting's score at each rung, the chosen in bold; where a score is not finite, what its seeds came to."""
     parts = []
     for setting, by_budget in cell.val_loss.items():
-        losses = " → ".join(f"{number(v)}" if v is not None else "failed" for _, v in sorted(by_budget.items(), key=lambda kv: int(kv[0])))
+        losses = " → ".join(number(v) if v is not None else _why(cell, setting, int(b)) for b, v in sorted(by_budget.items(), key=lambda kv: int(kv[0])))
         parts.append(f"{'**' if setting == cell.chosen else ''}{setting}: {losses}{'**' if setting == cell.chosen else ''}")
     return "; ".join(parts)
+
+
+def _why(cell: CellResult, setting: str, budget: int) -> str:
+    """'diverged', or 'diverged (seed 1)' where another tuning seed finished; 'failed' in a format-1 record."""
+    by_seed = cell.trials.get(setting, {})
+    words = {seed: trial.at.get(budget) for seed, trial in by_seed.items() if isinstance(trial.at.get(budget), str)}
+    if not words:
+        return FAILED
+    if len(words) == len(by_seed):
+        return "/".join(dict.fromkeys(words.values()))
+    return ", ".join(f"{word} (seed {seed})" for seed, word in words.items())
 
 
 def _one(values: dict[int, float]) -> float | None:
@@ -113,14 +170,19 @@ def protocol_table(folder: Path) -> tuple[str, str]:
     full_budget = f"{record.get('budget_key')}={record.get('full_budget')}"
     chooser = (f", then every setting to {full_budget} (the exhaustive grid), whose best made the choice"
                if record.get("choose_by") == EXHAUSTIVE else "")
+    tuning_seeds = record.get("tuning_seeds", [])
+    scored = (f"the {record.get('aggregate')} of the validation losses of tuning seeds {', '.join(map(str, tuning_seeds))} at each rung's budget"
+              if len(tuning_seeds) > 1 else f"validation loss at each rung's budget, tuning seed {tuning_seeds[0]}" if tuning_seeds
+              else "validation loss at each rung's budget, one tuning seed")
     lines = [
         f"## Tune, then test in {folder}",
         "",
         f"Every cell was tuned over the same grid ({', '.join(record.get('grid', []))}) on the validation split by successive "
         f"halving (eta {record.get('eta')}; rungs: {rungs}){chooser}, the same budget for every model; the chosen setting (bold; "
-        f"validation loss at each rung's budget) then trained fresh seeds {', '.join(map(str, record.get('seeds', [])))} to "
+        f"{scored}) then trained fresh seeds {', '.join(map(str, record.get('seeds', [])))} to "
         f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
-        "t-interval over the seeds. Noise removed: 1 - loss / (d σ²).",
+        "t-interval over the seeds that finished with a finite test loss; a cell with a seed that did not (diverged, failed) "
+        "says how many, beside them, and is flagged ⚠. Noise removed: 1 - loss / (d σ²).",
         "",
         "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | training-set prior | Bayes risk | risk ratio "
         "| noise removed |" + (" the paper's test loss¹ |" if with_paper else ""),
@@ -134,14 +196,22 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         loss, linear, bayes = cell.test_loss(), _one(cell.values(field.TEST_LINEAR_RISK)), _one(cell.values(field.TEST_BAYES_RISK))
         prior = _one(cell.values(field.TEST_EMPIRICAL_PRIOR_LOSS))  # the training set's Bayes denoiser (empirical_prior.py)
         flag = ""
+        if cell.no_choice:
+            notes.append(f"{cell.name} chose nothing: {cell.no_choice} (diverged, failed or had no validation loss in a tuning "
+                         "seed), so no test seed was trained")
+        if cell.unstable():
+            flag = f" ({cell.seeds_text()}) ⚠"
+            notes.append(f"{cell.name}: {cell.seeds_text()}; its test numbers are over the {len(cell.summaries)} seed"
+                         f"{'s' * (len(cell.summaries) != 1)} that finished with a finite test loss")
         if loss and linear is not None and Interval.of(list(loss.values())).mean > linear:
-            flag = " ⚠"
+            flag = flag or " ⚠"
             notes.append(f"{cell.name} is above the linear (Wiener) denoiser: mis-tuned, or unable to represent it (docs/protocol.md)")
         params = {s.get(field.NUM_PARAMS) for s in cell.summaries.values()} - {None}
         ratio = cell.values("test_risk_ratio")
         removed = cell.noise_removed()
         lines.append(
-            f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | {_interval(loss)}{flag} | "
+            f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | "
+            f"{f'no choice: {cell.no_choice} ⚠' if cell.no_choice else _interval(loss) + flag} | "
             f"{number(linear) if linear is not None else '—'} | {number(prior) if prior is not None else '—'} | "
             f"{number(bayes) if bayes is not None else '—'} | "
             f"{_interval(ratio)} | {_interval(removed, 100)}{'%' if removed else ''} |"
@@ -154,6 +224,8 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         for metric, value in (("linear_risk", linear), ("empirical_prior_loss", prior), ("bayes_risk", bayes)):
             if value is not None:
                 writer.writerow([cell.name, cell.chosen, record.get("full_budget"), metric, value, "", len(cell.summaries)])
+        for outcome, n in cell.unstable().items():  # the seeds left out of the intervals above, by outcome
+            writer.writerow([cell.name, cell.chosen, record.get("full_budget"), f"seeds_{outcome.replace(' ', '_')}", n, "", len(cell.outcomes)])
     if with_paper:
         lines += ["", f"¹ The paper's Table {paper.SIGMA_TABLE_NUMBER.get(next(iter(cells[0].summaries.values()), {}).get(field.DATASET), '2 or 3')}: "
                   f"its own widths (Table 1) after {paper.EPOCHS} epochs at one shared rate, without an interval: a scale, not a target."]

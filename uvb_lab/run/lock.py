@@ -50,6 +50,22 @@ def hold(run_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
+def holder(folder: Path) -> int | None:
+    """The process id holding a flock() on folder, from the kernel's table of locks (Linux's /proc/locks); None where
+    it cannot be told (another system, a lock taken on another machine of a network filesystem)."""
+    try:
+        stat = os.stat(folder)
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    where = f"{os.major(stat.st_dev):02x}:{os.minor(stat.st_dev):02x}:{stat.st_ino}"
+    for line in table.splitlines():  # "1: FLOCK  ADVISORY  WRITE 8582 fe:00:2162918 0 EOF"
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == where and fields[4].isdigit():
+            return int(fields[4])
+    return None
+
+
 def check_free(run_dir: Path) -> None:
     """FolderBusy if another job holds run_dir's lock now; a folder that does not exist is free."""
     if not run_dir.is_dir():
