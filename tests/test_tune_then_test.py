@@ -7,6 +7,7 @@ import math
 import shutil
 
 import pytest
+import torch
 
 from conftest import QUICK, REPO, TINY, uvb_train_here
 from uvb_lab.launch.successive_halving import rungs
@@ -196,9 +197,9 @@ def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint()
 
 
 def test_each_tuning_seed_is_its_own_run_scored_at_its_row_and_the_worst_seed_or_the_mean_makes_the_choice(tmp_path):
-    # At seeds 1 and 2 of these tiny runs, lr 0.1 is far better on average (142 and 245 after one epoch) but worse than
-    # lr 0.03 (230 and 223) in its worst seed.
-    command = [*ONE_EPOCH, "trainer.lr=0.03,0.1", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.tuning_seeds=2", f"hydra.sweep.dir={tmp_path}"]
+    # At seeds 1 and 2 of these tiny runs, lr 0.07 is better on average (154 and 255 after one epoch) but worse than
+    # lr 0.04 (203 and 227) in its worst seed.
+    command = [*ONE_EPOCH, "trainer.lr=0.04,0.07", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.tuning_seeds=2", f"hydra.sweep.dir={tmp_path}"]
     dry = uvb_train_here([*command, "hydra.sweeper.aggregate=worst", "--dry-run"])
     assert dry.returncode == 0, dry.stderr
     assert "at 2 tuning seeds (1, 2; scored by their worst), then 1 fresh seed (3) of each cell's choice" in dry.stdout
@@ -215,13 +216,13 @@ def test_each_tuning_seed_is_its_own_run_scored_at_its_row_and_the_worst_seed_or
         assert cell["trials"][setting][str(seed)]["at"]["1"] == epoch_end_val_loss(tmp_path / run, 1)
     losses = {setting: [by_seed[seed]["at"]["1"] for seed in ("1", "2")] for setting, by_seed in cell["trials"].items()}
     assert cell["val_loss"] == {setting: {"1": max(values)} for setting, values in losses.items()}
-    assert cell["chosen"] == "trainer.lr=0.03" and seed_of(tmp_path / cell["test_runs"]["3"]) == 3
+    assert cell["chosen"] == "trainer.lr=0.04" and seed_of(tmp_path / cell["test_runs"]["3"]) == 3
     # The mean over the same runs: nothing tuned again, the other choice.
     done = uvb_train_here([*command, "hydra.sweeper.aggregate=mean"])
     assert done.returncode == 0 and "rung 1/1, 0 jobs launched" in done.stdout + done.stderr, done.stderr
     cell = only_cell(tmp_path)
     assert cell["val_loss"] == {setting: {"1": sum(values) / 2} for setting, values in losses.items()}
-    assert cell["chosen"] == "trainer.lr=0.1"
+    assert cell["chosen"] == "trainer.lr=0.07"
 
 
 def test_a_cell_whose_every_setting_diverged_chooses_nothing_exits_2_and_no_trial_is_retried_unless_asked(tmp_path):
@@ -248,13 +249,31 @@ def test_a_cell_whose_every_setting_diverged_chooses_nothing_exits_2_and_no_tria
     assert "rung 1/1, 2 jobs launched" in done.stdout + done.stderr, done.stderr
 
 
-def test_a_test_seed_that_diverged_is_counted_and_its_cell_flagged(tmp_path):
-    # lr 50 on these tiny runs: seeds 1 and 2 end their first epoch finite, seed 3 overflows and the non-finite guard stops it.
-    done = uvb_train_here([*ONE_EPOCH, "trainer.lr=50", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.seeds=2", f"hydra.sweep.dir={tmp_path}"])
+def diverging_at_seed(seed: int, monkeypatch) -> None:
+    """Runs at trainer.seed=`seed` diverge at their first step (a NaN loss, which the non-finite guard stops): which seed
+    of a real rate blows up depends on the CPU's arithmetic, and this test is about what the protocol makes of it."""
+    import dataclasses
+
+    from uvb_lab import train as train_module
+
+    build = train_module.build_parts
+
+    def build_diverging(cfg, *args, **kwargs):
+        parts = build(cfg, *args, **kwargs)
+        if cfg.trainer.seed != seed:
+            return parts
+        return dataclasses.replace(parts, train_step=lambda x, y: (torch.tensor(math.nan), torch.tensor(False)))
+
+    monkeypatch.setattr(train_module, "build_parts", build_diverging)
+
+
+def test_a_test_seed_that_diverged_is_counted_and_its_cell_flagged(tmp_path, monkeypatch):
+    diverging_at_seed(3, monkeypatch)  # tuning seed 1 and test seed 2 train as usual
+    done = uvb_train_here([*ONE_EPOCH, "trainer.lr=0.01", "hydra.sweeper.tuning_seed=1", "hydra.sweeper.seeds=2", f"hydra.sweep.dir={tmp_path}"])
     assert done.returncode == 0, done.stderr  # a diverged seed is a result
     assert "2 test runs (protocol.json), 1 diverged" in done.stderr and "test seed 3" in done.stderr
     cell = only_cell(tmp_path)
-    assert cell["test_outcomes_of"] == {"trainer.lr=50": {"2": "finished", "3": "diverged"}}
+    assert cell["test_outcomes_of"] == {"trainer.lr=0.01": {"2": "finished", "3": "diverged"}}
     assert report(["--out", str(tmp_path / "report"), str(tmp_path)]) == 0
     table = (tmp_path / "report" / "protocol.md").read_text()
     assert " (2 seeds, 1 diverged) ⚠ |" in table
