@@ -1,5 +1,6 @@
 """Numerical faults and a tracker that goes away: the run stops cleanly or carries on, its files complete."""
 
+import csv
 import math
 import signal
 import sys
@@ -170,17 +171,31 @@ def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_com
     assert run_summary.read(run_dir)["steps_done"] == 8
 
 
-def test_a_run_that_finishes_with_a_nonfinite_test_loss_says_its_model_is_not_usable(tmp_path, monkeypatch, caplog):
+def test_a_run_that_ends_with_a_nonfinite_test_loss_is_unscored_exits_1_and_the_report_shows_no_number(tmp_path, monkeypatch, capsys):
+    from conftest import run_uvb_train_in_process
+    from uvb_lab.report import main as report
+
     class NaNWhenScored(uvb_lab.loss.DenoisingLoss):
         def __call__(self, model, x, y):
             value = super().__call__(model, x, y)
             return value if model.training else value * math.nan
 
     monkeypatch.setattr(uvb_lab.loss, "DenoisingLoss", NaNWhenScored)
-    with caplog.at_level("WARNING", logger="uvb_lab.train"):
-        summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
-    assert summary["status"] == "finished" and math.isnan(summary["test_loss"])
-    assert "its test_loss is not finite: the model it ended with is not usable" in caplog.text
+    run_dir = tmp_path / "runs" / "run"
+    args = [*RUN, "trainer.skip_nonfinite=true", f"hydra.run.dir={run_dir}"]
+    stdout: list[str] = []
+    code, err = run_uvb_train_in_process(args, capsys, stdout)
+    assert code == 1 and err.count("\n") == 1 and "is unscored: its last test or validation loss is not finite" in err, err
+    assert "its test_loss is not finite: the model it ended with is not usable, and the run is recorded as unscored" in stdout[0]
+    summary = run_summary.read(run_dir)
+    assert (summary["status"], summary["test_loss"], summary["steps_done"]) == ("unscored", None, 6)
+    # The same command again: trained as far as asked, so skipped, and still a failure to report.
+    code, err = run_uvb_train_in_process(args, capsys)
+    assert code == 1 and "unscored" in err, err
+    assert run_summary.read(run_dir)["steps_done"] == 6
+    assert report([str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    (row,) = csv.DictReader((tmp_path / "report" / "runs.csv").open())
+    assert (row["status"], row["test_loss"]) == ("unscored", "")
 
 
 @pytest.fixture

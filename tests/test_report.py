@@ -159,3 +159,12 @@ def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(runs, tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write the report into" in err and f"{blocked} is a file" in err
     assert blocked.read_text() == "mine"
+
+
+def test_an_unscored_run_fills_no_cell_and_is_footnoted_as_not_scored(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "uvb", 100, model="uvb", sigma=1.0, status="unscored", train_loss=20.0, test_loss=None, best_test_loss=18.0)
+    assert main([str(root), "--out", str(tmp_path / "out")]) == 0
+    markdown = capsys.readouterr().out
+    cell = table(markdown, "Table 2")["UVB test"][-1]
+    assert cell.startswith("— / 15.0[") and f"{cell[cell.index('['):]} not counted: not scored: its last loss is not finite" in markdown

@@ -357,6 +357,9 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
                     log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary[field.EPOCHS_DONE])
                     break
             status = preemption.reason if preemption.requested else RunStatus.FINISHED
+        unscored = [key for key in (field.TEST_LOSS, field.VAL_LOSS) if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
+        if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
+            status = RunStatus.UNSCORED
         recorder.summary({field.STATUS: status.value})  # before the figures: a kill while drawing them costs no training
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
@@ -366,7 +369,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
             recorder.summary({field.FIGURES_DONE: False})
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
             recorder.summary({field.FIGURES_DONE: True})
-        if status == RunStatus.FINISHED:
+        if status in (RunStatus.FINISHED, RunStatus.UNSCORED):
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
         status = RunStatus.INTERRUPTED
@@ -377,10 +380,10 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)
-    unscored = [key for key in (field.TEST_LOSS, field.VAL_LOSS) if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
-    if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
-        log.warning("%s finished, but its %s is not finite: the model it ended with is not usable "
-                    "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary[field.NONFINITE_STEPS_SKIPPED])
+    if status == RunStatus.UNSCORED:
+        log.warning("%s trained to its end, but its %s is not finite: the model it ended with is not usable, and the run is "
+                    "recorded as %s, with no score (trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored),
+                    status.value, state.summary[field.NONFINITE_STEPS_SKIPPED])
     if status == RunStatus.PREEMPTED:
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits

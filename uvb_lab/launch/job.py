@@ -98,7 +98,10 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     finally:
         outcome.note(run_dir, did)  # also for a job that raises: the sweep's closing line counts it
     if summary is not None:
-        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary[STATUS], 0)
+        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE, RunStatus.UNSCORED: 1}.get(summary[STATUS], 0)
+        if summary[STATUS] == RunStatus.UNSCORED and single:  # a failed run: its model does not denoise, there is no score
+            print(f"uvb-train: error: {run_dir} trained to its end but is {RunStatus.UNSCORED}: its last test or validation loss is "
+                  "not finite (trainer.skip_nonfinite=true), so its model is not usable; try a smaller trainer.lr", file=sys.stderr)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
         if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:

@@ -29,7 +29,10 @@ class RunStatus(str, enum.Enum):
     FINISHED = "finished"
     PREEMPTED = "preempted"  # stopped by one of trainer.preemption_signals, checkpointed: the same command continues
     INTERRUPTED = "interrupted"  # Ctrl-C, checkpointed: the same command continues
-    FAILED = "failed"
+    FAILED = "failed"  # stopped by an error (a non-finite loss, a file it could not write); its files as of its last checkpoint
+    # Trained as far as asked (trainer.skip_nonfinite=true kept it going), but its last test or validation loss is not
+    # finite: a model that does not denoise, with no score to report. Like finished, the same command skips it.
+    UNSCORED = "unscored"
 
     def __str__(self) -> str:  # as enum.StrEnum (Python 3.11) prints; requires-python is 3.10
         return self.value

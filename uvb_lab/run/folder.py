@@ -117,8 +117,8 @@ def holds_run(run_dir: Path) -> bool:
 
 
 def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int | None) -> bool:
-    """The run got as far as asked: all epochs, or max_steps."""
-    if not summary or summary.get(STATUS) != RunStatus.FINISHED:
+    """The run got as far as asked: all epochs, or max_steps (finished, or unscored: trained, but with no finite loss)."""
+    if not summary or summary.get(STATUS) not in (RunStatus.FINISHED, RunStatus.UNSCORED):
         return False
     steps_done, epochs_done = summary.get(STEPS_DONE) or 0, summary.get(EPOCHS_DONE) or 0
     return epochs_done >= epochs or (max_steps is not None and steps_done >= max_steps)
@@ -168,6 +168,8 @@ def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decis
     max_steps = cfg.trainer.max_steps
     if is_finished(summary, cfg.trainer.epochs, max_steps):
         done = f"{summary.get(EPOCHS_DONE)} epochs, {summary.get(STEPS_DONE)} steps"
+        if summary.get(STATUS) == RunStatus.UNSCORED:
+            done += f"; {RunStatus.UNSCORED}: its last loss is not finite"
         return Decision("skip", f"already finished ({done})", summary)
     if checkpoint.exists(run_dir):
         at = f" at step {summary.get(STEPS_DONE)}, {summary.get(EPOCHS_DONE)} epochs done" if summary else ""
