@@ -182,12 +182,15 @@ def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
 
 
 class Checkpointer:
-    """Saves model, Adam, RNGs and the TrainState, after checking the steps since the last save were finite."""
+    """Saves model, Adam, RNGs and the TrainState, after checking the steps since the last save were finite; after a
+    write that failed, puts the run's files back to the last checkpoint."""
 
     def __init__(self, run_dir: Path, parts: Parts, nonfinite: NonFinitePolicy, recorder: Recorder, loaded_from: Path | None):
         self.run_dir, self.parts, self.nonfinite, self.recorder = run_dir, parts, nonfinite, recorder
         # A damaged last.pt is overwritten, never rotated into previous.pt (which is then the only good one).
         self.rotate = loaded_from is None or loaded_from == run_dir / checkpoint.LAST
+        # Where the same command would continue from: the checkpoint's step and summary (at the start: step 0).
+        self.kept_step, self.kept_summary = recorder.state.step, dict(recorder.state.summary)
 
     def save(self, state: TrainState) -> None:
         self.nonfinite.stop_if_seen(state.step)  # keep the last good checkpoint: a NaN model is not worth continuing
@@ -195,6 +198,17 @@ class Checkpointer:
         state.wandb_run_id = getattr(self.recorder.logger, "run_id", None)
         checkpoint.save(self.run_dir, checkpoint.contents(self.parts.model, self.parts.optimizer, state), rotate=self.rotate)
         self.rotate = True
+        self.kept_step, self.kept_summary = state.step, dict(state.summary)
+
+    def back_to_last_checkpoint(self, state: TrainState) -> None:
+        """After a file could not be written (a full disk): metrics.jsonl cut back to the last checkpoint's step (in
+        place, needing no space) and the summary as it was then, status failed. The same command continues from there
+        as from any checkpoint; a run that never wrote one leaves no row past step 0, so it starts again
+        (uvb_lab/run/folder.py)."""
+        run_files.truncate_metrics(self.run_dir, self.kept_step)
+        state.summary.clear()
+        state.summary.update(self.kept_summary)
+        self.recorder.summary({field.STATUS: RunStatus.FAILED.value})
 
 
 @dataclass(frozen=True)
@@ -339,7 +353,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     schedule, epochs = Schedule.of(cfg.trainer, batches_per_epoch), int(cfg.trainer.epochs)
 
     # -- Pass after pass; SIGTERM etc. (preemption) and Ctrl-C finish the step, checkpoint and stop.
-    status = RunStatus.FAILED
+    status, unwritten = RunStatus.FAILED, False
     recorder.summary()
     try:
         with Preemption(cfg.trainer.preemption_signals) as preemption:
@@ -374,9 +388,15 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
         status = RunStatus.INTERRUPTED
         raise
+    except OSError:  # a file it could not write (a full disk, a read-only mount) while training: its files go back to the
+        unwritten = status == RunStatus.FAILED  # last checkpoint; after training (the summary, pruning), they are complete
+        raise
     finally:
         try:
-            recorder.summary({field.STATUS: status.value, field.WALL_TIME_S: recorder.wall_time(), field.STEPS_DONE: state.step})
+            if unwritten:
+                checkpointer.back_to_last_checkpoint(state)
+            else:
+                recorder.summary({field.STATUS: status.value, field.WALL_TIME_S: recorder.wall_time(), field.STEPS_DONE: state.step})
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)

@@ -230,7 +230,7 @@ class SuccessiveHalvingSweeper(WaveSweeper):
         schedule = rungs(len(configs), self.eta, self.min_budget, self.max_budget)
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
+        write_atomic(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # as Hydra's basic sweeper: the launch's record
         table = sweep_dir / TABLE
         scores = read_table(table, self.budget_key)
         check_extends(scores, names, schedule, table)  # uvb-train's plan refused such a search already

@@ -189,7 +189,7 @@ class TuneThenTestSweeper(WaveSweeper):
         cells = dict(zip(protocol.cell_names, protocol.cells))
         sweep_dir = Path(self.config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
+        write_atomic(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # as Hydra's basic sweeper: the launch's record
         path = sweep_dir / RECORD
         record = read_record(path)
         check_rungs(record, protocol, path)  # uvb-train's plan refused such a relaunch already
