@@ -7,6 +7,7 @@ import logging
 import matplotlib.image
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from conftest import QUICK, TINY, uvb_train_here
@@ -232,3 +233,6 @@ def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draw
     assert_valid_png(run_dir / "figures" / "fig2_denoising.png")
     assert json.loads((run_dir / "summary.json").read_text())["figures_done"] is True
     assert (run_dir / "metrics.jsonl").read_bytes() == metrics  # nothing was trained again
+    # The figures name their own run (the folder is hydra.run.dir's, so only the run's record knows its name).
+    name = yaml.safe_load((run_dir / "config.yaml").read_text())["run"]["name"]
+    assert name.startswith("deen-synthetic-sigma1.0") and json.loads((run_dir / "figures" / "numbers.json").read_text())["run"] == name

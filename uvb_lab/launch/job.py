@@ -53,8 +53,12 @@ def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]
 
     log.info("%s: finished, but its figures were not all drawn; drawing them in %s", cfg.run.name, run_dir)
     with run_folder.log_to_file(run_dir):
-        run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
-        figures_after_training(run_dir, run.model, run.data, cfg.run.name, cfg.figures, NoLogger(run_dir, cfg.run.name, {}),
+        # Reading the run back composes the default config (its figures: settings): the job's Hydra state is kept, and
+        # the figures take the run's own name as its folder records it (cfg.run.name, resolved when read, had named
+        # the defaults' run).
+        with compose.hydra_state_kept():
+            run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
+        figures_after_training(run_dir, run.model, run.data, run.name, cfg.figures, NoLogger(run_dir, run.name, {}),
                                summary.get(STEPS_DONE) or 0,
                                trained_for(summary))
     summary = {**summary, FIGURES_DONE: True}
