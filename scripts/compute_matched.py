@@ -108,9 +108,13 @@ def main(argv: list[str] | None = None) -> int:
                     paired.append(f"- {a['model']} − {b['model']} at {others}, at {number(budget)} training FLOP: "
                                   f"{difference.text()} (paired by seed; the interval {verdict})")
     lines += ["", "Paired differences at the matched budget (same seeds, identical test noise):", "", *paired, ""]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "compute_matched.md").write_text("\n".join(lines))
-    figure.savefig(out / "compute_matched.png", dpi=110)
+    try:  # both files, or neither: a full disk or a read-only folder leaves an earlier pair as it was
+        with run_files.written_together(out) as staging:
+            (staging / "compute_matched.md").write_text("\n".join(lines))
+            figure.savefig(staging / "compute_matched.png", dpi=110)
+    except OSError as err:
+        print(f"compute_matched: cannot write into {out}: {err.strerror or err}; the files there are as they were", file=sys.stderr)
+        return 2
     print(f"wrote {out / 'compute_matched.md'} and compute_matched.png")
     return 0
 

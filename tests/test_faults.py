@@ -1,5 +1,6 @@
 """Numerical faults and a tracker that goes away: the run stops cleanly or carries on, its files complete."""
 
+import csv
 import math
 import signal
 import sys
@@ -10,6 +11,7 @@ import torch
 
 import uvb_lab.loss
 from conftest import QUICK, TINY, compose_config
+from disk_faults import torch_save_that_fills_the_disk
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
@@ -141,28 +143,25 @@ def test_the_submitit_launcher_can_requeue_a_hydra_job():
 # -- A full disk ------------------------------------------------------------------------------------------------
 
 
-def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_command_continues_exactly(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("reported_as", ["oserror", "torch"])
+def test_a_disk_that_fills_mid_checkpoint_is_one_line_leaves_no_temporaries_and_the_same_command_continues_exactly(
+        tmp_path, capsys, monkeypatch, reported_as):
     from conftest import run_uvb_train_in_process
 
     args = [*RUN, "trainer.max_steps=null", "trainer.checkpoint_every_steps=null"]  # a checkpoint at each of 2 epoch ends
     code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={tmp_path / 'whole'}"], capsys)
     assert code == 0, err
-    real_save, saves = torch.save, []
-
-    def disk_fills_at_the_second_checkpoint(state, f, *rest, **kwargs):
-        saves.append(1)
-        if len(saves) == 2:
-            f.write(b"half a checkpoint")
-            raise OSError(28, "No space left on device", str(f.name))
-        return real_save(state, f, *rest, **kwargs)
-
-    monkeypatch.setattr(torch, "save", disk_fills_at_the_second_checkpoint)
+    monkeypatch.setattr(torch, "save", torch_save_that_fills_the_disk(2, reported_as))
     run_dir = tmp_path / "full"
     code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)
-    assert code == 2 and err.count("\n") == 1 and "No space left on device" in err and "Traceback" not in err, err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    assert f"cannot write {run_dir / checkpoint.LAST}: No space left on device" in err and "the last checkpoint is intact" in err
     assert sorted(p.name for p in run_dir.rglob(".*.tmp")) == []
     assert checkpoint.load(run_dir)["step"] == 4  # the first epoch's checkpoint, whole
-    monkeypatch.setattr(torch, "save", real_save)  # space is freed
+    # The run's record is put back to that checkpoint: no metrics row past it, its summary as it was then.
+    assert max(row["step"] for row in run_files.read_metrics(run_dir)) == 4
+    assert (run_summary.read(run_dir)["status"], run_summary.read(run_dir)["steps_done"]) == ("failed", 4)
+    monkeypatch.undo()  # space is freed
     code, err = run_uvb_train_in_process([*args, f"hydra.run.dir={run_dir}"], capsys)
     assert code == 0, err
     evaluations = [run_files.evaluations(run_files.read_metrics(d)) for d in (tmp_path / "whole", run_dir)]
@@ -170,17 +169,31 @@ def test_a_disk_that_fills_mid_checkpoint_leaves_no_temporaries_and_the_same_com
     assert run_summary.read(run_dir)["steps_done"] == 8
 
 
-def test_a_run_that_finishes_with_a_nonfinite_test_loss_says_its_model_is_not_usable(tmp_path, monkeypatch, caplog):
+def test_a_run_that_ends_with_a_nonfinite_test_loss_is_unscored_exits_1_and_the_report_shows_no_number(tmp_path, monkeypatch, capsys):
+    from conftest import run_uvb_train_in_process
+    from uvb_lab.report import main as report
+
     class NaNWhenScored(uvb_lab.loss.DenoisingLoss):
         def __call__(self, model, x, y):
             value = super().__call__(model, x, y)
             return value if model.training else value * math.nan
 
     monkeypatch.setattr(uvb_lab.loss, "DenoisingLoss", NaNWhenScored)
-    with caplog.at_level("WARNING", logger="uvb_lab.train"):
-        summary = train(compose_config([*RUN, "trainer.skip_nonfinite=true"]), tmp_path)
-    assert summary["status"] == "finished" and math.isnan(summary["test_loss"])
-    assert "its test_loss is not finite: the model it ended with is not usable" in caplog.text
+    run_dir = tmp_path / "runs" / "run"
+    args = [*RUN, "trainer.skip_nonfinite=true", f"hydra.run.dir={run_dir}"]
+    stdout: list[str] = []
+    code, err = run_uvb_train_in_process(args, capsys, stdout)
+    assert code == 1 and err.count("\n") == 1 and "is unscored: its last test or validation loss is not finite" in err, err
+    assert "its test_loss is not finite: the model it ended with is not usable, and the run is recorded as unscored" in stdout[0]
+    summary = run_summary.read(run_dir)
+    assert (summary["status"], summary["test_loss"], summary["steps_done"]) == ("unscored", None, 6)
+    # The same command again: trained as far as asked, so skipped, and still a failure to report.
+    code, err = run_uvb_train_in_process(args, capsys)
+    assert code == 1 and "unscored" in err, err
+    assert run_summary.read(run_dir)["steps_done"] == 6
+    assert report([str(tmp_path / "runs"), "--out", str(tmp_path / "report")]) == 0
+    (row,) = csv.DictReader((tmp_path / "report" / "runs.csv").open())
+    assert (row["status"], row["test_loss"]) == ("unscored", "")
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ import logging
 import matplotlib.image
 import pytest
 import torch
+import yaml
 from torch import nn
 
+import disk_faults
 from conftest import QUICK, TINY, uvb_train_here
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures import cli, paper_figures
@@ -17,6 +19,8 @@ from uvb_lab.figures.image_grid import save_grid
 from uvb_lab.figures.mixing import MIN_ACCURACY
 from uvb_lab.figures.paper_figures import make_figures
 from uvb_lab.models import DEEN, EnergyModel
+
+read_only = disk_faults.read_only  # a fixture: a folder made read-only
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Small figures settings: the same code paths as the paper's, in a fraction of the time.
@@ -232,3 +236,50 @@ def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draw
     assert_valid_png(run_dir / "figures" / "fig2_denoising.png")
     assert json.loads((run_dir / "summary.json").read_text())["figures_done"] is True
     assert (run_dir / "metrics.jsonl").read_bytes() == metrics  # nothing was trained again
+    # The figures name their own run (the folder is hydra.run.dir's, so only the run's record knows its name).
+    name = yaml.safe_load((run_dir / "config.yaml").read_text())["run"]["name"]
+    assert name.startswith("deen-synthetic-sigma1.0") and json.loads((run_dir / "figures" / "numbers.json").read_text())["run"] == name
+
+
+@pytest.fixture
+def drawn_run(tmp_path):
+    """A finished run folder with its figures drawn."""
+    run_dir = tmp_path / "run"
+    args = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "figures.after_training=true", *SMALL, f"hydra.run.dir={run_dir}"]
+    assert uvb_train_here(args, cwd=tmp_path).returncode == 0
+    return run_dir
+
+
+def files(folder):
+    return {str(path.relative_to(folder)): path.read_bytes() if path.is_file() else None for path in sorted(folder.rglob("*"))}
+
+
+def test_uvb_figures_into_a_run_folder_it_cannot_write_is_one_line_and_exit_2(drawn_run, read_only, capsys):
+    before = files(drawn_run)
+    read_only(drawn_run)
+    assert cli.main([str(drawn_run), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write the figures into {drawn_run / 'figures'}" in err and "--out DIR" in err, err
+    assert files(drawn_run) == before
+
+
+def test_uvb_figures_that_cannot_write_leaves_the_figures_there_as_they_were(drawn_run, tmp_path, capsys, monkeypatch):
+    (tmp_path / "a file").write_text("mine")
+    assert cli.main([str(drawn_run), "--device", "cpu", "--out", str(tmp_path / "a file" / "figures")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{tmp_path / 'a file'} is a file" in err, err
+
+    before, drawn = files(drawn_run), []
+
+    def disk_full_at_the_second_figure(path, *args, **kwargs):  # half a PNG, then no space
+        drawn.append(path)
+        if len(drawn) == 2:
+            path.write_bytes(b"\x89PNG half")
+            raise OSError(28, "No space left on device", str(path))
+        return save_grid(path, *args, **kwargs)
+
+    monkeypatch.setattr(paper_figures, "save_grid", disk_full_at_the_second_figure)
+    assert cli.main([str(drawn_run), "--device", "cpu", "--seed", "1"]) == 2  # other figures than those there
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write the figures into {drawn_run / 'figures'}: No space left on device" in err, err
+    assert files(drawn_run) == before  # every earlier figure byte for byte, and nothing half-written beside them

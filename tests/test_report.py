@@ -159,3 +159,35 @@ def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(runs, tmp_path, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot write the report into" in err and f"{blocked} is a file" in err
     assert blocked.read_text() == "mine"
+
+
+def test_a_report_whose_write_fails_halfway_leaves_the_earlier_report_byte_identical_and_is_one_line(runs, tmp_path, capsys, monkeypatch):
+    out = tmp_path / "report"
+    with pytest.warns(UserWarning, match="not-a-run"):
+        assert main([str(runs), "--out", str(out)]) == 0
+    earlier = {path.name: path.read_bytes() for path in out.iterdir()}
+    write_run(runs, "deen-1.0", 300, model="deen", sigma=1.0, train_loss=20.0, test_loss=19.9)  # a new report differs
+    real_write_text = Path.write_text
+
+    def disk_full_at_runs_csv(path, text, *args, **kwargs):  # half of runs.csv, then no space
+        if path.name == "runs.csv":
+            real_write_text(path, text[: len(text) // 2])
+            raise OSError(28, "No space left on device")
+        return real_write_text(path, text, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "write_text", disk_full_at_runs_csv)
+    capsys.readouterr()
+    with pytest.warns(UserWarning, match="not-a-run"):
+        assert main([str(runs), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cannot write the report into {out}: No space left on device" in err, err
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == earlier  # no 0-byte file, no half a set of figures
+
+
+def test_an_unscored_run_fills_no_cell_and_is_footnoted_as_not_scored(tmp_path, capsys):
+    root = tmp_path / "runs"
+    write_run(root, "uvb", 100, model="uvb", sigma=1.0, status="unscored", train_loss=20.0, test_loss=None, best_test_loss=18.0)
+    assert main([str(root), "--out", str(tmp_path / "out")]) == 0
+    markdown = capsys.readouterr().out
+    cell = table(markdown, "Table 2")["UVB test"][-1]
+    assert cell.startswith("— / 15.0[") and f"{cell[cell.index('['):]} not counted: not scored: its last loss is not finite" in markdown

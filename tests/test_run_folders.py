@@ -381,3 +381,39 @@ def test_the_entry_module_loads_no_heavy_library():
     code = "import sys, uvb_lab.launch; print(sorted({'torch', 'matplotlib', 'wandb', 'tensorboard'} & set(sys.modules)))"
     result = run_python(["-c", code], timeout=60)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_a_trial_whose_first_checkpoint_met_a_full_disk_is_trained_once_space_is_back(tmp_path, capsys, monkeypatch):
+    from disk_faults import torch_save_that_fills_the_disk
+
+    sweep = tmp_path / "search"
+    search = ["-m", "hydra/sweeper=successive_halving", *QUICK, *TINY["deen"], "model=deen", "logger=none", "trainer.max_steps=null",
+              "data.n_train=128", "data.n_test=32", "data.val_fraction=0.25", "trainer.batch_size=32", "trainer.epochs=1",
+              "trainer.lr=1e-2,1e-6", f"hydra.sweep.dir={sweep}"]
+    monkeypatch.setattr(checkpoint.torch, "save", torch_save_that_fills_the_disk(1))  # the first trial's first checkpoint
+    run_uvb_train_in_process(search, capsys)
+    (failed,) = [path for path in sweep.iterdir() if (path / "identity.json").is_file()
+                 and json.loads((path / "identity.json").read_text())["identity"]["trainer.lr"] == 1e-2]
+    assert not checkpoint.exists(failed) and run_summary.read(failed)["status"] == "failed"
+    partial = tree(failed)
+    # Its files are of its own identity: another run's command there is refused, and leaves them as they were.
+    code, err = run_uvb_train_in_process(quick_run(failed, "sigma=0.5"), capsys)
+    assert code == 2 and "holds another run" in err and tree(failed) == partial
+    monkeypatch.undo()  # space is back: the same search trains the trial it lacks, and chooses on all of them
+    code, err = run_uvb_train_in_process(search, capsys)
+    assert code == 0, err
+    assert run_summary.read(failed)["status"] == "finished"
+    assert math.isfinite(run_summary.read(failed)["val_loss"])
+    assert "yes" in next(line for line in (sweep / "successive_halving.csv").read_text().splitlines() if "0.01" in line)
+
+
+def test_a_run_that_trained_past_step_0_and_lost_its_checkpoints_is_still_refused(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    args = quick_run(run_dir, "trainer.max_steps=2", "trainer.checkpoint_every_steps=1")
+    assert run_uvb_train_in_process([*args, "trainer.keep_checkpoints=both"], capsys)[0] == 0
+    summary = run_summary.read(run_dir)
+    run_summary.write(run_dir, {**summary, "status": "preempted"})  # unfinished, and then its checkpoints were deleted
+    shutil.rmtree(run_dir / checkpoint.FOLDER)
+    before = tree(run_dir)
+    code, err = run_uvb_train_in_process(args, capsys)
+    assert code == 2 and "checkpoints are gone" in err and tree(run_dir) == before

@@ -194,12 +194,15 @@ def evaluate_splits(parts: Parts, cfg: DictConfig) -> dict[str, float]:
 
 
 class Checkpointer:
-    """Saves model, Adam, RNGs and the TrainState, after checking the steps since the last save were finite."""
+    """Saves model, Adam, RNGs and the TrainState, after checking the steps since the last save were finite; after a
+    write that failed, puts the run's files back to the last checkpoint."""
 
     def __init__(self, run_dir: Path, parts: Parts, nonfinite: NonFinitePolicy, recorder: Recorder, loaded_from: Path | None):
         self.run_dir, self.parts, self.nonfinite, self.recorder = run_dir, parts, nonfinite, recorder
         # A damaged last.pt is overwritten, never rotated into previous.pt (which is then the only good one).
         self.rotate = loaded_from is None or loaded_from == run_dir / checkpoint.LAST
+        # Where the same command would continue from: the checkpoint's step and summary (at the start: step 0).
+        self.kept_step, self.kept_summary = recorder.state.step, dict(recorder.state.summary)
 
     def save(self, state: TrainState) -> None:
         self.nonfinite.stop_if_seen(state.step)  # keep the last good checkpoint: a NaN model is not worth continuing
@@ -207,6 +210,17 @@ class Checkpointer:
         state.wandb_run_id = getattr(self.recorder.logger, "run_id", None)
         checkpoint.save(self.run_dir, checkpoint.contents(self.parts.model, self.parts.optimizer, state), rotate=self.rotate)
         self.rotate = True
+        self.kept_step, self.kept_summary = state.step, dict(state.summary)
+
+    def back_to_last_checkpoint(self, state: TrainState) -> None:
+        """After a file could not be written (a full disk): metrics.jsonl cut back to the last checkpoint's step (in
+        place, needing no space) and the summary as it was then, status failed. The same command continues from there
+        as from any checkpoint; a run that never wrote one leaves no row past step 0, so it starts again
+        (uvb_lab/run/folder.py)."""
+        run_files.truncate_metrics(self.run_dir, self.kept_step)
+        state.summary.clear()
+        state.summary.update(self.kept_summary)
+        self.recorder.summary({field.STATUS: RunStatus.FAILED.value})
 
 
 @dataclass(frozen=True)
@@ -351,7 +365,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     schedule, epochs = Schedule.of(cfg.trainer, batches_per_epoch), int(cfg.trainer.epochs)
 
     # -- Pass after pass; SIGTERM etc. (preemption) and Ctrl-C finish the step, checkpoint and stop.
-    status = RunStatus.FAILED
+    status, unwritten = RunStatus.FAILED, False
     recorder.summary()
     try:
         with Preemption(cfg.trainer.preemption_signals) as preemption:
@@ -369,6 +383,9 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
                     log.info("stopped at trainer.max_steps=%d after %d full epochs", state.step, state.summary[field.EPOCHS_DONE])
                     break
             status = preemption.reason if preemption.requested else RunStatus.FINISHED
+        unscored = [key for key in (field.TEST_LOSS, field.VAL_LOSS) if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
+        if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
+            status = RunStatus.UNSCORED
         recorder.summary({field.STATUS: status.value})  # before the figures: a kill while drawing them costs no training
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
@@ -378,21 +395,27 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
             recorder.summary({field.FIGURES_DONE: False})
             figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
             recorder.summary({field.FIGURES_DONE: True})
-        if status == RunStatus.FINISHED:
+        if status in (RunStatus.FINISHED, RunStatus.UNSCORED):
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
         status = RunStatus.INTERRUPTED
         raise
+    except OSError:  # a file it could not write (a full disk, a read-only mount) while training: its files go back to the
+        unwritten = status == RunStatus.FAILED  # last checkpoint; after training (the summary, pruning), they are complete
+        raise
     finally:
         try:
-            recorder.summary({field.STATUS: status.value, field.WALL_TIME_S: recorder.wall_time(), field.STEPS_DONE: state.step})
+            if unwritten:
+                checkpointer.back_to_last_checkpoint(state)
+            else:
+                recorder.summary({field.STATUS: status.value, field.WALL_TIME_S: recorder.wall_time(), field.STEPS_DONE: state.step})
         except OSError as error:  # e.g. the disk that stopped the run is still full: the error on its way out says so
             log.warning("could not update %s (%s)", run_files.SUMMARY, error)
         logger.finish(exit_code=0 if status == RunStatus.FINISHED else 1)
-    unscored = [key for key in (field.TEST_LOSS, field.VAL_LOSS) if isinstance(state.summary.get(key), float) and not math.isfinite(state.summary[key])]
-    if status == RunStatus.FINISHED and unscored:  # skip_nonfinite kept it going, but its model does not denoise
-        log.warning("%s finished, but its %s is not finite: the model it ended with is not usable "
-                    "(trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored), state.summary[field.NONFINITE_STEPS_SKIPPED])
+    if status == RunStatus.UNSCORED:
+        log.warning("%s trained to its end, but its %s is not finite: the model it ended with is not usable, and the run is "
+                    "recorded as %s, with no score (trainer.skip_nonfinite=true skipped %d steps)", cfg.run.name, " and ".join(unscored),
+                    status.value, state.summary[field.NONFINITE_STEPS_SKIPPED])
     if status == RunStatus.PREEMPTED:
         log.warning("preempted at step %d; the same command continues from the checkpoint", state.step)
         preemption.hand_over()  # under submitit: its handler requeues the job and exits

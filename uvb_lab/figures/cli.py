@@ -2,6 +2,9 @@
 
 Writes into RUN_DIR/figures/ (or --out DIR) what uvb_lab/figures/paper_figures.py draws; `uvb-train` draws the
 same at the end of training (config `figures:`). Options not given take the run's own `figures:` config.
+
+Exit codes: 0 drawn; 2 refused, with one line: a folder that is not a run it can draw, an option out of range, or a
+folder it cannot write (read-only, full: the figures there stay as they were).
 """
 
 import argparse
@@ -22,6 +25,7 @@ from uvb_lab.figures.after_training import trained_for
 from uvb_lab.figures.paper_figures import FIGURES, FiguresError, make_figures
 from uvb_lab.models.score import ScoreModel
 from uvb_lab.run import checkpoint, devices, saved_config
+from uvb_lab.run import files as run_files
 from uvb_lab.run import folder as run_folder
 
 # Settings of `figures:` that say where files go on the machine drawing the figures, never taken from a run folder.
@@ -138,6 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             device = devices.resolve_device(args.device)
         except devices.DeviceError as error:
             raise FiguresError(str(error).replace("trainer.device", "--device")) from error
+        out = args.out or args.run_dir / FIGURES
+        if problem := run_files.unwritable(out):  # before anything is loaded or drawn: a read-only mount, a file in the way
+            raise FiguresError(f"cannot write the figures into {out} ({problem}); give a folder you can write with --out DIR")
         trusted = tuple(args.trust_target)
         run = load_trained_run(args.run_dir, device, trusted)
         compare = None
@@ -151,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
             compare = (other.name, other.model)
         not_options = ("run_dir", "compare", "device", "trust_target", "out")
         options = {**run.settings, **{k: v for k, v in vars(args).items() if k not in not_options and v is not None}}
-        out = args.out or args.run_dir / FIGURES
         summary = run_folder.read_summary_or_checkpoint(args.run_dir)
-        pngs, _ = make_figures(out, run.model, run.data, options, name=run.name, compare=compare, trained=trained_for(summary))
+        try:
+            pngs, _ = make_figures(out, run.model, run.data, options, name=run.name, compare=compare, trained=trained_for(summary))
+        except OSError as error:  # a disk that filled while drawing: the earlier figures stay, all of them (make_figures)
+            raise FiguresError(f"cannot write the figures into {out}: {error.strerror or error}; the figures there are as they were") from error
     except FiguresError as error:
         print(f"uvb-figures: error: {error}", file=sys.stderr)
         return 2

@@ -49,13 +49,23 @@ def make_figures(
     settings: conf/config.yaml's `figures:` section (its keys, meanings and units; after_training is ignored).
     compare: (name, model) of another run on the same data and sigma, whose x_hat(y) is Fig. 2's last row.
     trained: how far the model was trained, for the titles (after_training.trained_for).
+    The files replace out's earlier ones together once all are drawn: a failure on the way (a full disk) leaves the
+    earlier set as it was, never half of each.
     """
+    if found := ranges.problems(settings, "figures"):  # uvb-train's ranges, for a caller that did not check them
+        raise FiguresError("; ".join(found))
+    with run_files.written_together(Path(out)) as staging:
+        pngs, numbers = _draw(staging, model, data, settings, name, compare, trained)
+    return {key: Path(out) / path.name for key, path in pngs.items()}, numbers
+
+
+def _draw(
+    out: Path, model: ScoreModel, data: ImageData, settings: Mapping[str, Any], name: str, compare: tuple[str, ScoreModel] | None, trained: str
+) -> tuple[dict[str, Path], dict[str, Any]]:
+    """make_figures' drawing, into the folder out."""
     images, prior_samples, nebula_steps, z_samples = (settings[k] for k in ("images", "prior_samples", "nebula_steps", "z_samples"))
     delta, steps_per_jump, jumps, chains, seed = (settings[k] for k in ("delta", "steps_per_jump", "jumps", "chains", "seed"))
     friction = settings["friction"] if settings["sampler"] == "underdamped" else None  # None: Eq. 19, the paper's walk
-    if found := ranges.problems(settings, "figures"):  # uvb-train's ranges, for a caller that did not check them
-        raise FiguresError("; ".join(found))
-    out = Path(out)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -113,6 +123,6 @@ def make_figures(
             except Exception as error:  # noqa: BLE001 - the figures and the other numbers are still worth keeping
                 log.warning("%s: no mixing numbers (%r)", name, error, exc_info=True)
 
-    run_files.write_atomic(out / NUMBERS, lambda tmp: tmp.write_text(json.dumps(numbers, indent=2) + "\n"))
+    (out / NUMBERS).write_text(json.dumps(numbers, indent=2) + "\n")
     model.train(was_training)
     return pngs, numbers

@@ -54,8 +54,12 @@ def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]
 
     log.info("%s: finished, but its figures were not all drawn; drawing them in %s", cfg.run.name, run_dir)
     with run_folder.log_to_file(run_dir):
-        run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
-        figures_after_training(run_dir, run.model, run.data, cfg.run.name, cfg.figures, NoLogger(run_dir, cfg.run.name, {}),
+        # Reading the run back composes the default config (its figures: settings): the job's Hydra state is kept, and
+        # the figures take the run's own name as its folder records it (cfg.run.name, resolved when read, had named
+        # the defaults' run).
+        with compose.hydra_state_kept():
+            run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
+        figures_after_training(run_dir, run.model, run.data, run.name, cfg.figures, NoLogger(run_dir, run.name, {}),
                                summary.get(STEPS_DONE) or 0,
                                trained_for(summary))
     summary = {**summary, FIGURES_DONE: True}
@@ -99,7 +103,10 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     finally:
         outcome.note(run_dir, did)  # also for a job that raises: the sweep's closing line counts it
     if summary is not None:
-        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE}.get(summary[STATUS], 0)
+        code = {RunStatus.PREEMPTED: PREEMPTED_EXIT_CODE, RunStatus.INTERRUPTED: INTERRUPTED_EXIT_CODE, RunStatus.UNSCORED: 1}.get(summary[STATUS], 0)
+        if summary[STATUS] == RunStatus.UNSCORED and single:  # a failed run: its model does not denoise, there is no score
+            print(f"uvb-train: error: {run_dir} trained to its end but is {RunStatus.UNSCORED}: its last test or validation loss is "
+                  "not finite (trainer.skip_nonfinite=true), so its model is not usable; try a smaller trainer.lr", file=sys.stderr)
         if code == INTERRUPTED_EXIT_CODE and not single:
             raise KeyboardInterrupt  # the job is saved; stop the sweep's other jobs too
         if code == PREEMPTED_EXIT_CODE and not single and hydra_cfg.launcher.get("_target_") == BASIC_LAUNCHER:

@@ -344,7 +344,7 @@ class SuccessiveHalvingSweeper(WaveSweeper):
         trials = read_trials(table, self.budget_key)
         check_extends(trials, [rung.budget for rung in schedule], self.budget_key, sweep_dir, table)  # the plan refused such a search already
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
+        write_atomic(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # as Hydra's basic sweeper: the launch's record
 
         alive, job_index = list(range(len(configs))), 0
         for k, rung in enumerate(schedule):

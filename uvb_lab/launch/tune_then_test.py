@@ -67,6 +67,7 @@ from uvb_lab.launch.trials import (
     score,
     test_outcome,
 )
+from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -312,7 +313,7 @@ class TuneThenTestSweeper(WaveSweeper):
         record = read_record(path)
         check_record(record, protocol, path)  # uvb-train's plan refused such a relaunch already
         sweep_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")  # as Hydra's basic sweeper does: the launch's record
+        write_atomic(sweep_dir / "multirun.yaml", lambda tmp: OmegaConf.save(self.config, tmp))  # as Hydra's basic sweeper: the launch's record
         record = dict(  # the layout of protocol_record.py, its cells last
             format=FORMAT, exhaustive=self.exhaustive, choose_by=self.choose_by, budget_key=protocol.budget_key,
             full_budget=protocol.full_budget, eta=self.settings_config.eta, rungs=[[rung.configs, rung.budget] for rung in protocol.schedule],

@@ -9,6 +9,7 @@ protocol.json (hydra/sweeper=tune_then_test) its tune-then-test table (protocol.
 """
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -38,7 +39,8 @@ WANDB_LINKS = "wandb_runs"  # the folder of links to the offline W&B runs read
 
 def write_report(tables: list[Table], absent: list[str], out: Path | None, figures: list[Path],
                  runs: list[dict] | None = None, searches: list[str] | None = None) -> str:
-    """The Markdown report (returned), and with out: report.md, report.tex, <table>.csv, notes.csv, runs.csv/jsonl there."""
+    """The Markdown report (returned), and with out: report.md, report.tex, <table>.csv, notes.csv, runs.csv/jsonl there
+    (main writes them into a staging folder, renamed into --out once all are written)."""
     parts = ["# uvb-lab: our runs beside the paper", "", HEADER, ""]
     parts += [table.markdown() for table in tables]
     if absent:
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     figures: list[Path] = []
-    runs_table = None
+    runs_table, runs = None, []
     try:
         searches = [  # the search tables of the folders given, as uvb-train wrote them (each checked as it is read)
             f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
@@ -108,20 +110,30 @@ def main(argv: list[str] | None = None) -> int:
         found, absent = paper_tables(index)
         tables += found + bayes_gap_tables(index)
         runs_table = runs_rows(runs)
-        drawn = (loss_vs_sigma(index, out / "loss_vs_sigma.png", args.log_y), learning_curves(index, out / "learning_curves.png", args.log_y),
-                 risk_ratio_vs_sigma(index, out / "risk_ratio_vs_sigma.png"))
-        figures = [figure for figure in drawn if figure is not None]
-    print(write_report(tables, absent, out, figures, runs_table, searches))
-    if out and protocols:
-        for i, (markdown, tidy) in enumerate(protocols.values()):
-            suffix = f"_{i + 1}" if len(protocols) > 1 else ""
-            (out / f"protocol{suffix}.md").write_text(markdown)
-            (out / f"protocol{suffix}.csv").write_text(tidy)
-    if args.paths:
-        # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
-        links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)
-        if links:
-            print(f"uvb-report: {len(links)} offline W&B runs linked in {out / WANDB_LINKS}", file=sys.stderr)
+    try:
+        # Every file into a staging folder first, then all renamed into out together: a full disk on the way leaves the
+        # earlier report's files as they were, never a 0-byte file or half a new set of figures.
+        with run_files.written_together(out) if out else contextlib.nullcontext() as staging:
+            if args.paths:
+                drawn = (loss_vs_sigma(index, staging / "loss_vs_sigma.png", args.log_y),
+                         learning_curves(index, staging / "learning_curves.png", args.log_y),
+                         risk_ratio_vs_sigma(index, staging / "risk_ratio_vs_sigma.png"))
+                figures = [figure for figure in drawn if figure is not None]
+            print(write_report(tables, absent, staging, figures, runs_table, searches))
+            if staging and protocols:
+                for i, (markdown, tidy) in enumerate(protocols.values()):
+                    suffix = f"_{i + 1}" if len(protocols) > 1 else ""
+                    (staging / f"protocol{suffix}.md").write_text(markdown)
+                    (staging / f"protocol{suffix}.csv").write_text(tidy)
+        if args.paths:
+            # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
+            links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)
+            if links:
+                print(f"uvb-report: {len(links)} offline W&B runs linked in {out / WANDB_LINKS}", file=sys.stderr)
+    except OSError as error:  # a full disk: uvb-train's exit code for a file it cannot write
+        print(f"uvb-report: error: cannot write the report into {out}: {error.strerror or error}; the files of an earlier "
+              "report there are as they were", file=sys.stderr)
+        return 2
     if out:
         print(f"uvb-report: wrote {out}", file=sys.stderr)
     return 0

@@ -4,7 +4,8 @@ A cell is (model, dataset, sigma) of one table. A paper table's cell takes the f
 trainer.seed aside, is the table's settings (uvb_lab/report/settings.py) and that were asked for the table's
 epochs; runs that differ only by their seed are aggregated (uvb_lab/report/stats.py). Everything else is
 footnoted and never mixed into the number: runs with other settings (runs.csv lists them), runs that failed,
-are still running, were preempted or stopped early, and one run found in several folders (counted once).
+are still running, were preempted or stopped early, runs left unscored (a loss that is not finite), and one run found
+in several folders (counted once).
 """
 
 import json
@@ -45,6 +46,8 @@ class Run:
             return f"still running or killed ({done}): {self.folder}"
         if s.get(STATUS) == RunStatus.PREEMPTED:
             return f"preempted ({done}); the same command continues it: {self.folder}"
+        if s.get(STATUS) == RunStatus.UNSCORED:
+            return f"not scored: its last loss is not finite ({done}, trainer.skip_nonfinite=true): {self.folder}"
         if (s.get(EPOCHS_DONE) or 0) < (s.get(EPOCHS) or 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
         return None

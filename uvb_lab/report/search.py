@@ -8,6 +8,7 @@ from pathlib import Path
 from uvb_lab.compose import SEARCH_RECORD  # noqa: F401 - written by uvb-train before a search starts (launch/plan.py)
 from uvb_lab.report.stats import number
 from uvb_lab.run import summary as run_summary
+from uvb_lab.run.files import RunStatus
 
 
 def trials(folder: Path) -> list[tuple[dict, dict, str]]:
@@ -49,6 +50,7 @@ def search_table(folder: Path) -> str | None:
     for identity, summary, name in runs:
         value = score(summary)
         cells = [str(identity.get(key)) for key in searched]
-        cells += [number(value) if math.isfinite(value) else "failed", str(summary.get("epochs_done")), str(summary.get("status")), name]
+        unscored = "not scored" if summary.get("status") == RunStatus.UNSCORED else "failed"  # trained, but its loss is not finite
+        cells += [number(value) if math.isfinite(value) else unscored, str(summary.get("epochs_done")), str(summary.get("status")), name]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -13,10 +13,11 @@ run id). With all of it restored, a resumed run on the CPU ends with the same nu
 that was never stopped. A checkpoint from before the training stream (run-folder format <= 3) has none: its run
 goes on drawing the data order and noise from the global generator, as it started (uvb_lab/run/legacy.py).
 
-Writes are atomic (temporary file, fsync, rename), so a kill at any moment leaves the previous checkpoint
-whole; loads use torch.load(weights_only=True): tensors and plain values only, never pickled code.
+Writes are atomic (temporary file, fsync, rename), so a kill or a full disk at any moment leaves the previous
+checkpoint whole and no partial file; a write that fails is an OSError naming the file, whatever torch raised; loads use torch.load(weights_only=True): tensors and plain values only, never pickled code.
 """
 
+import errno
 import logging
 import os
 import random
@@ -113,6 +114,22 @@ def _fsync_write(path: Path, state: Mapping[str, Any]) -> None:
         os.fsync(f.fileno())  # on disk before the rename below makes it the checkpoint
 
 
+def write_failure(error: BaseException, path: Path) -> OSError | None:
+    """The OSError behind a failed write of path, or None where error is no write's failure.
+
+    torch's zip writer reports a short write (ENOSPC, EDQUOT, EIO) as "RuntimeError: ... unexpected pos N vs M", with
+    the OSError only in the exception's context.
+    """
+    seen = error
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return OSError(seen.errno, seen.strerror or str(seen), str(path))
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(error, RuntimeError) and "unexpected pos" in str(error):
+        return OSError(errno.EIO, f"the write was cut short ({str(error).splitlines()[0]})", str(path))
+    return None
+
+
 def save(run_dir: Path, state: Mapping[str, Any], rotate: bool = True) -> Path:
     """Write state as last.pt; the former last.pt becomes previous.pt. A kill at any point leaves one whole file.
 
@@ -124,8 +141,10 @@ def save(run_dir: Path, state: Mapping[str, Any], rotate: bool = True) -> Path:
     tmp = last.with_name(f".{last.name}.{os.getpid()}.tmp")  # per process: never another job's half-written file
     try:
         _fsync_write(tmp, state)
-    except BaseException:  # a full disk, a kill: the half-written file goes, last.pt and previous.pt stay as they were
+    except BaseException as error:  # a full disk, a kill: the half-written file goes, last.pt and previous.pt stay as they were
         tmp.unlink(missing_ok=True)
+        if isinstance(error, Exception) and (failure := write_failure(error, last)):
+            raise failure from error
         raise
     if rotate and last.is_file():
         os.replace(last, previous)

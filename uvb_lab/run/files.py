@@ -8,14 +8,19 @@
     summary.json        the latest state of the run, rewritten after every epoch (status: a RunStatus below),
                         so a report can tell finished runs from the rest; its fields: uvb_lab/run/summary.py
     checkpoints/        last.pt and previous.pt, the states to continue from (uvb_lab/run/checkpoint.py)
+
+Every file is written whole or not at all (write_atomic; a set of files that belong together, such as a run's figures
+or a report, with written_together), so a full disk or a kill never leaves half a file or half a set.
 """
 
 import enum
 import json
 import math
 import os
+import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,10 @@ class RunStatus(str, enum.Enum):
     FINISHED = "finished"
     PREEMPTED = "preempted"  # stopped by one of trainer.preemption_signals, checkpointed: the same command continues
     INTERRUPTED = "interrupted"  # Ctrl-C, checkpointed: the same command continues
-    FAILED = "failed"
+    FAILED = "failed"  # stopped by an error (a non-finite loss, a file it could not write); its files as of its last checkpoint
+    # Trained as far as asked (trainer.skip_nonfinite=true kept it going), but its last test or validation loss is not
+    # finite: a model that does not denoise, with no score to report. Like finished, the same command skips it.
+    UNSCORED = "unscored"
 
     def __str__(self) -> str:  # as enum.StrEnum (Python 3.11) prints; requires-python is 3.10
         return self.value
@@ -62,7 +70,8 @@ def unwritable(folder: Path) -> str | None:
 
 
 def write_atomic(path: Path, write) -> None:
-    """Write through a temporary file and rename it over the target, so a kill never leaves half a file."""
+    """Write through a temporary file and rename it over the target, so a kill never leaves half a file; an OSError
+    (a full disk) names path."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")  # per process: parallel jobs may write one cache file
     try:
@@ -70,9 +79,32 @@ def write_atomic(path: Path, write) -> None:
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())  # on disk before the rename makes it the file: a power cut leaves old or new, never empty
         os.replace(tmp, path)
-    except BaseException:  # a full disk: the file keeps its old contents, and no temporary is left beside it
+    except BaseException as error:  # a full disk: the file keeps its old contents, and no temporary is left beside it
         tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename in (None, str(tmp), tmp):  # a write's error names no file, or the temporary
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
         raise
+
+
+@contextmanager
+def written_together(folder: Path) -> Iterator[Path]:
+    """A staging folder inside folder: the files written there replace folder's files of the same names once all of
+    them are written, so a failure on the way (a full disk) leaves folder's earlier files, byte for byte, and no
+    staging folder behind. For a set that belongs together: a run's figures, a report."""
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".staging-{os.getpid()}-", dir=folder))
+    try:
+        yield staging
+        written = sorted(path for path in staging.rglob("*") if path.is_file())
+        for path in written:
+            with open(path, "rb") as f:
+                os.fsync(f.fileno())  # on disk before the renames make them the files
+        for path in written:  # renames only from here: they take no space, so a full disk cannot stop them halfway
+            target = folder / path.relative_to(staging)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def write_config(run_dir: Path, cfg: DictConfig) -> None:
@@ -100,12 +132,27 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def truncate_metrics(run_dir: Path, step: int) -> None:
-    """Keep the rows up to optimizer step `step`: a resumed run rewrites the later ones, never repeats them."""
+    """Keep the rows up to optimizer step `step`: a resumed run rewrites the later ones, never repeats them.
+
+    Rows are appended in step order, so the rows kept are the file's first lines: it is cut in place, which takes no
+    space (a run stopped by a full disk cuts its rows back to its last checkpoint's too). The cut is at the first row
+    past `step` or the first line that is not a whole row (a kill's half-written last line).
+    """
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return
-    text = "".join(json.dumps(row) + "\n" for row in read_metrics(run_dir) if row["step"] <= step)
-    write_atomic(path, lambda tmp: tmp.write_text(text))
+    kept = 0
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break
+            if not line.endswith(b"\n") or not isinstance(row, dict) or not isinstance(row.get("step"), int) or row["step"] > step:
+                break
+            kept += len(line)
+    if kept < path.stat().st_size:
+        os.truncate(path, kept)
 
 
 def evaluations(rows: list[dict[str, Any]], *why: str) -> list[dict[str, Any]]:

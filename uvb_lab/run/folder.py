@@ -2,7 +2,8 @@
 
 `decide` reads a folder (never writes) and says what a command would do there:
 
-    start     the folder holds no run (or only an earlier attempt of this run that saved nothing)
+    start     the folder holds no run, or only an earlier attempt of this run that got no checkpoint written (a
+              full disk): its identity matches, no checkpoint, no metrics row past step 0, a summary at step 0
     continue  it holds this run (same identity) with a checkpoint, not yet as far as asked
     skip      it holds this run, already as far as asked
     refuse    anything else, with the reason and what to do instead: another run's folder, a changed
@@ -27,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.run import checkpoint, legacy, saved_config
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, unwritable, write_atomic, write_config
+from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, read_metrics, unwritable, write_atomic, write_config
 from uvb_lab.run.legacy import FORMAT_VERSION  # the run-folder format written; older ones are read by legacy.py
 from uvb_lab.run.summary import DATASET, EPOCHS_DONE, MODEL, SIGMA, STATUS, STEPS_DONE
 
@@ -107,9 +108,9 @@ def read_summary_or_checkpoint(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
-def has_metrics(run_dir: Path) -> bool:
-    path = run_dir / METRICS
-    return path.is_file() and path.stat().st_size > 0
+def trained_rows(run_dir: Path) -> bool:
+    """metrics.jsonl holds a row past step 0: the folder records training (trainer.epochs=0's evaluation is at step 0)."""
+    return any(not isinstance(row, dict) or not isinstance(row.get("step"), int) or row["step"] > 0 for row in read_metrics(run_dir))
 
 
 def holds_run(run_dir: Path) -> bool:
@@ -117,8 +118,8 @@ def holds_run(run_dir: Path) -> bool:
 
 
 def is_finished(summary: Mapping[str, Any] | None, epochs: int, max_steps: int | None) -> bool:
-    """The run got as far as asked: all epochs, or max_steps."""
-    if not summary or summary.get(STATUS) != RunStatus.FINISHED:
+    """The run got as far as asked: all epochs, or max_steps (finished, or unscored: trained, but with no finite loss)."""
+    if not summary or summary.get(STATUS) not in (RunStatus.FINISHED, RunStatus.UNSCORED):
         return False
     steps_done, epochs_done = summary.get(STEPS_DONE) or 0, summary.get(EPOCHS_DONE) or 0
     return epochs_done >= epochs or (max_steps is not None and steps_done >= max_steps)
@@ -168,11 +169,16 @@ def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decis
     max_steps = cfg.trainer.max_steps
     if is_finished(summary, cfg.trainer.epochs, max_steps):
         done = f"{summary.get(EPOCHS_DONE)} epochs, {summary.get(STEPS_DONE)} steps"
+        if summary.get(STATUS) == RunStatus.UNSCORED:
+            done += f"; {RunStatus.UNSCORED}: its last loss is not finite"
         return Decision("skip", f"already finished ({done})", summary)
     if checkpoint.exists(run_dir):
         at = f" at step {summary.get(STEPS_DONE)}, {summary.get(EPOCHS_DONE)} epochs done" if summary else ""
         return Decision("continue", f"from its checkpoint{at}", summary)
-    if has_metrics(run_dir) or (summary and (summary.get(STEPS_DONE) or 0) > 0):
+    # No checkpoint. Restarting rewrites only what an attempt of this run (the identity matched above) left before its
+    # first checkpoint: no row past step 0 and a summary at step 0, as a run stopped by a write that failed leaves them
+    # (uvb_lab/train.py puts its files back to its last checkpoint). Anything more is a run whose checkpoints are gone.
+    if trained_rows(run_dir) or (summary and (summary.get(STEPS_DONE) or 0) > 0):
         return Decision(
             "refuse",
             f"{run_dir} holds a run that trained but its checkpoints are gone (deleted, or trainer.keep_checkpoints=none), "
@@ -199,9 +205,8 @@ def record(run_dir: Path, cfg: DictConfig, hydra_cfg: DictConfig | None) -> None
         later = f"{time.strftime('%Y-%m-%d_%H-%M-%S')}-{os.getpid()}"  # two launches in one second stay apart
         where = run_dir / ".hydra" if first else run_dir / ".hydra" / "resumes" / later
         where.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, where / "config.yaml")
-        OmegaConf.save(OmegaConf.create({"hydra": hydra_cfg}), where / "hydra.yaml")
-        OmegaConf.save(hydra_cfg.overrides.task, where / "overrides.yaml")
+        for name, node in (("config.yaml", cfg), ("hydra.yaml", OmegaConf.create({"hydra": hydra_cfg})), ("overrides.yaml", hydra_cfg.overrides.task)):
+            write_atomic(where / name, lambda tmp, node=node: OmegaConf.save(node, tmp))  # a full disk leaves no empty file
 
 
 class RunLog(logging.Handler):

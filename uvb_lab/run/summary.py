@@ -15,7 +15,7 @@ from typing import Any
 from uvb_lab.run.files import SUMMARY, jsonable, write_atomic
 
 # -- Which run this is: this command's settings (a resumed run writes them from its own config).
-STATUS = "status"  # a uvb_lab.run.files.RunStatus value
+STATUS = "status"  # a uvb_lab.run.files.RunStatus value: running, finished, unscored (no finite last loss), failed, ...
 MODEL = "model"  # run.model: the conf/model/ option
 DATASET = "dataset"  # run.data: the conf/data/ option
 SIGMA = "sigma"  # the noise's standard deviation
