@@ -399,8 +399,10 @@ def test_a_trial_whose_first_checkpoint_met_a_full_disk_is_trained_once_space_is
     # Its files are of its own identity: another run's command there is refused, and leaves them as they were.
     code, err = run_uvb_train_in_process(quick_run(failed, "sigma=0.5"), capsys)
     assert code == 2 and "holds another run" in err and tree(failed) == partial
-    monkeypatch.undo()  # space is back: the same search trains the trial it lacks, and chooses on all of them
+    monkeypatch.undo()  # space is back: a failed trial is retried when asked (issue 32), and its folder lets it train
     code, err = run_uvb_train_in_process(search, capsys)
+    assert code == 1 and "1 failed" in err  # not retried unasked: the record keeps it as failed
+    code, err = run_uvb_train_in_process([*search, "hydra.sweeper.retry_failed=true"], capsys)
     assert code == 0, err
     assert run_summary.read(failed)["status"] == "finished"
     assert math.isfinite(run_summary.read(failed)["val_loss"])
