@@ -10,19 +10,20 @@ what the noisy input itself scores. Then the paired differences of models within
 
 import csv
 import io
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from uvb_lab import paper
-from uvb_lab.launch.tune_then_test import EXHAUSTIVE, RECORD
+from uvb_lab.launch import protocol_record
+from uvb_lab.launch.tune_then_test import EXHAUSTIVE
 from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
 from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
+from uvb_lab.run.folder import recorded_identity
 
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
@@ -57,7 +58,7 @@ class CellResult:
 
 
 def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
-    record = json.loads((folder / RECORD).read_text())
+    record = protocol_record.read(folder)
     cells = []
     for name, entry in record["cells"].items():
         summaries, dimension = {}, None
@@ -65,13 +66,13 @@ def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
             run_dir = folder / str(run_name)
             try:
                 summary = field.read(run_dir)
-            except (OSError, ValueError):
+            except FileNotFoundError:  # not trained yet; a summary that is not one is a records.RecordError
                 continue
             if summary.get(field.STATUS) != RunStatus.FINISHED:
                 continue
             summaries[int(seed)] = summary
             try:
-                identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+                identity = recorded_identity(run_dir)
                 dimension = int(identity["data.channels"]) * int(identity["data.image_size"]) ** 2
             except (OSError, ValueError, KeyError, TypeError):
                 pass

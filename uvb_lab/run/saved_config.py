@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab.run import legacy
 from uvb_lab.run.files import CONFIG
+from uvb_lab.run.records import RecordError
 
 # A resolved config is a few kB; a larger file is not one uvb-train wrote (and YAML aliases can make a small
 # file expand without bound, so the parsed size is bounded too).
@@ -27,7 +28,7 @@ MAX_VALUES = 100_000
 INTERPOLATION = "${"
 
 
-class SavedConfigError(ValueError):
+class SavedConfigError(RecordError):
     """config.yaml of a run folder that is not a plain resolved config; nothing was built or written."""
 
 
