@@ -22,6 +22,7 @@ from test_run_folders import FIXTURE_ARGS, tree
 import uvb_lab
 from conftest import REPO, TINY, compose_config, run_uvb_train_in_process
 from hand_made_runs import table_identity, write_run
+from uvb_lab.figures import cli as figures_cli
 from uvb_lab.report import main as report
 from uvb_lab.run.records import RecordError
 
@@ -260,7 +261,41 @@ def test_a_diverged_loss_is_shown_as_one_not_refused(tmp_path, capsys):
     assert rows[str(diverged)]["test_loss"] is None and rows[str(diverged)]["train_loss"] is None
 
 
-# -- Bounded readers: deep JSON in identity.json.
+# -- Bounded readers: YAML aliases and deep nesting in a run folder's config.yaml, deep JSON in identity.json.
+
+BILLION_LAUGHS = "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
+    f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 9))
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        (lambda text: BILLION_LAUGHS + text, "holds a YAML alias (*l0), which uvb-train never writes"),
+        (lambda text: text + "deep: " + "[" * 50_000 + "]" * 50_000 + "\n", "nests values more than 32 levels deep"),
+        (lambda text: text + "".join("  " * i + f"k{i}:\n" for i in range(600)) + "  " * 600 + "v: 1\n", "nests values more than 32 levels deep"),
+    ],
+    ids=["aliases", "deep-flow", "deep-block"],
+)
+def test_a_config_yaml_that_would_expand_or_recurse_is_refused_fast_by_every_reader(tmp_path, capsys, config, says):
+    assert len(BILLION_LAUGHS) < 500  # 9^9 strings once expanded
+    run_dir = tmp_path / "run"
+    shutil.copytree(FIXTURE, run_dir)  # uvb-lab 0.1.0's format: config.yaml is its only record of the identity
+    (run_dir / "config.yaml").write_text(config((run_dir / "config.yaml").read_text()))
+    before = tree(run_dir)
+    expected = f"{run_dir / 'config.yaml'} {says}"
+    with within(30):
+        assert report([str(run_dir), "--out", str(tmp_path / "report")]) == 2
+        assert expected in refused(capsys.readouterr().err, "uvb-report: error: ")
+        assert figures_cli.main([str(run_dir), "--device", "cpu", "--no-mixing"]) == 2
+        assert expected in refused(capsys.readouterr().err, "uvb-figures: error: ")
+        with pytest.raises(RecordError, match=re.escape(says.split(" (")[0])):
+            uvb_lab.load_run(run_dir)
+        for dry_run in (["--dry-run"], []):
+            out: list[str] = []
+            code, err = run_uvb_train_in_process([*dry_run, *FIXTURE_ARGS, f"hydra.run.dir={run_dir}"], capsys, out)
+            assert code == 2 and expected in out[0] + err and "Traceback" not in err and len(err.splitlines()) == 1, err
+    assert tree(run_dir) == before
+
 
 def test_an_identity_json_nested_without_end_is_one_line(tmp_path, capsys):
     root = tmp_path / "runs"
