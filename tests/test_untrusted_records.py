@@ -304,3 +304,19 @@ def test_an_identity_json_nested_without_end_is_one_line(tmp_path, capsys):
     with within(30):
         assert report([str(root), "--out", str(tmp_path / "report")]) == 2
     assert f"{run_dir / 'identity.json'} nests its values deeper" in refused(capsys.readouterr().err, "uvb-report: error: ")
+
+
+def test_a_search_json_nested_without_end_is_one_line(tmp_path, capsys):
+    # search.json records the settings a search's trials share; a relaunch reads it before anything is written.
+    sweep = tmp_path / "search"
+    sweep.mkdir()
+    (sweep / "search.json").write_text('{"format": 1, "shared": ' + DEEP + "}")
+    command = ["-m", "hydra/sweeper=successive_halving", "model=uvb", "data=synthetic", "data.val_fraction=0.25", "logger=none",
+               *TINY["uvb"], "trainer.lr=1e-3,1e-2", "trainer.epochs=1", f"hydra.sweep.dir={sweep}"]
+    for dry_run in (["--dry-run"], []):
+        out: list[str] = []
+        with within(30):
+            code, err = run_uvb_train_in_process([*dry_run, *command], capsys, out)
+        assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+        assert f"{sweep / 'search.json'} nests its values deeper" in out[0] + err
+    assert [p.name for p in sweep.iterdir()] == ["search.json"]
