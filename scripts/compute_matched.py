@@ -5,7 +5,8 @@
 A UVB step and a DEEN step at equal parameter counts do not cost the same, so "after the same epochs" favours the
 dearer model. For each cell of the sweep's protocol.json, the FLOP of one training step is counted on the meta device
 (uvb_lab/bench: matrix products and convolutions, running the step's own loss and backward: double backprop for an
-energy model, one forward and one backward for the direct denoiser) from the cell's own composed config, and
+energy model, one forward and one backward for the direct denoiser) from the cell's own composed config, its model and
+loss built through uvb_lab/rebuild.py's allow-list (a record is data: an override naming code is refused, exit 2), and
 each test seed's evaluations at its epoch ends become (training FLOP, test loss) points. Within each group of cells
 that differ by the model alone (one sigma), every model is read at the smallest total FLOP any of them trained for,
 interpolated linearly in log FLOP between its evaluations, and the models are paired by seed at that budget.
@@ -18,17 +19,23 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hydra.errors import HydraException
 from matplotlib.figure import Figure
+from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab.bench.benchmark import step_flops
-from uvb_lab.compose import compose_config
+from uvb_lab.compose import compose_config, one_line
+from uvb_lab.launch.tune_then_test import RECORD
 from uvb_lab.models.names import display_name
+from uvb_lab.rebuild import RebuildError
 from uvb_lab.report.protocol import read_cells
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.run import files as run_files
+from uvb_lab.run.records import RecordError
 
-# What a cell's overrides set that composing its config for the FLOP count does not need (and cannot take here).
-NOT_FOR_FLOPS = ("hydra/launcher", "hydra.launcher", "logger", "trainer.progress", "figures.")
+# What a cell's overrides set that composing its config for the FLOP count does not need (and cannot take here). Hydra's
+# own settings are never taken from a record: hydra.searchpath would compose config files from anywhere.
+NOT_FOR_FLOPS = ("hydra", "logger", "trainer.progress", "figures.")
 
 
 def curve(run_dir: Path, flop_per_step: int) -> list[tuple[float, float, float]]:
@@ -50,28 +57,50 @@ def at_flop(points: list[tuple[float, float, float]], budget: float) -> float | 
     return float(np.interp(math.log(budget), np.log(flops), [p[2] for p in points]))
 
 
+def cell_flops(overrides: list[str], where: str, trusted: tuple[str, ...]) -> int:
+    """FLOP of one training step of the config these recorded overrides compose, its model and loss built through the
+    allow-list; RecordError naming `where` (the record's file and cell) where they compose no config or name code."""
+    try:
+        cfg = compose_config([*overrides, "logger=none"], with_hydra=True)
+        return step_flops(cfg, cfg.trainer.batch_size, trusted)
+    except RebuildError as error:
+        raise RecordError(f"{where}: {error}") from None
+    except (HydraException, OmegaConfBaseException, TypeError, ValueError) as error:  # a value its constructor refuses too
+        raise RecordError(f"{where}: its overrides compose no model uvb-lab can build ({one_line(error)})") from None
+
+
+def read_groups(folder: Path, trusted: tuple[str, ...]) -> dict[str, list[dict]]:
+    """Per group of cells that differ by the model alone: each cell's model, FLOP per step and test curves by seed,
+    every record read checked first (RecordError naming the file and field)."""
+    record, cells = read_cells(folder)
+    groups: dict[str, list[dict]] = {}
+    for cell in cells:
+        entry = record["cells"][cell.name]
+        overrides = [o for o in cell.overrides + list(entry.get("chosen_overrides") or []) if not o.lstrip("+~").startswith(NOT_FOR_FLOPS)]
+        flop_per_step = cell_flops(overrides, f"{folder / RECORD}: cells[{cell.name!r}]", trusted)
+        curves = {int(seed): curve(folder / name, flop_per_step) for seed, name in (entry.get("test_runs") or {}).items()}
+        curves = {seed: points for seed, points in curves.items() if points}
+        if curves:
+            groups.setdefault(cell.others(), []).append({"model": cell.model(), "flop_per_step": flop_per_step, "curves": curves})
+    return groups
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path, help="the sweep folder of a hydra/sweeper=tune_then_test run (holds protocol.json)")
     parser.add_argument("--out", type=Path, help="where to write compute_matched.md and .png (default: FOLDER/report)")
+    parser.add_argument("--trust-target", action="append", default=[], metavar="PREFIX",
+                        help="also build a recorded model or loss whose _target_ starts with PREFIX (your own class)")
     args = parser.parse_args(argv)
     out = args.out or args.folder / "report"
     try:
-        record, cells = read_cells(args.folder)
-    except (OSError, ValueError, KeyError) as err:
-        print(f"compute_matched: {args.folder} holds no readable protocol.json ({err})", file=sys.stderr)
+        groups = read_groups(args.folder, tuple(args.trust_target))
+    except FileNotFoundError as err:
+        print(f"compute_matched: error: {args.folder} holds no protocol.json of a tune-then-test sweep ({err.filename})", file=sys.stderr)
         return 2
-
-    groups: dict[str, list[dict]] = {}
-    for cell in cells:
-        entry = record["cells"][cell.name]
-        overrides = [o for o in cell.overrides + list(entry.get("chosen_overrides") or []) if not o.startswith(NOT_FOR_FLOPS)]
-        cfg = compose_config([*overrides, "logger=none"], with_hydra=True)
-        flop_per_step = step_flops(cfg, cfg.trainer.batch_size)
-        curves = {int(seed): curve(args.folder / str(name), flop_per_step) for seed, name in (entry.get("test_runs") or {}).items()}
-        curves = {seed: points for seed, points in curves.items() if points}
-        if curves:
-            groups.setdefault(cell.others(), []).append({"model": cell.model(), "flop_per_step": flop_per_step, "curves": curves})
+    except RecordError as err:
+        print(f"compute_matched: error: {err}", file=sys.stderr)
+        return 2
 
     lines = [f"## Compute-matched view of {args.folder.name}", "",
              "Training FLOP per step counted on the meta device (matrix products and convolutions, double backprop "

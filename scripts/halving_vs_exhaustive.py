@@ -9,24 +9,25 @@ from the exhaustive grid's own validation curves (one evaluation per epoch), the
 would have picked wrongly: where the best setting at epoch b is not the best at the end (curves that cross late).
 """
 
-import json
 import sys
 from pathlib import Path
 
+from uvb_lab.launch import protocol_record
 from uvb_lab.launch.successive_halving import Rung
-from uvb_lab.launch.tune_then_test import RECORD, choose
+from uvb_lab.launch.tune_then_test import choose
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
+from uvb_lab.run.folder import IDENTITY, recorded_identity
+from uvb_lab.run.records import RecordError
 
 
 def trial_folder(folder: Path, cell: list[str], setting: str) -> Path | None:
     """The run folder of a cell's trial at a setting: the seed-0 run whose identity matches both."""
     wanted = dict(o.split("=", 1) for o in setting.split(" ") if "=" in o)
     for run_dir in folder.iterdir():
-        path = run_dir / "identity.json"
-        if not path.is_file():
+        if not (run_dir / IDENTITY).is_file():
             continue
-        identity = json.loads(path.read_text())["identity"]
+        identity = recorded_identity(run_dir)
         if identity.get("trainer.seed") != 0:
             continue
         model = next((o.split("=", 1)[1] for o in cell if o.startswith("model=")), None)
@@ -46,7 +47,7 @@ def _same_number(value, text: str) -> bool:
 
 
 def main(folder: Path) -> str:
-    record = json.loads((folder / RECORD).read_text())
+    record = protocol_record.read(folder)
     full, rungs = record["full_budget"], record["rungs"]
     schedule = [Rung(n, b) for n, b in rungs]
     lines = [
@@ -143,4 +144,8 @@ def _n(value) -> str:
 if __name__ == "__main__":
     if len(sys.argv) != 2:
         sys.exit("usage: python scripts/halving_vs_exhaustive.py SWEEP_DIR (a tune-then-test folder with exhaustive=true)")
-    print(main(Path(sys.argv[1])), end="")
+    try:
+        print(main(Path(sys.argv[1])), end="")
+    except (FileNotFoundError, RecordError) as error:
+        print(f"halving_vs_exhaustive: error: {error}", file=sys.stderr)
+        sys.exit(2)

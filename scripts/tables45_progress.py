@@ -23,6 +23,7 @@ from uvb_lab import paper
 from uvb_lab.report.stats import Interval
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
+from uvb_lab.run.records import RecordError
 
 
 def _kl(on: str):
@@ -30,7 +31,7 @@ def _kl(on: str):
 
 
 def _squared_error_on_x(row, sigma):
-    return 2 * sigma**2 * row["test_recon_on_x"] if "test_recon_on_x" in row else None
+    return 2 * sigma**2 * row["test_recon_on_x"] if row.get("test_recon_on_x") is not None else None
 
 
 def _training_loss(row, sigma):
@@ -124,7 +125,12 @@ def main(argv: list[str] | None = None) -> int:
     curves: dict[tuple[str, str], list[tuple[str, list[dict]]]] = {}  # (model, metric) -> [(run, rows)]: one panel each
     references = {}
     for run_dir in sorted(path.parent for path in args.sweep.glob(f"{args.runs}/{run_files.SUMMARY}")):
-        if (found := _series(run_dir)) is None:
+        try:
+            found = _series(run_dir)
+        except RecordError as error:
+            print(f"tables45_progress: error: {error}", file=sys.stderr)
+            return 2
+        if found is None:
             continue
         model, metrics = found
         for name, rows, reference in metrics:

@@ -23,9 +23,9 @@ if [ "$report_only" = false ]; then
 fi
 folder=multirun/$experiment
 uvb-report "$folder" --out "$folder/report"
-out="$repo/docs/results/$experiment"
-mkdir -p "$out"
 python "$repo/scripts/compute_matched.py" "$folder" --out "$folder/report"
+out="$repo/docs/results/$experiment"  # made once the reports are: a record refused (exit 2) leaves nothing in docs/
+mkdir -p "$out"
 cp "$folder/protocol.json" "$folder"/report/{protocol.md,protocol.csv,runs.csv,compute_matched.md,compute_matched.png} "$out/"
 if grep -q '"exhaustive": true' "$folder/protocol.json"; then
   python "$repo/scripts/halving_vs_exhaustive.py" "$folder" > "$out/halving_vs_exhaustive.md"

@@ -81,8 +81,8 @@ def test_the_report_says_how_much_each_cell_still_fell_over_its_last_epoch(tmp_p
     # UVB's seeds fell 10% and 2% in their last epoch (a stop mid-epoch adds no epoch end); DEEN has one epoch end only.
     curves = {("uvb", 0): [2.0, 1.0, 0.9], ("uvb", 1): [1.5, 1.0, 0.98], ("deen", 0): [3.0]}
     for (model, seed), losses in curves.items():
-        metrics = [{"step": 10 * (i + 1), "eval": "epoch_end", "test_loss": loss, "test_denoising_loss": loss}
-                   for i, loss in enumerate(losses)] + [{"step": 35, "eval": "preempted", "test_loss": 0.1, "test_denoising_loss": 0.1}]
+        metrics = [{"step": 10 * (i + 1), "epoch": i + 1.0, "eval": "epoch_end", "test_loss": loss, "test_denoising_loss": loss}
+                   for i, loss in enumerate(losses)] + [{"step": 35, "epoch": 3.5, "eval": "preempted", "test_loss": 0.1, "test_denoising_loss": 0.1}]
         identity = {"run.model": model, "sigma": 0.5, "trainer.seed": seed, "data._target_": "uvb_lab.data.gmm.gmm"}
         write_run(runs, f"{model}-{seed}", 1000.0 + seed, identity, metrics, model=model, dataset="gmm", sigma=0.5,
                   epochs=len(losses), epochs_done=len(losses), test_bayes_risk=0.5, test_loss=losses[-1], test_denoising_loss=losses[-1])

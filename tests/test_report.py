@@ -25,8 +25,6 @@ def runs(tmp_path) -> Path:
     write_run(root, "vae-1.0", 100, model="vae", sigma=1.0, train_loss=400.0, test_loss=401.0, test_kl_on_x=3.7,
               test_recon_on_x=25.75, test_kl_on_y=4.0, test_recon_on_y=380.0)
     write_run(root, "uvb_laplace-1.0", 100, model="uvb_laplace", sigma=1.0, train_loss=58.4, test_loss=60.0)
-    (root / "not-a-run").mkdir()
-    (root / "not-a-run" / "summary.json").write_text("{broken")
     return root
 
 
@@ -40,8 +38,7 @@ def table(markdown: str, title_start: str) -> dict[str, list[str]]:
 
 def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsys):
     out = tmp_path / "report"
-    with pytest.warns(UserWarning, match="not-a-run"):
-        assert main([str(runs), "--out", str(out)]) == 0
+    assert main([str(runs), "--out", str(out)]) == 0
     markdown = capsys.readouterr().out
     assert markdown == (out / "report.md").read_text() + "\n"
 
@@ -134,22 +131,24 @@ def test_a_short_or_small_run_is_not_in_the_papers_cell(tmp_path, capsys):
             "(model.conv_channels=[4, 8], the cell's [32, 64, 128]; model.hidden=16, the cell's 200; 2 epochs, the cell's 400)") in markdown
 
 
-def test_a_summary_with_wrong_typed_fields_is_skipped_with_a_warning(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("name", "fields", "says"),
+    [
+        ("bad", {"train_loss": "2.7"}, "'train_loss' is '2.7', not a int or float or NoneType"),
+        ("worse", {"sigma": "high"}, "'sigma' is 'high', not a int or float"),
+        ("odd", {"threads": "16"}, "'threads' is '16', not a int or NoneType"),
+        ("odder", {"package_versions": {"torch": 2.13}}, "'package_versions' gives 'torch' as 2.13, not a version string"),
+    ],
+)
+def test_a_summary_with_wrong_typed_fields_is_refused_naming_the_file_and_field(tmp_path, capsys, name, fields, says):
+    # A report that skipped the run would show a table without it and exit 0: the damage must be seen (issue 31).
     root = tmp_path / "runs"
     write_run(root, "good", 100, model="uvb", sigma=0.3, train_loss=2.7, test_loss=3.01)
-    write_run(root, "bad", 100, model="deen", sigma=0.3, train_loss="2.7", test_loss=3.0)
-    write_run(root, "worse", 100, identity=None, model="deen", sigma="high", test_loss=3.0)
-    write_run(root, "odd", 100, model="deen", sigma=0.3, test_loss=3.0, threads="16")
-    write_run(root, "odder", 100, model="deen", sigma=0.3, test_loss=3.0, package_versions={"torch": 2.13})
-    with pytest.warns(UserWarning) as warned:
-        assert main([str(root), "--out", str(tmp_path / "report")]) == 0
-    messages = " ".join(str(w.message) for w in warned)
-    assert "bad/summary.json" in messages and "'train_loss' is '2.7'" in messages
-    assert "worse/summary.json" in messages and "'sigma' is 'high'" in messages
-    assert "odd/summary.json" in messages and "'threads' is '16'" in messages
-    assert "odder/summary.json" in messages and "gives 'torch' as 2.13" in messages
-    deen = table(capsys.readouterr().out, "Table 2")["DEEN test"]
-    assert deen[0] == "— / 2.89"  # no number of ours: the skipped runs fill no cell
+    write_run(root, name, 100, identity=None, **{"model": "deen", "sigma": 0.3, "test_loss": 3.0, **fields})
+    assert main([str(root), "--out", str(tmp_path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err == f"uvb-report: error: {root / name / 'summary.json'}: {says}\n"
+    assert not (tmp_path / "report").exists()
 
 
 def test_a_report_that_cannot_be_written_is_one_line_and_exit_2(runs, tmp_path, capsys):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from test_untrusted_records import within
 
 from conftest import TINY, compose_config, run_uvb_train_in_process, uvb_train_here
 from uvb_lab.launch.hydra_internals import expand_sweeps
@@ -132,6 +133,18 @@ def test_a_space_that_cannot_be_drawn_is_refused_in_one_line_before_anything_is_
     for dry_run in (["--dry-run"], []):
         code, err = run_uvb_train_in_process([*dry_run, "-m", *TINY_UVB, *overrides, f"hydra.sweep.dir={tmp_path / 'search'}"], capsys)
         assert code == 2 and reason in err and len(err.strip().splitlines()) == 1, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("sweeper", ["successive_halving", "tune_then_test"])
+def test_more_samples_than_a_search_can_draw_are_refused_at_once(sweeper, tmp_path, capsys):
+    # 100000 points of a log interval hung the preview: the draws compared each point with every earlier one.
+    command = ["-m", f"hydra/sweeper={sweeper}", *TINY_UVB, LOG_LR, "hydra.sweeper.n_samples=100000", f"hydra.sweep.dir={tmp_path / 'search'}"]
+    for dry_run in (["--dry-run"], []):
+        with within(30):
+            code, err = run_uvb_train_in_process([*dry_run, *command], capsys)
+        assert code == 2 and len(err.splitlines()) == 1, err
+        assert "hydra.sweeper.n_samples=100000: a sampled search draws at most 1000 configurations" in err
     assert list(tmp_path.iterdir()) == []
 
 

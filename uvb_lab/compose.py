@@ -18,7 +18,6 @@ Importing this module loads no torch: `uvb-train --help` and TAB completion stay
 
 import contextlib
 import functools
-import json
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from omegaconf.errors import OmegaConfBaseException
 from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA, Schema
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import records
 
 
 @contextlib.contextmanager
@@ -190,8 +190,8 @@ def search_reference() -> dict[str, Any] | None:
     if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.sweeper.get("_target_") == BASIC_SWEEPER:
         return None
     try:
-        record = json.loads((Path(hydra_cfg.sweep.dir) / SEARCH_RECORD).read_text())
-    except (OSError, ValueError):
+        record = records.read_json(Path(hydra_cfg.sweep.dir) / SEARCH_RECORD)
+    except (OSError, records.RecordError):
         return None
     if not isinstance(record, dict) or record.get("trials_named") != NAMED_BY_WHAT_VARIES or not isinstance(record.get("shared"), dict):
         return None

@@ -7,7 +7,8 @@
     rows = uvb_lab.load_runs(["multirun/table2_mnist"])                               # runs.csv's rows, as dicts
     frame = uvb_lab.load_runs("multirun/table2_mnist", as_frame=True)                 # as a pandas DataFrame
 
-Both only read: nothing in a run folder is written.
+Both only read: nothing in a run folder is written. Each file is checked as it is read (uvb_lab/run/records.py): one
+that is not as uvb-train writes it raises records.RecordError (a ValueError) naming the file and the field.
 """
 
 from collections.abc import Iterable

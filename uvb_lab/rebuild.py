@@ -1,13 +1,14 @@
 """A trained run's model and data, rebuilt from its saved config through an allow-list: what uvb-figures and
-`uvb_lab.load_run(..., model=True)` build from a run folder.
+`uvb_lab.load_run(..., model=True)` build from a run folder, and the model and loss whose FLOP the scripts count from
+a sweep's record (scripts/compute_matched.py, through uvb_lab/bench's step_flops).
 
 A run folder is data, possibly someone else's. Its config.yaml (read by uvb_lab/run/saved_config.py, resolvers
 off) may name anything as a `_target_`; Hydra's instantiate() would import and call it, and a target inside
 uvb_lab is no safer (`uvb_lab.run.checkpoint.prune` deletes checkpoints). So nothing here calls instantiate():
 
-- the model, its decoder likelihood and the data are each built from a constructor that uvb-lab's own config
-  groups name (conf/model/, conf/model/likelihood/, conf/data/): the allow-list, read from those files, so a
-  new model or dataset is allowed by its YAML file alone;
+- the model, its decoder likelihood, the data and the loss are each built from a constructor that uvb-lab's own
+  config groups name (conf/model/, conf/model/likelihood/, conf/data/, conf/loss/): the allow-list, read from those
+  files, so a new model or dataset is allowed by its YAML file alone;
 - a `_target_` anywhere else, a Hydra key other than the likelihood's `_partial_`, or a key that is not an
   argument of the constructor is refused before anything is built;
 - a saved `data.download: true` is not followed: fetching files is this machine's owner's decision.
@@ -27,7 +28,7 @@ from hydra.utils import get_method
 from uvb_lab import CONFIG_DIR
 
 # Where a `_target_` may stand in a saved config, and the config group whose files name the allowed ones.
-GROUPS = {"model": "model", "model.likelihood": "model/likelihood", "data": "data"}
+GROUPS = {"model": "model", "model.likelihood": "model/likelihood", "data": "data", "loss": "loss"}
 HYDRA_KEYS = {"model.likelihood": {"_target_", "_partial_"}}  # the likelihood is built for the model's sigma
 
 
@@ -87,7 +88,7 @@ def _holds_node(value: Any) -> bool:
 
 
 def build(where: str, node: Any, trusted: tuple[str, ...] = ()) -> Any:
-    """The object at `where` (model, model.likelihood or data) of a saved config, built through the allow-list."""
+    """The object at `where` (model, model.likelihood, data or loss) of a saved config, built through the allow-list."""
     if not isinstance(node, Mapping) or "_target_" not in node:
         raise RebuildError(f"the saved config has no {where} to build (a mapping with a _target_)")
     built = _constructor(where, node["_target_"], trusted)

@@ -31,6 +31,7 @@ from hydra.errors import HydraException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab import rebuild
 from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.bench.naive_reference import naive_training
 from uvb_lab.compose import compose_config
@@ -61,17 +62,20 @@ def model_config(model: str, data: str, width_scale: float, overrides: tuple[str
     return cfg
 
 
-def step_flops(cfg: DictConfig, batch_size: int) -> int:
-    """FLOP of one training step (the loss, with grad_y f for an energy model, then backward through it), on the meta device.
+def step_flops(cfg: DictConfig, batch_size: int, trusted: tuple[str, ...] = ()) -> int:
+    """FLOP of one training step (the loss, with grad_y f for an energy model, then backward through it), counted on the meta
+    device.
 
     Matrix products and convolutions only, the same work the matmul peak measures; Adam and the elementwise
-    work are memory-bound and add O(params + activations) FLOP.
+    work are memory-bound and add O(params + activations) FLOP. The model and loss are built through
+    uvb_lab/rebuild.py's allow-list (and the target prefixes in `trusted`): cfg may come from a record
+    (scripts/compute_matched.py), and nothing it names is called otherwise; RebuildError where it names something else.
     """
     with torch.device("meta"):
-        model = instantiate(cfg.model)
+        model = rebuild.build("model", OmegaConf.to_container(cfg.model, resolve=True), trusted)
         x = torch.rand(batch_size, cfg.data.channels, cfg.data.image_size, cfg.data.image_size)
         y = x + torch.randn_like(x)
-    loss_fn = instantiate(cfg.loss)
+    loss_fn = rebuild.build("loss", OmegaConf.to_container(cfg.loss, resolve=True), trusted)
     with FlopCount() as counter:
         loss_fn(model, x, y).backward()
     return counter.flop

@@ -17,7 +17,6 @@ below it (uvb_lab/launch/sampled_space.py, which the sweepers draw with too).
 """
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from uvb_lab.launch import sampled_space
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import records
 from uvb_lab.run.lock import FolderBusy, check_free, holder
 
 
@@ -223,9 +223,9 @@ def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set
     path, recorded = sweep_dir / SEARCH_RECORD, None
     if path.is_file():
         try:
-            recorded = json.loads(path.read_text())
-        except ValueError:
-            pass
+            recorded = records.read_json(path)
+        except records.RecordError as error:
+            return Job(hydra_overrides, None, run_folder.Decision("refuse", str(error))), settings
         if not isinstance(recorded, dict) or not isinstance(recorded.get("shared"), dict):
             return Job(hydra_overrides, None, run_folder.Decision("refuse", f"{path} is not a search record of uvb-lab")), settings
         changed = run_identity.differences(recorded["shared"], settings, {})

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.launch.trials import SEED_OUTCOMES, TRIAL_RESULTS, RecordError, Trial, valid_run_name
+from uvb_lab.run import records
 from uvb_lab.run.files import write_atomic
 
 RECORD = "protocol.json"
@@ -180,10 +181,21 @@ def read_record(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return empty()
     try:
+        if path.stat().st_size > records.MAX_BYTES:
+            raise ValueError(f"larger than {records.MAX_BYTES} bytes")
         record = json.loads(path.read_text(), parse_constant=_no_constants)
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         raise RecordError(f"{path}: not a readable protocol record ({str(error).splitlines()[0] if str(error) else error})") from error
     return check(record, path)
+
+
+def read(folder: Path) -> dict[str, Any]:
+    """The checked protocol record of the sweep in folder, for uvb-report and the scripts; FileNotFoundError where the
+    folder has none (a relaunch's memory, read_record, starts empty instead)."""
+    path = Path(folder) / RECORD
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no protocol record here (a tune-then-test sweep folder has one)")
+    return read_record(path)
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:

@@ -30,6 +30,10 @@ from uvb_lab.launch.hydra_internals import expand_sweeps
 SIGNIFICANT_DIGITS = 3
 LOG, INT = "log", "int"  # the tags an interval takes: log-uniform, integers
 DRAWS_PER_POINT = 100  # draws tried per point before a space too small for n_samples distinct points is refused
+# The most configurations a sampled search draws: each is a training run, and a float interval holds a few thousand
+# values at 3 digits anyway. Up to it the draws end in seconds even at worst (a space too small: DRAWS_PER_POINT per
+# point, 100,000 draws in about 2 s on a 2-core AMD EPYC, 2026-12-06).
+MAX_SAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,8 @@ def draw(parser: OverridesParser, overrides: list[str], n_samples: int | None, s
         return Space(grid, [])
     if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
         raise ValueError(f"hydra.sweeper.n_samples={n_samples}: draw at least 1 configuration from the intervals")
+    if n_samples > MAX_SAMPLES:
+        raise ValueError(f"hydra.sweeper.n_samples={n_samples}: a sampled search draws at most {MAX_SAMPLES} configurations, each a training run")
     if isinstance(sample_seed, bool) or not isinstance(sample_seed, int):
         raise ValueError(f"hydra.sweeper.sample_seed={sample_seed}: the seed of the draws is an integer")
     if not intervals:
@@ -78,11 +84,12 @@ def draw(parser: OverridesParser, overrides: list[str], n_samples: int | None, s
 def _points(intervals: list[Override], n_samples: int, sample_seed: int, cfg: DictConfig) -> list[list[str]]:
     """n_samples distinct points, each a value per interval, in the order random.Random(sample_seed) draws them."""
     draws = [_checked(interval, cfg) for interval in intervals]
-    rng, points = random.Random(sample_seed), []
+    rng, points, seen = random.Random(sample_seed), [], set()
     for _ in range(DRAWS_PER_POINT * n_samples):
         point = [f"{o.get_key_element()}={value!r}" for o, (low, high, log, integer) in zip(intervals, draws)
                  for value in [_value(rng.random(), low, high, log, integer)]]
-        if point not in points:
+        if tuple(point) not in seen:
+            seen.add(tuple(point))
             points.append(point)
             if len(points) == n_samples:
                 return points

@@ -30,6 +30,7 @@ from hydra.core.utils import JobReturn, JobStatus
 
 from uvb_lab.launch import outcome as job_outcome
 from uvb_lab.run import folder as run_folder
+from uvb_lab.run import records
 from uvb_lab.run import summary as run_summary
 from uvb_lab.run.files import METRICS, STOP_EVALUATIONS, SUMMARY, RunStatus, evaluations
 from uvb_lab.run.summary import STATUS, TEST_LOSS, VAL_LOSS
@@ -43,8 +44,9 @@ SEED_OUTCOMES = (FINISHED, DIVERGED, FAILED, NO_TEST, REFUSED)  # a test seed's
 EPOCHS, STEPS = "trainer.epochs", "trainer.max_steps"  # the budget keys a trial's rows can be read at
 
 
-class RecordError(ValueError):
-    """A search's record, or a file of one of its runs, that cannot be relied on: one line naming the file and the field."""
+# RecordError: a search's record, or a file of one of its runs, that cannot be relied on (one line naming the file
+# and the field); one type with the run folder's own records (uvb_lab/run/records.py), so every CLI refuses them alike.
+RecordError = records.RecordError
 
 
 def _number(value: Any) -> bool:
@@ -124,12 +126,13 @@ def test_outcome(run_dir: Path) -> str:
     trainer.skip_nonfinite kept it going). RecordError on a summary.json a reader cannot rely on."""
     path = run_dir / SUMMARY
     try:
-        summary = run_summary.read(run_dir)
-        run_summary.check(summary)
+        summary = run_summary.read(run_dir)  # checked against its schema as it is read
     except FileNotFoundError:
         return FAILED
     except (OSError, ValueError, TypeError) as error:
         raise RecordError(f"{path}: {error}") from error
+    if summary[STATUS] == RunStatus.UNSCORED:  # trainer.skip_nonfinite kept it going to a loss that is not finite
+        return DIVERGED
     if summary[STATUS] != RunStatus.FINISHED:
         return FAILED
     if TEST_LOSS not in summary:

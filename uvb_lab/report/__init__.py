@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 from uvb_lab.launch import successive_halving, tune_then_test
-from uvb_lab.launch.trials import RecordError
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.figure import loss_vs_sigma
 from uvb_lab.report.learning_curves import learning_curves
@@ -26,6 +25,7 @@ from uvb_lab.report.table1 import table1
 from uvb_lab.report.tables import Table, notes_csv, paper_tables
 from uvb_lab.report.wandb_links import link_offline_runs
 from uvb_lab.run import files as run_files
+from uvb_lab.run.records import RecordError
 
 HEADER = (
     "Cells: ours / paper (delta %). Ours: the finished runs with the table's settings and epochs; where several "
@@ -82,27 +82,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     figures: list[Path] = []
     runs_table, runs = None, []
-    try:
-        searches = [  # the search tables of the folders given, as uvb-train wrote them (each checked as it is read)
+    try:  # every record read before the first file is written: a damaged one is refused, naming it
+        searches = [  # the search tables of the folders given, as uvb-train wrote them
             f"## Successive halving in {path}\n\n{successive_halving.table_markdown(path / successive_halving.TABLE)}\n"
             for path in args.paths if (path / successive_halving.TABLE).is_file()
         ]
         protocols = {path: protocol_table(path) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
-    except RecordError as error:
+        searches += [  # any other search (Optuna's): its trials, best first
+            table for path in args.paths
+            if (path / SEARCH_RECORD).is_file() and not (path / tune_then_test.RECORD).is_file()
+            and not (path / successive_halving.TABLE).is_file() and (table := search_table(path))
+        ]
+        searches += [markdown for markdown, _ in protocols.values()]
+        runs = find_runs(args.paths) if args.paths else []
+    except (ReportError, RecordError) as error:
         print(f"uvb-report: error: {error}", file=sys.stderr)
         return 2
-    searches += [  # any other search (Optuna's): its trials, best first
-        table for path in args.paths
-        if (path / SEARCH_RECORD).is_file() and not (path / tune_then_test.RECORD).is_file()
-        and not (path / successive_halving.TABLE).is_file() and (table := search_table(path))
-    ]
-    searches += [markdown for markdown, _ in protocols.values()]
     if args.paths:
-        try:
-            runs = find_runs(args.paths)
-        except ReportError as error:
-            print(f"uvb-report: error: {error}", file=sys.stderr)
-            return 2
         if not runs:
             print(f"uvb-report: error: no runs (summary.json) under {', '.join(map(str, args.paths))}", file=sys.stderr)
             return 2

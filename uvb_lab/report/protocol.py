@@ -12,7 +12,6 @@ what the noisy input itself scores. Then the paired differences of models within
 import csv
 import dataclasses
 import io
-import json
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
 from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
+from uvb_lab.run.folder import recorded_identity
 
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
@@ -102,13 +102,12 @@ def _outcome_of(run_dir: Path) -> str:
     """A test seed's outcome as its folder tells it (a format-1 record kept none): finished, diverged (its test loss is
     not finite), failed, or its status where it stopped (running, preempted, ...); not found, unreadable."""
     try:
-        summary = field.read(run_dir)
-        field.check(summary)
+        summary = field.read(run_dir)  # checked against its schema as it is read
     except FileNotFoundError:
         return "not found"
     except (OSError, ValueError, TypeError):
         return "unreadable"
-    if summary[field.STATUS] not in (RunStatus.FINISHED, RunStatus.FAILED):
+    if summary[field.STATUS] not in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.UNSCORED):
         return str(summary[field.STATUS])
     try:
         return test_outcome(run_dir)
@@ -118,7 +117,7 @@ def _outcome_of(run_dir: Path) -> str:
 
 def _dimension(run_dir: Path) -> int | None:
     try:
-        identity = json.loads((run_dir / "identity.json").read_text())["identity"]
+        identity = recorded_identity(run_dir)
         return int(identity["data.channels"]) * int(identity["data.image_size"]) ** 2
     except (OSError, ValueError, KeyError, TypeError):
         return None

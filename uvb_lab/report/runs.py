@@ -8,7 +8,6 @@ are still running, were preempted or stopped early, runs left unscored (a loss t
 in several folders (counted once).
 """
 
-import json
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,9 +18,10 @@ from typing import Any
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import records
 from uvb_lab.run import summary as run_summary
-from uvb_lab.run.files import SUMMARY, RunStatus
-from uvb_lab.run.folder import recorded_identity
+from uvb_lab.run.files import SUMMARY, RunStatus, read_metrics
+from uvb_lab.run.folder import RunRefused, recorded_identity
 from uvb_lab.run.summary import DATASET, EPOCHS, EPOCHS_DONE, MODEL, SIGMA, STATUS
 
 
@@ -71,32 +71,29 @@ class ReportError(ValueError):
 
 
 def read_run(file: Path) -> Run:
-    """The run whose summary.json this is; ValueError/TypeError/OSError where the summary cannot be read."""
-    summary = json.loads(file.read_text())
-    run_summary.check(summary)
+    """The run whose summary.json this is, its records checked before a report uses any of them: summary.json,
+    identity.json (or a first-format folder's config.yaml) and metrics.jsonl; records.RecordError naming the file
+    and field where one is not as uvb-train writes it."""
+    summary = run_summary.checked(records.read_json(file), file)
     try:
         identity = recorded_identity(file.parent)
-    except (OSError, ValueError) as error:  # the run is still listed, as one whose settings cannot be compared
+    except RunRefused as error:  # made by a newer uvb-lab: listed, as a run whose settings cannot be compared
         warnings.warn(f"{file.parent}: cannot read its identity ({error}); it fills no table cell", stacklevel=3)
         identity = None
+    read_metrics(file.parent)  # the curves and runs.csv read it later, after the report's first file is written
     return Run(file.parent, summary, file.stat().st_mtime, identity)
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
-    """Every run folder (one holding summary.json) under the paths, at any depth."""
+    """Every run folder (one holding summary.json) under the paths, at any depth; records.RecordError where a
+    record of one is damaged or not a run's (a report of the others would silently lack it)."""
     runs = []
     for path in paths:
         path = Path(path)
         if not path.exists():
             raise ReportError(f"{path} does not exist")
         files = [path] if path.name == SUMMARY else sorted(path.rglob(SUMMARY))
-        for file in files:
-            try:
-                run = read_run(file)
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                warnings.warn(f"skipping {file}: not a readable run summary ({error!r})", stacklevel=2)
-                continue
-            runs.append(run)
+        runs += [read_run(file) for file in files]
     return runs
 
 

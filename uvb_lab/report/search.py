@@ -1,26 +1,28 @@
 """A search folder read as a search (a sweeper such as Optuna's, conf/hparams_search/): every trial's setting beside
 its validation loss, best first, and the best trial named; the table cells of the paper show runs, not trials."""
 
-import json
 import math
+import warnings
 from pathlib import Path
 
 from uvb_lab.compose import SEARCH_RECORD  # noqa: F401 - written by uvb-train before a search starts (launch/plan.py)
 from uvb_lab.report.stats import number
 from uvb_lab.run import summary as run_summary
-from uvb_lab.run.files import RunStatus
+from uvb_lab.run.files import SUMMARY, RunStatus
+from uvb_lab.run.folder import IDENTITY, RunRefused, recorded_identity
 
 
 def trials(folder: Path) -> list[tuple[dict, dict, str]]:
-    """(identity, summary, folder name) of every run in a search folder."""
+    """(identity, summary, folder name) of every run in a search folder that has written its summary; records.RecordError
+    where a record of one is damaged."""
     found = []
-    for run_dir in sorted(p for p in folder.iterdir() if (p / "identity.json").is_file()):
+    for run_dir in sorted(p for p in folder.iterdir() if (p / IDENTITY).is_file() and (p / SUMMARY).is_file()):
         try:
-            identity = json.loads((run_dir / "identity.json").read_text())["identity"]
-            summary = run_summary.read(run_dir)
-        except (OSError, ValueError, KeyError):
+            identity = recorded_identity(run_dir)
+        except RunRefused as error:  # made by a newer uvb-lab
+            warnings.warn(f"{run_dir}: cannot read its identity ({error}); not a trial of this table", stacklevel=2)
             continue
-        found.append((identity, summary, run_dir.name))
+        found.append((identity, run_summary.read(run_dir), run_dir.name))
     return found
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from uvb_lab.run import records
+
 
 class RunStatus(str, enum.Enum):
     """summary.json's "status": where the run stands. The values are the file's strings."""
@@ -117,17 +119,51 @@ def append_metrics(run_dir: Path, row: Mapping[str, Any]) -> None:
         f.write(json.dumps({k: jsonable(v) for k, v in row.items()}) + "\n")
 
 
+# What a metrics.jsonl row holds besides numbers: why an evaluation was made (a row without it is a training row, or
+# an epoch end's in files of uvb-lab 0.1.0). Every other value is a number, or null where it was not finite.
+ROW_TEXT = ("eval",)
+
+
+def checked_row(row: Any, where: str) -> dict[str, Any]:
+    """A metrics.jsonl row as readers rely on it, or records.RecordError naming where: an object with an integer "step"
+    >= 0, a finite "epoch", "eval" as text and every other value a number or null; a number that is not finite reads
+    as null (append_metrics writes it so)."""
+    if not isinstance(row, dict):
+        raise records.RecordError(f"{where} is {type(row).__name__} {records.shown(row)}, not a row (a JSON object)")
+    if not records.is_count(row.get("step")):
+        raise records.RecordError(f"{where}: 'step' is {records.shown(row.get('step'))}, not an integer >= 0")
+    if not records.is_finite(row.get("epoch")):
+        raise records.RecordError(f"{where}: 'epoch' is {records.shown(row.get('epoch'))}, not a finite number")
+    for key, value in row.items():
+        if key in ROW_TEXT and not isinstance(value, str):
+            raise records.RecordError(f"{where}: {records.shown(key)} is {records.shown(value)}, not text")
+        if key not in ROW_TEXT and value is not None and not records.is_number(value):
+            raise records.RecordError(f"{where}: {records.shown(key)} is {records.shown(value)}, not a number")
+    return {key: value if key in ROW_TEXT or key == "step" else records.measured(value) for key, value in row.items()}
+
+
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
-    """The rows of metrics.jsonl; the half-written last line of a killed run is left out."""
+    """The rows of metrics.jsonl, each checked (checked_row); the half-written last line of a killed run is left out.
+    records.RecordError, naming the file, line and field, where a row is not one uvb-train writes."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
         return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise records.RecordError(f"cannot read {path} ({getattr(error, 'strerror', None) or error})") from None
     rows = []
-    for line in path.read_text().splitlines():
+    for number, line in enumerate(text.splitlines(), start=1):
+        where = f"{path}, line {number}"
         try:
-            rows.append(json.loads(line))
+            row = json.loads(line)
+        except RecursionError:
+            raise records.RecordError(f"{where} nests its values deeper than a row of uvb-train can") from None
         except json.JSONDecodeError:
-            continue
+            continue  # a line cut short by a kill: the resumed run rewrites from its checkpoint's step on
+        except ValueError as error:  # decoded, but not a value a row holds: an integer of thousands of digits
+            raise records.RecordError(f"{where} is not a row of uvb-train ({error})") from None
+        rows.append(checked_row(row, where))
     return rows
 
 

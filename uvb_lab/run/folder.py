@@ -26,8 +26,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from uvb_lab.run import checkpoint, legacy, saved_config
+from uvb_lab.run import checkpoint, legacy, records, saved_config
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.files import CONFIG, METRICS, SUMMARY, RunStatus, read_metrics, unwritable, write_atomic, write_config
 from uvb_lab.run.legacy import FORMAT_VERSION  # the run-folder format written; older ones are read by legacy.py
 from uvb_lab.run.summary import DATASET, EPOCHS_DONE, MODEL, SIGMA, STATUS, STEPS_DONE
@@ -52,19 +53,43 @@ class Decision:
     summary: dict[str, Any] | None = None  # the run's summary so far, where there is one
 
 
+def checked_identity(identity: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A recorded identity as readers rely on it (records.RecordError naming path and the key else): settings by
+    dotted key, each a plain value (text, a finite number, true/false, null, or lists and mappings of them)."""
+    for key, value in identity.items():
+        if not isinstance(key, str):
+            raise records.RecordError(f"{path}: the identity has a key {records.shown(key)} that is not text")
+        pending = [value]
+        while pending:  # iterative: the nesting is bounded by the parser's depth only
+            inner = pending.pop()
+            if isinstance(inner, list):
+                pending += inner
+            elif isinstance(inner, dict):
+                pending += inner.values()
+            elif records.is_number(inner) and not records.is_finite(inner):
+                raise records.RecordError(f"{path}: {records.shown(key)} holds {records.shown(inner)}, not a finite number")
+            elif not (inner is None or isinstance(inner, bool | str) or records.is_number(inner)):
+                raise records.RecordError(f"{path}: {records.shown(key)} holds {records.shown(inner)}, not a plain value")
+    return identity
+
+
 def recorded_identity(run_dir: Path) -> dict[str, Any] | None:
-    """The identity the folder's run was made with: identity.json, else (format 1) its resolved config.yaml."""
+    """The identity the folder's run was made with: identity.json, else (format 1) its resolved config.yaml; checked
+    (checked_identity), records.RecordError where it cannot be read."""
     path = run_dir / IDENTITY
     if path.is_file():
-        record = json.loads(path.read_text())
+        record = records.read_json(path)
         if not isinstance(record, dict) or not isinstance(record.get("identity"), dict):
-            raise RunRefused(f"{path} is not an identity record of uvb-lab; this folder is not a run to continue")
+            raise records.RecordError(f"{path} is not an identity record of uvb-lab (a JSON object whose 'identity' is one)")
+        if not records.is_count(record.get("format_version", 0)):
+            raise records.RecordError(f"{path}: 'format_version' is {records.shown(record['format_version'])}, not an integer >= 0")
         if record.get("format_version", 0) > FORMAT_VERSION:
             raise RunRefused(f"{run_dir} was made by a newer uvb-lab (format {record['format_version']}); update uvb-lab to continue it")
-        return legacy.upgrade_identity(record["identity"]) if record.get("format_version", 0) < FORMAT_VERSION else record["identity"]
+        identity = checked_identity(record["identity"], path)
+        return legacy.upgrade_identity(identity) if record.get("format_version", 0) < FORMAT_VERSION else identity
     path = run_dir / CONFIG
-    if path.is_file():
-        return run_identity.identity_of_saved_config(saved_config.read_plain(path))  # plain values, resolvers off
+    if path.is_file():  # plain values, resolvers off
+        return checked_identity(run_identity.identity_of_saved_config(saved_config.read_plain(path)), path)
     return None
 
 
@@ -89,22 +114,20 @@ def edited_since_checkpoint(run_dir: Path, recorded: Mapping[str, Any]) -> list[
 
 
 def read_summary_or_checkpoint(run_dir: Path) -> dict[str, Any] | None:
-    """summary.json; where it is damaged or missing, the summary inside the newest readable checkpoint."""
-    path = run_dir / SUMMARY
+    """summary.json, checked (run/summary.py); where it is damaged, not a summary or missing, the summary inside the
+    newest readable checkpoint, checked too; None where neither is."""
     try:
-        summary = json.loads(path.read_text())
-        if isinstance(summary, dict):
-            return summary
-        log.warning("%s is not a summary; reading the checkpoint's", path)
+        return run_summary.read(run_dir)
     except FileNotFoundError:
         pass
-    except (OSError, ValueError) as error:
-        log.warning("%s is damaged (%s); reading the checkpoint's summary", path, error)
+    except records.RecordError as error:
+        log.warning("%s; reading the checkpoint's summary instead", error)
     if not checkpoint.exists(run_dir):
         return None
     try:
-        return checkpoint.summary(checkpoint.load(run_dir))
-    except checkpoint.CheckpointError:
+        saved, path = checkpoint.load_newest(run_dir)
+        return run_summary.checked(checkpoint.summary(saved), path)
+    except (checkpoint.CheckpointError, TypeError, ValueError):  # ValueError: records.RecordError among them
         return None
 
 
@@ -173,6 +196,10 @@ def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decis
             done += f"; {RunStatus.UNSCORED}: its last loss is not finite"
         return Decision("skip", f"already finished ({done})", summary)
     if checkpoint.exists(run_dir):
+        try:  # the rows a continued run keeps (run/files.py truncate_metrics): checked before anything is written
+            read_metrics(run_dir)
+        except records.RecordError as error:
+            return Decision("refuse", f"{error}; the run cannot continue a curve it cannot read: repair or move the file")
         at = f" at step {summary.get(STEPS_DONE)}, {summary.get(EPOCHS_DONE)} epochs done" if summary else ""
         return Decision("continue", f"from its checkpoint{at}", summary)
     # No checkpoint. Restarting rewrites only what an attempt of this run (the identity matched above) left before its

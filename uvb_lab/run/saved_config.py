@@ -7,6 +7,10 @@ turns a plain string into a node to build, and `${oc.env:...}` reads this machin
 therefore off: a saved config holding one is refused whole, as is anything YAML's safe loader cannot read
 (`!!python/...` tags, a truncated file). What the config names to build is checked separately, against the
 allow-list of uvb_lab/rebuild.py.
+
+Reading is bounded: the file's size, its depth (deep nesting would end in a RecursionError) and no YAML aliases: a few
+hundred bytes of `&a [*b, *b, ...]` expand to billions of values ("billion laughs"), and uvb-train never writes one
+(OmegaConf writes every value in full).
 """
 
 from collections.abc import Mapping
@@ -15,20 +19,40 @@ from typing import Any
 
 import yaml
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf._utils import get_yaml_loader  # the loader of OmegaConf.load, which uvb-train's files were read by
 
 from uvb_lab.run import legacy
 from uvb_lab.run.files import CONFIG
+from uvb_lab.run.records import RecordError
 
-# A resolved config is a few kB; a larger file is not one uvb-train wrote (and YAML aliases can make a small
-# file expand without bound, so the parsed size is bounded too).
+# A resolved config is a few kB, some 5 levels deep; a larger or deeper file is not one uvb-train wrote.
 MAX_BYTES = 1 << 20
 MAX_VALUES = 100_000
+MAX_DEPTH = 32
 INTERPOLATION = "${"
 
 
-class SavedConfigError(ValueError):
+class SavedConfigError(RecordError):
     """config.yaml of a run folder that is not a plain resolved config; nothing was built or written."""
+
+
+class _BoundedLoader(get_yaml_loader()):
+    """OmegaConf's YAML loader (YAML's safe one, a tag such as !!python/object is an error, never a call; 1e-4 read as
+    a number, as uvb-train wrote it) that refuses aliases and nodes deeper than MAX_DEPTH as it composes them."""
+
+    depth = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            anchor = self.peek_event().anchor
+            raise SavedConfigError(f"holds a YAML alias (*{anchor}), which uvb-train never writes and which can expand a small file without bound")
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise SavedConfigError(f"nests values more than {MAX_DEPTH} levels deep; not a config written by uvb-train")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 def _check_plain(value: Any, where: str, budget: list[int]) -> None:
@@ -61,13 +85,16 @@ def read_plain(path: Path, upgrade: bool = True) -> dict[str, Any]:
     except OSError as error:
         raise SavedConfigError(f"cannot read {path} ({error})") from error
     try:
-        # OmegaConf's loader is YAML's safe one (a tag such as !!python/object is an error, never a call) that also
-        # reads 1e-4 as a number, as uvb-train wrote it; resolve=False: every string stays the text it is.
-        node = OmegaConf.load(path)
-        loaded = OmegaConf.to_container(node, resolve=False) if isinstance(node, DictConfig) else None
-    except (yaml.YAMLError, OmegaConfBaseException, UnicodeDecodeError, OSError) as error:
+        with open(path, "rb") as f:
+            loaded = yaml.load(f, Loader=_BoundedLoader)  # plain containers: every string stays the text it is
+    except SavedConfigError as error:
+        raise SavedConfigError(f"{path} {error}; nothing was built") from None
+    except RecursionError:
+        raise SavedConfigError(f"{path} nests values deeper than Python can read; not a config written by uvb-train") from None
+    except (yaml.YAMLError, ValueError, OSError) as error:  # ValueError: also an integer of thousands of digits
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SavedConfigError(f"{path} is not valid YAML of plain values ({first}); nothing was built") from error
+    loaded = {} if loaded is None else loaded  # an empty file: a config of no settings, refused for what it lacks
     if not isinstance(loaded, dict):
         raise SavedConfigError(f"{path} is not a config (a mapping of settings); it may be truncated or damaged")
     try:

@@ -5,6 +5,7 @@ A run rewrites its summary after every evaluation (uvb_lab/run/recorder.py); the
 code), uvb-report (its tables and runs.csv), the figures' titles and the trackers read it. The values are plain
 JSON values, never enum members or objects: the checkpoint holds the summary too, and torch.load(weights_only=True)
 reads plain values only. A field added since a summary was written is absent from it (None where read with .get).
+Read back, a summary is data (a folder may be anyone's): `read` and `checked` hold it to TYPES before any reader uses it.
 """
 
 import json
@@ -12,7 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from uvb_lab.run.files import SUMMARY, jsonable, write_atomic
+from uvb_lab.run import records
+from uvb_lab.run.files import SUMMARY, RunStatus, jsonable, write_atomic
 
 # -- Which run this is: this command's settings (a resumed run writes them from its own config).
 STATUS = "status"  # a uvb_lab.run.files.RunStatus value: running, finished, unscored (no finite last loss), failed, ...
@@ -105,8 +107,13 @@ TYPES: dict[str, tuple[type, ...]] = {
     THREADS: (int, type(None)),
     DEVICE: (str, type(None)),
     DEVICE_NAME: (str, type(None)),
+    VAL_LOSS: OPTIONAL_NUMBER,
+    BAYES_RISK_MONTE_CARLO: OPTIONAL_NUMBER,
+    BAYES_RISK_MONTE_CARLO_SE: OPTIONAL_NUMBER,
+    FIGURES_DONE: (bool, type(None)),
 }
 REQUIRED = (MODEL, DATASET, SIGMA)  # a summary without them names no run
+COUNTS = (EPOCHS, EPOCHS_DONE, STEPS_DONE, NUM_PARAMS, NONFINITE_STEPS_SKIPPED, THREADS)  # integers >= 0 where present
 
 
 def start(status: str, model: str, dataset: str, sigma: float, decoder: str | None, num_params: int, epochs: int) -> dict[str, Any]:
@@ -129,20 +136,40 @@ def start(status: str, model: str, dataset: str, sigma: float, decoder: str | No
     }
 
 
-def check(summary: Any) -> None:
-    """TypeError naming the first field of a summary.json that a reader cannot rely on."""
+def checked(summary: Any, path: Path) -> dict[str, Any]:
+    """A summary.json's value as readers may rely on it; records.RecordError naming path and the first field that is not.
+
+    Each field of TYPES holds its type; the run is named (REQUIRED), its status is a RunStatus, sigma is a finite number
+    > 0 and the COUNTS integers >= 0: a summary otherwise names no run a report could place. A measured number (a
+    loss, a risk, a time, also in a field added later) may be null where it was not measured or diverged, and a
+    number that is not finite (NaN, inf, or beyond float32's range) is read as null too: what uvb-train writes for
+    a diverged loss (run/files.py), so a diverged run is shown as one rather than refused.
+    """
     if not isinstance(summary, dict):
-        raise TypeError("not a JSON object")
+        raise records.RecordError(f"{path} is not a summary (a JSON object of fields)")
     for key in REQUIRED:
         if key not in summary:
-            raise TypeError(f"no {key!r}")
+            raise records.RecordError(f"{path} has no {key!r}: it names no run")
+
+    def refuse(key: str, expected: str) -> records.RecordError:
+        return records.RecordError(f"{path}: {key!r} is {records.shown(summary[key])}, not {expected}")
+
     for key, types in TYPES.items():
         value = summary.get(key)
-        if key in summary and (not isinstance(value, types) or isinstance(value, bool)):
-            raise TypeError(f"{key!r} is {value!r}, not a {' or '.join(t.__name__ for t in types)}")
+        if key in summary and (not isinstance(value, types) or (isinstance(value, bool) and bool not in types)):
+            raise refuse(key, f"a {' or '.join(t.__name__ for t in types)}")
+    if summary.get(STATUS) is not None and summary[STATUS] not in {status.value for status in RunStatus}:
+        raise refuse(STATUS, f"one of {', '.join(status.value for status in RunStatus)}")
+    if not (records.is_finite(summary[SIGMA]) and summary[SIGMA] > 0):
+        raise refuse(SIGMA, "a finite number > 0")
+    for key in COUNTS:
+        if summary.get(key) is not None and not records.is_count(summary[key]):
+            raise refuse(key, f"an integer from 0 to {records.LARGEST_COUNT}")
     for name, version in (summary.get(PACKAGE_VERSIONS) or {}).items():
         if not isinstance(version, str | None):
-            raise TypeError(f"{PACKAGE_VERSIONS!r} gives {name!r} as {version!r}, not a version string")
+            raise records.RecordError(f"{path}: {PACKAGE_VERSIONS!r} gives {records.shown(name)} as {records.shown(version)}, not a version string")
+    return {key: records.measured(value) if records.is_number(value) and key != SIGMA and key not in COUNTS else value
+            for key, value in summary.items()}
 
 
 def write(run_dir: Path, summary: Mapping[str, Any]) -> None:
@@ -152,5 +179,7 @@ def write(run_dir: Path, summary: Mapping[str, Any]) -> None:
 
 
 def read(run_dir: Path) -> dict[str, Any]:
-    """summary.json as written (run/folder.py's read_summary_or_checkpoint also falls back to a checkpoint's)."""
-    return json.loads((Path(run_dir) / SUMMARY).read_text())
+    """summary.json, checked; FileNotFoundError where there is none, records.RecordError where it is not a summary
+    (run/folder.py's read_summary_or_checkpoint falls back to a checkpoint's instead)."""
+    path = Path(run_dir) / SUMMARY
+    return checked(records.read_json(path), path)
