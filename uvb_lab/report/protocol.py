@@ -20,7 +20,7 @@ from typing import Any
 
 from uvb_lab import paper
 from uvb_lab.launch.protocol_record import EXHAUSTIVE, FORMAT, RECORD, load_trials, read_record
-from uvb_lab.launch.trials import FAILED, FINISHED, RecordError, Trial, test_outcome
+from uvb_lab.launch.trials import FAILED, FINISHED, Trial, test_outcome
 from uvb_lab.report import pairing
 from uvb_lab.report.stats import Interval, number, paired_difference
 from uvb_lab.report.tables import PARAMETER_MISMATCH
@@ -100,19 +100,15 @@ def read_cells(folder: Path) -> tuple[dict[str, Any], list[CellResult]]:
 
 def _outcome_of(run_dir: Path) -> str:
     """A test seed's outcome as its folder tells it (a format-1 record kept none): finished, diverged (its test loss is
-    not finite), failed, or its status where it stopped (running, preempted, ...); not found, unreadable."""
+    not finite), failed, or its status where it stopped (running, preempted, ...); not found. A summary a reader cannot
+    rely on is a RecordError, which every reader turns into one line and exit 2."""
     try:
-        summary = field.read(run_dir)  # checked against its schema as it is read
+        summary = field.read(run_dir)  # checked against its schema as it is read: a damaged one is a RecordError
     except FileNotFoundError:
         return "not found"
-    except (OSError, ValueError, TypeError):
-        return "unreadable"
     if summary[field.STATUS] not in (RunStatus.FINISHED, RunStatus.FAILED, RunStatus.UNSCORED):
         return str(summary[field.STATUS])
-    try:
-        return test_outcome(run_dir)
-    except RecordError:
-        return "unreadable"
+    return test_outcome(run_dir)
 
 
 def _dimension(run_dir: Path) -> int | None:
