@@ -20,7 +20,7 @@ start=$SECONDS
 if [ "$dry_run" = 1 ]; then
   device=cpu; data=(data=synthetic data.n_train=64 data.n_test=32); steps=1; agree_steps=4; bench_data=synthetic
   tiny=(model.conv_channels=[4,8] model.hidden=16); tiny_uvb=(model.latent_dim=8 model.decoder_hidden=32)
-  bench=(--width-scale 0.05 --rounds 1 --warmup 0); table=(+experiment=smoke); budget_s=120
+  bench=(--width-scale 0.05 --rounds 1 --warmup 0 --peak-size 256); table=(+experiment=smoke); budget_s=120  # a small peak: bf16 is emulated on most CPUs
 else
   device=cuda; data=(data=mnist); steps=50; agree_steps=300; bench_data=mnist
   tiny=(); tiny_uvb=(); bench=(--rounds 2); table=(+experiment=table2_mnist)

@@ -11,7 +11,8 @@ from uvb_lab.data.gmm import gmm
 
 @pytest.fixture(scope="module")
 def mixture():
-    return gmm(n_train=64, n_test=600, channels=1, image_size=8, components=3, std=0.05, spread=0.4, seed=0, val_fraction=0.0)
+    return gmm(n_train=64, n_test=600, channels=1, image_size=8, components=3, std=0.05, spread=0.4, seed=0, val_fraction=0.0,
+               component_rank=0, component_scale=1.0)
 
 
 @pytest.mark.parametrize("name", ["deen", "uvb"])

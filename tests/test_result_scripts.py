@@ -176,3 +176,31 @@ def test_halving_vs_exhaustive_names_halvings_own_choice_when_the_seeds_trained_
     (uvb,) = [line for line in result.stdout.splitlines() if line.startswith("| model=uvb sigma=0.6 |")]
     assert "| trainer.lr=0.003 | trainer.lr=0.001 |" in uvb and "+2.68%" in uvb
     assert "their trials' run folders are not in this folder" in result.stdout  # no time columns made up
+
+
+def test_learning_curves_lists_every_epoch_of_every_tuning_trial_and_test_seed(tmp_path):
+    sweep = tmp_path / "sweep"
+    command = ["-m", "hydra/sweeper=tune_then_test", "model=deen", *TINY["deen"], *QUICK, "trainer.max_steps=null", "logger=none",
+               "data.n_train=64", "data.n_test=16", "data.val_fraction=0.25", "trainer.batch_size=16", "trainer.epochs=2",
+               "trainer.lr=1e-3,1e-2", "hydra.sweeper.tuning_seeds=2", "hydra.sweeper.seeds=1", "hydra.sweeper.min_budget=2",
+               f"hydra.sweep.dir={sweep}"]
+    assert uvb_train_here(command, cwd=tmp_path).returncode == 0
+    result = run_python([str(SCRIPTS / "learning_curves.py"), str(sweep)])
+    assert result.returncode == 0, result.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    tuning = [row for row in rows if row["role"] == "tuning"]
+    # 2 rates x 2 tuning seeds x 2 epochs; the record's loss at the budget is its trial's epoch-2 row
+    assert len(tuning) == 8 and {row["seed"] for row in tuning} == {"0", "1"} and {row["epoch"] for row in tuning} == {"1", "2"}
+    record = json.loads((sweep / "protocol.json").read_text())
+    (cell,) = record["cells"].values()
+    for row in tuning:
+        if row["epoch"] == "2":
+            assert float(row["val_loss"]) == cell["trials"][row["setting"]][row["seed"]]["at"]["2"]
+    (seed,) = {row["seed"] for row in rows if row["role"] == "test"}
+    assert seed == "2" and all(row["test_loss"] for row in rows if row["role"] == "test")
+    (sweep / "protocol.json").write_text(json.dumps({**record, "cells": [1]}))  # a damaged record: one line, exit 2
+    result = run_python([str(SCRIPTS / "learning_curves.py"), str(sweep)])
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "learning_curves: error:" in result.stderr
