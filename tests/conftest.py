@@ -36,7 +36,7 @@ TINY = {
 SMALL = {
     "deen": ["model.conv_channels=[8]", "model.hidden=32"],
     "uvb": ["model.conv_channels=[8]", "model.hidden=32", "model.latent_dim=64", "model.decoder_hidden=64"],
-    "denoiser": ["model.conv_channels=[8]", "model.hidden=128"],  # hidden >= d = 64 (conf/model/denoiser.yaml)
+    "denoiser": ["model.conv_channels=[8]", "model.hidden=128"],
 }
 MODELS = tuple(TINY)
 # A quick run: synthetic data, a few steps, no W&B, no progress bar.

@@ -208,8 +208,8 @@ def experiments_sizing_uvb() -> list[str]:
                   if "uvb" in (compose_config([f"+experiment={path.stem}"]).get("sizes") or {}))
 
 
-# Issue 33: the direct denoiser at UVB's parameter count, wherever UVB's width is set, with a readout of rank >= d.
-SIZED = [["data=mnist"], ["data=cifar10", "model.conv_channels=[8,8,8]", "model.hidden=4856"]]  # the latter: conf/model/denoiser.yaml's
+# Issue 33: the direct denoiser at UVB's parameter count, wherever UVB's width is set, with DEEN's convolutions.
+SIZED = [["data=mnist"], ["data=cifar10", "model.hidden=114"]]  # the latter: conf/model/denoiser.yaml's
 SIZED += [[f"+experiment={experiment}"] for experiment in experiments_sizing_uvb()]
 
 
@@ -218,8 +218,7 @@ def test_the_direct_denoiser_has_uvbs_parameter_count_within_one_percent(overrid
     uvb_overrides = [o for o in overrides if not o.startswith("model.")]
     uvb, denoiser = parameters(["model=uvb", *uvb_overrides]), parameters(["model=denoiser", *overrides])
     assert abs(denoiser / uvb - 1) < 0.01, (uvb, denoiser)
-    cfg = compose_config(["model=denoiser", *overrides])
-    assert cfg.model.hidden >= cfg.data.channels * cfg.data.image_size**2  # its score can reach every direction of y
+    assert compose_config(["model=denoiser", *overrides]).model.conv_channels == compose_config(["model=deen", *overrides]).model.conv_channels
 
 
 def test_every_experiment_sizing_uvb_is_checked_including_the_mixtures_and_table2s():
@@ -231,18 +230,18 @@ def tiny_denoiser(sigma=0.7) -> Denoiser:
     return Denoiser(sigma=sigma, channels=2, image_size=7, conv_channels=(3, 4), hidden=5).double()
 
 
-def test_the_direct_denoiser_is_tweedies_formula_of_an_unconstrained_score_trained_by_the_denoising_loss():
+def test_the_direct_denoiser_regresses_x_on_y_and_its_score_is_tweedies_formula_read_backwards():
     model = tiny_denoiser()
     y = torch.rand(3, 2, 7, 7, dtype=torch.float64)
-    score = model.score(y)
-    assert score.shape == y.shape and not score.requires_grad  # no graph outside training
-    assert torch.equal(model.x_hat(y), y + model.sigma**2 * score)
+    x_hat, score = model.x_hat(y), model.score(y)
+    assert x_hat.shape == y.shape and not x_hat.requires_grad  # no graph outside training
+    assert torch.allclose(y + model.sigma**2 * score, x_hat)  # s(y) = (x_hat(y) - y) / sigma^2, unconstrained
     assert not hasattr(model, "energy")  # a score that is no energy's gradient: nothing to integrate
     x = torch.rand_like(y)
-    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(squared_error(x, y + model.sigma**2 * score).mean().item())
-    for parameter in model.parameters():  # a silent network: x_hat(y) = y, the loss is the noise's ||x - y||^2
+    assert DenoisingLoss(target="x")(model.eval(), x, y).item() == pytest.approx(squared_error(x, x_hat).mean().item())
+    for parameter in model.parameters():  # a silent network outputs 0: the loss is ||x||^2, whatever y
         torch.nn.init.zeros_(parameter)
-    assert DenoisingLoss(target="x")(model, x, y).item() == pytest.approx(squared_error(x, y).mean().item())
+    assert DenoisingLoss(target="x")(model, x, y).item() == pytest.approx(squared_error(x, torch.zeros_like(x)).mean().item())
 
 
 def test_a_training_step_of_the_direct_denoiser_is_one_forward_and_one_backward(monkeypatch):
