@@ -11,6 +11,7 @@ so: their test numbers are those of tuning runs, whose setting was chosen on val
 """
 
 import warnings
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -135,9 +136,9 @@ class Cell:
         return Stat.of(values) if values else None
 
     def by_seed(self) -> dict[int, dict[str, Any]]:
-        """The summaries of the cell's runs by trainer.seed (a run that records none stands apart, at a negative key:
-        it pairs with nothing)."""
-        return {run.seed if run.seed is not None else -1 - i: run.summary for i, run in enumerate(self.runs)}
+        """The summaries of the cell's runs by trainer.seed; a run that records none stands apart, at a negative key of
+        its folder's own (no other cell's run has it: it pairs with nothing)."""
+        return {run.seed if run.seed is not None else -1 - zlib.crc32(str(run.folder).encode()): run.summary for run in self.runs}
 
 
 def select(candidates: Sequence[Run], settings: Mapping[str, Any] | None, epochs: int | None) -> Cell:
