@@ -9,8 +9,11 @@ energy model, one forward and one backward for the direct denoiser) from the cel
 loss built through uvb_lab/rebuild.py's allow-list (a record is data: an override naming code is refused, exit 2), and
 each test seed's evaluations at its epoch ends become (training FLOP, test loss) points. Within each group of cells
 that differ by the model alone (one sigma), every model is read at the smallest total FLOP any of them trained for,
-interpolated linearly in log FLOP between its evaluations, and the models are paired by seed at that budget.
-Writes compute_matched.md (the table, with the wall times as measured) and compute_matched.png (the curves).
+interpolated linearly in log FLOP between its evaluations, and the models compared at that budget: Welch's interval
+beside the paired one, paired only where the runs of each seed share both fingerprints (the same noisy test images and
+training stream, uvb_lab/report/pairing.py), with Holm-adjusted p-values and the seeds for 80% power
+(uvb_lab/report/comparisons.py). Writes compute_matched.md (the tables, with the wall times as measured) and
+compute_matched.png (the curves).
 """
 
 import argparse
@@ -28,9 +31,12 @@ from uvb_lab.compose import compose_config, one_line
 from uvb_lab.launch.tune_then_test import RECORD
 from uvb_lab.models.names import display_name
 from uvb_lab.rebuild import RebuildError
+from uvb_lab.report import pairing
+from uvb_lab.report.comparisons import comparisons_table
 from uvb_lab.report.protocol import read_cells
-from uvb_lab.report.stats import Interval, number, paired_difference
+from uvb_lab.report.stats import Interval, number
 from uvb_lab.run import files as run_files
+from uvb_lab.run import summary as run_summary
 from uvb_lab.run.records import RecordError
 
 # What a cell's overrides set that composing its config for the FLOP count does not need (and cannot take here). Hydra's
@@ -70,8 +76,8 @@ def cell_flops(overrides: list[str], where: str, trusted: tuple[str, ...]) -> in
 
 
 def read_groups(folder: Path, trusted: tuple[str, ...]) -> dict[str, list[dict]]:
-    """Per group of cells that differ by the model alone: each cell's model, FLOP per step and test curves by seed,
-    every record read checked first (RecordError naming the file and field)."""
+    """Per group of cells that differ by the model alone: each cell's model, FLOP per step, test curves and summaries
+    by seed, every record read checked first (RecordError naming the file and field)."""
     record, cells = read_cells(folder)
     groups: dict[str, list[dict]] = {}
     for cell in cells:
@@ -80,8 +86,10 @@ def read_groups(folder: Path, trusted: tuple[str, ...]) -> dict[str, list[dict]]
         flop_per_step = cell_flops(overrides, f"{folder / RECORD}: cells[{cell.name!r}]", trusted)
         curves = {int(seed): curve(folder / name, flop_per_step) for seed, name in (entry.get("test_runs") or {}).items()}
         curves = {seed: points for seed, points in curves.items() if points}
+        summaries = {int(seed): run_summary.read(folder / name) for seed, name in (entry.get("test_runs") or {}).items() if int(seed) in curves}
         if curves:
-            groups.setdefault(cell.others(), []).append({"model": cell.model(), "flop_per_step": flop_per_step, "curves": curves})
+            groups.setdefault(cell.others(), []).append({"model": cell.model(), "flop_per_step": flop_per_step, "curves": curves,
+                                                         "summaries": summaries})
     return groups
 
 
@@ -109,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
              "epoch-end evaluations: mean ± 95% t-interval over seeds.", "",
              "| cell | GFLOP / step | training FLOP | training wall time | test loss at its budget | matched budget | test loss at the matched budget |",
              "|---|---|---|---|---|---|---|"]
-    paired = []
+    compared = []
     figure = Figure(figsize=(4.2 * max(len(groups), 1), 3.4), layout="constrained")
     axes = figure.subplots(1, max(len(groups), 1), squeeze=False)[0]
     for ax, (others, members) in zip(axes, groups.items(), strict=False):
@@ -130,13 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         ax.legend(fontsize=8)
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                seeds = set(a["matched"]) & set(b["matched"])
-                if seeds:
-                    difference = paired_difference({s: a["matched"][s] for s in seeds}, {s: b["matched"][s] for s in seeds})
-                    verdict = "excludes 0" if difference.excludes_zero() else "includes 0"
-                    paired.append(f"- {a['model']} − {b['model']} at {others}, at {number(budget)} training FLOP: "
-                                  f"{difference.text()} (paired by seed; the interval {verdict})")
-    lines += ["", "Paired differences at the matched budget (same seeds, identical test noise):", "", *paired, ""]
+                if a["matched"] and b["matched"]:
+                    pairs = pairing.seeds_pair(*({seed: m["summaries"][seed] for seed in m["matched"]} for m in (a, b)))
+                    compared.append(pairing.Compared(f"{a['model']} − {b['model']} at {others}", f"{number(budget)} training FLOP",
+                                                     a["matched"], b["matched"], pairs))
+    if compared:
+        lines += ["", comparisons_table("compute_matched", "Differences at the matched budget", compared).markdown()]
     try:  # both files, or neither: a full disk or a read-only folder leaves an earlier pair as it was
         with run_files.written_together(out) as staging:
             (staging / "compute_matched.md").write_text("\n".join(lines))

@@ -1,6 +1,7 @@
-"""Comparing runs: runs.csv / runs.jsonl read into numbers, seeds aggregated into mean ± std (n), the UVB - DEEN
-row with its standard error, a paper cell that takes only the table's settings and counts one run once, the
-figures, and load_run / load_runs for notebooks. Run folders are written by hand: nothing is trained."""
+"""Comparing runs: runs.csv / runs.jsonl read into numbers, seeds aggregated into mean ± 95% t-interval (n), the UVB -
+DEEN row with Welch's interval and the comparisons table beside it (paired only where both fingerprints match), a paper
+cell that takes only the table's settings and counts one run once, the figures, and load_run / load_runs for notebooks.
+Run folders are written by hand: nothing is trained."""
 
 import csv
 import json
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from scipy import stats as scipy_stats
 
 import uvb_lab
 from conftest import run_python
@@ -20,6 +22,7 @@ from hand_made_runs import table_identity, write_run
 from uvb_lab.report import main
 from uvb_lab.report.learning_curves import evaluation_curve
 from uvb_lab.report.runs import read_run
+from uvb_lab.report.stats import bootstrap_interval, seeds_for_power, seeds_text
 
 FIXTURE = Path(__file__).parent / "fixtures" / "run_made_by_v0.1.0"
 PROVENANCE = {"git_commit": "0123abc", "package_versions": {"torch": "2.13.0", "hydra-core": "1.3.2", "numpy": "2.1.3", "uvb-lab": "0.1.0"},
@@ -41,11 +44,14 @@ def curve(final: float, epochs: int = 3, steps_per_epoch: int = 469) -> list[dic
     return rows
 
 
-def seeds(root: Path, model: str, sigma: float, test_losses: list[float], mtime: float = 100) -> None:
+def seeds(root: Path, model: str, sigma: float, test_losses: list[float], mtime: float = 100, stream: str | None = None) -> None:
+    """Runs of seeds 0, 1, ... of one cell; stream: their training streams' fingerprints are stream0, stream1, ... (two
+    models trained on the same batches share them), None: made before uvb-lab recorded one."""
     for seed, loss in enumerate(test_losses):
         identity = table_identity(model, "mnist", sigma, **{"trainer.seed": seed})
+        recorded = {} if stream is None else {"train_stream_fingerprint": f"{stream}{seed}"}
         write_run(root, f"{model}-mnist-sigma{sigma}-seed{seed}", mtime + seed, identity=identity, metrics=curve(loss),
-                  model=model, sigma=sigma, train_loss=loss - 0.5, test_loss=loss, steps_done=187_600, **PROVENANCE)
+                  model=model, sigma=sigma, train_loss=loss - 0.5, test_loss=loss, steps_done=187_600, **PROVENANCE, **recorded)
 
 
 def rows_of(markdown: str, title_start: str) -> dict[str, list[str]]:
@@ -54,7 +60,7 @@ def rows_of(markdown: str, title_start: str) -> dict[str, list[str]]:
     return {row[0]: row[1:] for row in rows}
 
 
-def test_three_seeds_aggregate_into_mean_std_n_and_uvb_minus_deen_has_its_standard_error(tmp_path, capsys):
+def test_three_seeds_aggregate_into_mean_95_interval_n_and_uvb_minus_deen_has_welchs_interval(tmp_path, capsys):
     root = tmp_path / "runs"
     seeds(root, "uvb", 0.5, [6.0, 6.2, 6.7])
     seeds(root, "deen", 0.5, [6.5, 6.6, 6.7])
@@ -62,13 +68,16 @@ def test_three_seeds_aggregate_into_mean_std_n_and_uvb_minus_deen_has_its_standa
     seeds(root, "deen", 1.0, [19.0])
     out = tmp_path / "report"
     assert main([str(root), "--out", str(out)]) == 0
-    t2 = rows_of(capsys.readouterr().out, "Table 2")
+    markdown = capsys.readouterr().out
+    t2 = rows_of(markdown, "Table 2")
     column = {"0.5": 2, "1.0": 7}
-    # mean 6.3; sample std sqrt(((-0.3)^2 + (-0.1)^2 + 0.4^2) / 2) = sqrt(0.13) = 0.3606; delta (6.3 - 5.94) / 5.94.
-    assert t2["UVB test"][column["0.5"]] == "6.30 ± 0.36 (n=3) / 5.94 (+6.1%)"
-    assert t2["DEEN test"][column["0.5"]] == "6.60 ± 0.10 (n=3) / 6.47 (+2.0%)"
-    # -0.3 ± sqrt(0.13/3 + 0.01/3) = 0.216; the paper's 5.94 - 6.47.
-    assert t2["UVB - DEEN test"][column["0.5"]] == "-0.30 ± 0.22 / -0.53"
+    # mean 6.3; sample std sqrt(((-0.3)^2 + (-0.1)^2 + 0.4^2) / 2) = sqrt(0.13) = 0.3606, t(0.975, 2) 0.3606 / sqrt(3) = 0.90;
+    # delta (6.3 - 5.94) / 5.94.
+    assert t2["UVB test"][column["0.5"]] == "6.30 ± 0.90 (n=3) / 5.94 (+6.1%)"
+    assert t2["DEEN test"][column["0.5"]] == "6.60 ± 0.25 (n=3) / 6.47 (+2.0%)"
+    # -0.3, standard error sqrt(0.13/3 + 0.01/3) = 0.216 on Welch-Satterthwaite's 2.31 degrees of freedom: ± 0.82; the
+    # paper's 5.94 - 6.47.
+    assert t2["UVB - DEEN test"][column["0.5"]] == "-0.30 ± 0.82 / -0.53"
     assert t2["UVB test"][column["1.0"]] == "15.5 / 15.0 (+3.3%)"  # n = 1: no ±, no n
     assert t2["UVB - DEEN test"][column["1.0"]] == "-3.5 / -4.9"  # n = 1 on both sides: no standard error
 
@@ -76,10 +85,13 @@ def test_three_seeds_aggregate_into_mean_std_n_and_uvb_minus_deen_has_its_standa
     uvb = next(r for r in rows if r["row"] == "UVB test" and r["sigma"] == "0.5")
     assert float(uvb["value"]) == pytest.approx(6.3)
     assert float(uvb["std"]) == pytest.approx(statistics.stdev([6.0, 6.2, 6.7])) == pytest.approx(math.sqrt(0.13))
+    assert float(uvb["half_width_95"]) == pytest.approx(4.302652729911275 * math.sqrt(0.13 / 3))
     assert int(uvb["n"]) == 3 and float(uvb["paper"]) == 5.94
     difference = next(r for r in rows if r["row"] == "UVB - DEEN test" and r["sigma"] == "0.5")
     assert float(difference["value"]) == pytest.approx(-0.3)
-    assert float(difference["se"]) == pytest.approx(math.sqrt(0.13 / 3 + 0.01 / 3))
+    se, df = math.sqrt(0.13 / 3 + 0.01 / 3), (0.14 / 3) ** 2 / ((0.13 / 3) ** 2 / 2 + (0.01 / 3) ** 2 / 2)
+    assert float(difference["se"]) == pytest.approx(se)
+    assert float(difference["half_width_95"]) == pytest.approx(scipy_stats.t.ppf(0.975, df) * se)
     assert float(difference["paper"]) == pytest.approx(-0.53)
     assert difference["std"] == difference["n"] == difference["delta_percent"] == ""
 
@@ -88,6 +100,67 @@ def test_three_seeds_aggregate_into_mean_std_n_and_uvb_minus_deen_has_its_standa
         assert (out / name).read_bytes()[:4] == b"\x89PNG"
     assert main([str(root), "--out", str(tmp_path / "log"), "--log-y"]) == 0
     assert (tmp_path / "log" / "learning_curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def captions_say_what_plus_minus_is(markdown: str) -> None:
+    """Every table of the report whose cells hold a ± says in its caption or header what the ± is: one meaning per table."""
+    for section in markdown.split("\n### ")[1:]:
+        table = "\n".join(line for line in section.splitlines() if line.startswith("| "))
+        above = section.split("\n| ", 1)[0] + table.splitlines()[0]
+        if "±" in table:
+            assert ("95% t-interval" in above or "95% interval" in above) and "sample std)" not in above, section[:300]
+
+
+def comparisons_of(markdown: str) -> dict[str, list[str]]:
+    """The comparisons table's rows (header first, as '_header') by their 'at' column, each from its 'A − B' on."""
+    section = markdown.split("### Comparisons", 1)[1].split("###", 1)[0]
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in section.splitlines() if line.startswith("| ")]
+    return {"_header": rows[0], **{row[1]: row for row in rows[1:]}}
+
+
+def test_an_ordinary_seed_sweep_gets_95_intervals_and_differences_paired_only_where_both_fingerprints_match(tmp_path, capsys):
+    # uvb-train -m model=uvb,deen sigma=0.5,1.0 trainer.seed=0,1,2: one noisy test set per sigma. At sigma 0.5 both models
+    # trained on one training stream per seed; at 1.0 DEEN ran at another batch size, so its batches were others.
+    root = tmp_path / "runs"
+    seeds(root, "uvb", 0.5, [6.0, 6.2, 6.7], stream="batch128-seed")
+    seeds(root, "deen", 0.5, [6.5, 6.6, 6.7], stream="batch128-seed")
+    seeds(root, "uvb", 1.0, [15.5, 15.9, 16.4], stream="batch128-seed")
+    seeds(root, "deen", 1.0, [19.0, 18.0, 18.6], stream="batch64-seed")
+    out = tmp_path / "report"
+    assert main([str(root), "--out", str(out)]) == 0
+    markdown = capsys.readouterr().out
+    captions_say_what_plus_minus_is(markdown)
+    rows = comparisons_of(markdown)
+    assert rows["_header"] == ["A − B", "at", "Welch: difference of the means ± 95%", "paired: mean per-seed difference ± 95%", "seeds",
+                               "p", "Holm p", "seeds for 80% power"]
+    paired, unpaired = (rows[f"Table 2, MNIST, σ = {sigma}"][1:] for sigma in (0.5, 1.0))
+    # sigma 0.5, paired: differences -0.5, -0.4, 0.0: mean -0.30, sd 0.265, t(0.975, 2) 0.265 / sqrt(3) = 0.66; Welch's ± 0.82 beside.
+    assert paired[1:4] == ["-0.30 ± 0.82", "-0.30 ± 0.66 (n=3)", "paired: same test noise and training stream, seed by seed (0, 1, 2)"]
+    # sigma 1.0: the same test noise, but not the same batches: Welch's interval alone, not called paired.
+    assert unpaired[2] == "—" and unpaired[3] == "same test noise, seeds not paired: other training streams at seed 0, 1, 2 (another dataset, batch size or device)"
+    # The p of each row's own test, and Holm's adjustment over the two.
+    p_paired = scipy_stats.ttest_rel([6.0, 6.2, 6.7], [6.5, 6.6, 6.7]).pvalue
+    p_welch = scipy_stats.ttest_ind([15.5, 15.9, 16.4], [19.0, 18.0, 18.6], equal_var=False).pvalue
+    assert p_welch < p_paired
+    assert paired[4] == f"{p_paired:.2g} (paired t)" and unpaired[4] == f"{p_welch:.2g} (Welch)"
+    assert paired[5] == f"{max(2 * p_welch, p_paired):.2g}" and unpaired[5] == f"{2 * p_welch:.2g}"
+    assert paired[6] == seeds_text(seeds_for_power(-0.3, statistics.stdev([-0.5, -0.4, 0.0])))
+    records = {r["sigma"]: r for r in csv.DictReader((out / "comparisons.csv").open())}
+    assert records["0.5"]["paired"] == "True" and records["1.0"]["paired"] == "False" and records["1.0"]["paired_difference"] == ""
+    assert float(records["0.5"]["holm_p_value"]) == pytest.approx(max(2 * p_welch, p_paired))
+    assert float(records["1.0"]["welch_p_value"]) == pytest.approx(p_welch) and records["0.5"]["bootstrap_low_95"] == ""
+
+    # --bootstrap: a BCa interval column, the paired row's of its per-seed differences, the other's of the two sets.
+    assert main([str(root), "--out", str(tmp_path / "bootstrapped"), "--bootstrap"]) == 0
+    markdown = capsys.readouterr().out
+    assert comparisons_of(markdown)["_header"][-1] == "bootstrap 95% (BCa)"
+    records = {r["sigma"]: r for r in csv.DictReader((tmp_path / "bootstrapped" / "comparisons.csv").open())}
+    differences = [6.0 - 6.5, 6.2 - 6.6, 6.7 - 6.7]
+    assert (float(records["0.5"]["bootstrap_low_95"]), float(records["0.5"]["bootstrap_high_95"])) == pytest.approx(bootstrap_interval(differences))
+    assert (float(records["1.0"]["bootstrap_low_95"]), float(records["1.0"]["bootstrap_high_95"])) == pytest.approx(
+        bootstrap_interval([15.5, 15.9, 16.4], [19.0, 18.0, 18.6]))
+    low, high = bootstrap_interval([15.5, 15.9, 16.4], [19.0, 18.0, 18.6])
+    assert comparisons_of(markdown)["Table 2, MNIST, σ = 1.0"][-1] == f"{low:.1f} to {high:.1f}"
 
 
 def test_a_table2_cell_takes_only_its_settings_and_counts_a_run_in_two_folders_once(tmp_path, capsys):
@@ -107,9 +180,9 @@ def test_a_table2_cell_takes_only_its_settings_and_counts_a_run_in_two_folders_o
     assert main([str(multirun), "--out", str(out)]) == 0
     markdown = capsys.readouterr().out
 
-    # In the cell: the seed-0 run once (its newest folder, 15.3) and seed 1 (15.5): n = 2, not 3, 4 or 5.
+    # In the cell: the seed-0 run once (its newest folder, 15.3) and seed 1 (15.5): n = 2, not 3, 4 or 5; t(0.975, 1) 0.141 / sqrt(2)
     cell = rows_of(markdown, "Table 2")["UVB test"][-1]
-    assert cell.startswith(f"15.4 ± 0.1 (n=2) / 15.0 ({100 * (15.4 - 15.0) / 15.0:+.1f}%)[")
+    assert cell.startswith(f"15.4 ± 1.3 (n=2) / 15.0 ({100 * (15.4 - 15.0) / 15.0:+.1f}%)[")
     notes = markdown.split("### Table 2", 1)[1].split("###", 1)[0]
     assert (f"one run (same settings and seed) in 2 folders, counted once: {multirun / 'table45_mnist' / 'uvb-mnist-sigma1.0'} (shown); "
             f"also {multirun / 'table2_mnist' / 'uvb-mnist-sigma1.0'}") in notes

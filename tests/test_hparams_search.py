@@ -106,3 +106,29 @@ def test_the_optuna_search_tunes_lr_on_the_validation_loss_and_a_relaunch_adds_t
     for other, folder in ((deen, "deen_lr_synthetic"), ([*search[:-1], "data=gmm"], "uvb_lr_gmm")):
         code, stderr = run_uvb_train_in_process([*other, "--dry-run"], capsys, stdout)
         assert code == 0 and f"a search in {tmp_path / 'multirun' / 'hparams_search' / folder}:" in stdout[-1], stdout[-1]
+
+
+def test_the_search_report_ranks_by_validation_labels_test_numbers_as_tuning_runs_and_flags_a_best_at_the_grids_edge(tmp_path, capsys):
+    from hand_made_runs import table_identity, write_run
+    from uvb_lab.report import main as report
+
+    def search(folder, losses):  # trainer.lr -> (validation loss, test loss) of its trial
+        (folder / "search.json").parent.mkdir(parents=True)
+        (folder / "search.json").write_text(json.dumps({"format": 1, "searched_by": "OptunaSweeper", "shared": {}}))
+        for lr, (val_loss, test_loss) in losses.items():
+            write_run(folder, f"uvb-lr{lr}", 100.0, table_identity("uvb", "mnist", 1.0, **{"trainer.lr": lr}), model="uvb", sigma=1.0,
+                      val_loss=val_loss, test_loss=test_loss)
+        assert report([str(folder), "--out", str(tmp_path / folder.name / "report")]) == 0
+        return capsys.readouterr().out.split("## The search in", 1)[1].split("###", 1)[0]
+
+    # The best on validation is the largest rate tried; another is best on the test set, which chose nothing.
+    section = search(tmp_path / "edge", {1e-4: (5.0, 5.1), 1e-3: (4.0, 4.2), 1e-2: (3.0, 9.0)})
+    assert ("3 trials, best val_loss first. The best: uvb-lr0.01 (trainer.lr=0.01), val_loss 3.00. ⚠ at the grid's edge "
+            "(trainer.lr=0.01 is the largest value tried): widen the grid.") in section
+    assert "A trial's test loss is that of a tuning run (the search chose its setting on the validation split), not of a fresh seed" in section
+    rows = [line.split(" | ") for line in section.splitlines() if line.startswith("| ")]
+    assert rows[0][:3] == ["| trainer.lr", "val_loss", "test loss (a tuning run's)"]
+    assert [row[1:3] for row in rows[1:]] == [["3.00", "9.00"], ["4.00", "4.20"], ["5.00", "5.10"]]
+    # Inside the grid: no flag.
+    section = search(tmp_path / "inside", {1e-4: (5.0, 5.1), 1e-3: (3.0, 3.2), 1e-2: (4.0, 4.1)})
+    assert "The best: uvb-lr0.001 (trainer.lr=0.001), val_loss 3.00." in section and "grid's edge" not in section

@@ -73,3 +73,20 @@ def test_runs_of_two_models_record_one_noise_fingerprint_and_another_sigma_or_ev
     x = torch.rand(4, 1, 2, 2)
     assert noise_fingerprint(x, 0.5, 0, "test") == noise_fingerprint(x.clone(), 0.5, 0, "test")
     assert noise_fingerprint(x, 0.5, 0, "test") != noise_fingerprint(x + 1e-3, 0.5, 0, "test")  # of the images, not the noise alone
+
+
+def test_two_models_trained_at_each_seed_are_compared_as_paired_and_at_another_batch_size_are_not(tmp_path):
+    from uvb_lab.report.pairing import PAIRED, SAME_TEST_NOISE, seeds_pair
+
+    base = [*QUICK, *RUN, "data.n_train=64", "data.n_test=32", "trainer.epochs=0", "sigma=0.5", "trainer.batch_size=16"]
+
+    def runs(model, *overrides):
+        return {seed: train(compose_config([*base, f"model={model}", *TINY[model], f"trainer.seed={seed}", *overrides]),
+                            tmp_path / "_".join([model, str(seed), *overrides]))
+                for seed in (0, 1)}
+
+    uvb, deen = runs("uvb"), runs("deen")
+    assert seeds_pair(uvb, deen).paired and seeds_pair(uvb, deen).words == f"{PAIRED} (0, 1)"
+    # The same noisy test images, but other batches: the seeds are not paired, whatever the test noise.
+    other = seeds_pair(uvb, runs("deen", "trainer.batch_size=32"))
+    assert not other.paired and other.words.startswith(f"{SAME_TEST_NOISE}: other training streams at seed 0, 1")

@@ -89,7 +89,7 @@ def test_report_shows_every_run_state_and_picks_the_newest(runs, tmp_path, capsy
     uvb_train = next(r for r in rows if r["row"] == "UVB train" and r["sigma"] == "0.3")
     assert uvb_train == {
         "table": "table2_mnist", "row": "UVB train", "model": "uvb", "split": "train", "dataset": "mnist", "sigma": "0.3",
-        "metric": "train_loss", "value": "2.7", "std": "", "se": "", "n": "1", "paper": "2.6",
+        "metric": "train_loss", "value": "2.7", "std": "", "se": "", "half_width_95": "", "n": "1", "paper": "2.6",
         "delta_percent": uvb_train["delta_percent"], "note_ids": "",
     }
     assert float(uvb_train["delta_percent"]) == pytest.approx(100 * (2.7 - 2.6) / 2.6)
@@ -188,3 +188,33 @@ def test_an_unscored_run_fills_no_cell_and_is_footnoted_as_not_scored(tmp_path, 
     markdown = capsys.readouterr().out
     cell = table(markdown, "Table 2")["UVB test"][-1]
     assert cell.startswith("— / 15.0[") and f"{cell[cell.index('['):]} not counted: not scored: its last loss is not finite" in markdown
+
+
+def test_a_protocols_tuning_run_is_never_one_of_the_seeds_rows(tmp_path, capsys):
+    # A protocol folder: test seeds 1 and 2 of the chosen setting, and the tuning run of that setting (seed 0, scored on the
+    # validation split alone: trainer.evaluate_test=false), whose training loss is another seed's.
+    import json
+
+    sweep = tmp_path / "protocol"
+    runs = {}
+    for seed, loss in ((1, 6.0), (2, 6.4)):
+        identity = table_identity("uvb", "mnist", 0.5, **{"trainer.seed": seed})
+        runs[str(seed)] = write_run(sweep, f"uvb-seed{seed}", 100 + seed, identity=identity, model="uvb", sigma=0.5, train_loss=loss - 1,
+                                    test_loss=loss, test_denoising_loss=loss).name
+    tuning = table_identity("uvb", "mnist", 0.5, **{"trainer.seed": 0})
+    write_run(sweep, "uvb-seed0", 103, identity=tuning, model="uvb", sigma=0.5, train_loss=1.0, test_loss=None, val_loss=4.0)
+    cells = {"model=uvb sigma=0.5": {"cell": ["model=uvb", "sigma=0.5"], "chosen": "trainer.lr=0.0001", "val_loss": {}, "test_runs": runs}}
+    (sweep / "protocol.json").write_text(json.dumps({"format": 1, "cells": cells, "grid": ["trainer.lr=0.0001"], "seeds": [1, 2]}))
+    assert main([str(sweep), "--out", str(tmp_path / "report")]) == 0
+    markdown = capsys.readouterr().out
+    t2 = table(markdown, "Table 2, MNIST")
+    column = t2["_header"].index("0.5") - 1
+    # 5.0 and 5.4 over the two test seeds: t(0.975, 1) 0.283 / sqrt(2) = 2.5; the tuning run's 1.0 is in neither row.
+    assert t2["UVB train"][column].startswith("5.20 ± 2.54 (n=2) / 5.09") and t2["UVB test"][column].startswith("6.20 ± 2.54 (n=2) / 5.94")
+    marker = t2["UVB train"][column].split(")")[-1]
+    notes = markdown.split("### Table 2", 1)[1].split("###", 1)[0]
+    assert f"{marker} not counted: a tuning run (trainer.evaluate_test=false: it scored the validation split alone), not one of the seeds: {sweep / 'uvb-seed0'}" in notes
+    # The protocol's section leads the report, its ± named in its header; the tables' in their captions.
+    assert markdown.index("## Tune, then test") < markdown.index("### Table 2")
+    assert "| test loss (mean ± 95% CI) |" in (tmp_path / "report" / "protocol.md").read_text()
+    assert "± the half-width of its 95% t-interval" in notes.split("|", 1)[0]

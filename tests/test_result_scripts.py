@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from conftest import QUICK, REPO, TINY, run_python, uvb_train_here
 from hand_made_runs import table_identity, write_run
@@ -66,18 +67,33 @@ def test_tables45_progress_gives_the_seeds_of_one_cell_their_interval_per_epoch(
     assert [line.split(" | ")[2:4] for line in over_runs] == [["1", "91.0 ± 24.8 (95% CI, n=3)"], ["2", "92.0 ± 24.8 (95% CI, n=3)"]]
 
 
-def test_paired_seeds_compares_two_sets_seed_by_seed_and_refuses_other_noise(tmp_path):
+def test_paired_seeds_compares_two_sets_seed_by_seed_beside_welch_pairs_only_on_both_fingerprints_and_refuses_other_noise(tmp_path):
     for seed, (a, b) in enumerate(((4.0, 5.0), (4.2, 5.1), (3.9, 5.2)), start=1):
-        write_run(tmp_path / "check", f"uvb-seed{seed}", 1.0, table_identity("uvb", "mnist", 0.3, **{"trainer.seed": seed}), model="uvb", sigma=0.3, test_loss=a)
-        write_run(tmp_path / "protocol", f"deen-seed{seed}", 1.0, table_identity("deen", "mnist", 0.3, **{"trainer.seed": seed}), model="deen", sigma=0.3, test_loss=b)
+        write_run(tmp_path / "check", f"uvb-seed{seed}", 1.0, table_identity("uvb", "mnist", 0.3, **{"trainer.seed": seed}), model="uvb", sigma=0.3,
+                  test_loss=a, train_stream_fingerprint=f"stream{seed}")
+        write_run(tmp_path / "protocol", f"deen-seed{seed}", 1.0, table_identity("deen", "mnist", 0.3, **{"trainer.seed": seed}), model="deen", sigma=0.3,
+                  test_loss=b, train_stream_fingerprint=f"stream{seed}")
+        write_run(tmp_path / "batch64", f"deen-seed{seed}", 1.0, table_identity("deen", "mnist", 0.3, **{"trainer.seed": seed}), model="deen", sigma=0.3,
+                  test_loss=b, train_stream_fingerprint=f"batch64-stream{seed}")
     write_run(tmp_path / "other", "deen-seed1", 1.0, table_identity("deen", "mnist", 0.6, **{"trainer.seed": 1}), model="deen", sigma=0.6, test_loss=1.0)
     script = str(SCRIPTS / "paired_seeds.py")
     protocol_seeds = [str(path) for path in sorted((tmp_path / "protocol").iterdir())]
     result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", *protocol_seeds, "--out", str(tmp_path / "paired.md")])
     assert result.returncode == 0, result.stderr
-    # differences -1.0, -0.9, -1.3: mean -1.067, t(0.975, 2) 0.208 / sqrt(3) = 0.517
-    assert "A − B, paired by seed on the same noisy test images: -1.07 ± 0.52 (95% CI, n=3) (the interval excludes 0)" in result.stdout
+    # differences -1.0, -0.9, -1.3: mean -1.067, t(0.975, 2) 0.208 / sqrt(3) = 0.517; Welch's interval of the means beside it
+    welch = scipy_stats.ttest_ind([4.0, 4.2, 3.9], [5.0, 5.1, 5.2], equal_var=False)
+    half = (welch.confidence_interval().high - welch.confidence_interval().low) / 2
+    assert f"- A − B, Welch's 95% interval (unpaired): -1.07 ± {half:.2f} (the interval excludes 0; Welch p = {welch.pvalue:.2g})" in result.stdout
+    p_paired = scipy_stats.ttest_rel([4.0, 4.2, 3.9], [5.0, 5.1, 5.2]).pvalue
+    assert ("- A − B, paired: same test noise and training stream, seed by seed (1, 2, 3): -1.07 ± 0.52 (95% CI, n=3) "
+            f"(the interval excludes 0; paired t-test p = {p_paired:.2g})") in result.stdout
+    assert "- seeds per set that would detect A − B with 80% power (paired t, α = 0.05): 3" in result.stdout
     assert "| 2 | 4.20 | 5.10 | -0.900 |" in (tmp_path / "paired.md").read_text()
+    # The same noisy test images, but DEEN trained at another batch size: other batches, so the seeds are not paired.
+    result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", str(tmp_path / "batch64" / "*")])
+    assert result.returncode == 0, result.stderr
+    assert "- A − B, same test noise, seeds not paired: other training streams at seed 1, 2, 3" in result.stdout
+    assert "no paired interval, Welch's alone" in result.stdout and "paired: same test noise and training stream" not in result.stdout
     result = run_python([script, "--a", str(tmp_path / "check" / "*"), "--b", str(tmp_path / "other" / "*")])
     assert result.returncode == 2 and "scored on different noisy test images" in result.stderr and len(result.stderr.splitlines()) == 1
 
@@ -159,6 +175,9 @@ def test_compute_matched_reads_every_model_at_the_smallest_training_flop_of_its_
         expected = np.interp(np.log(steps), np.log(10 * np.arange(1, len(curve) + 1)), curve) + 1.5  # the seeds' mean
         assert abs(float(rows[model][6].split(" ± ")[0]) - expected) < 0.02 * expected
     assert "deen − uvb at sigma=1.0" in table or "uvb − deen at sigma=1.0" in table
+    # Welch's interval beside the paired one; these runs record no training stream, so their seeds are not called paired.
+    (row,) = [line.split(" | ") for line in table.splitlines() if "− uvb at sigma=1.0 |" in line or "− deen at sigma=1.0 |" in line]
+    assert " ± " in row[2] and row[3] == "—" and row[4] == "same test noise, seeds not paired: no train_stream_fingerprint (runs made before uvb-lab recorded it)"
     assert (tmp_path / "out" / "compute_matched.png").read_bytes()[:4] == b"\x89PNG"
 
 

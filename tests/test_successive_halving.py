@@ -107,6 +107,23 @@ def test_a_search_stops_the_bad_rates_and_continues_the_best_exactly_as_a_longer
     assert f"| trainer.lr=0.01 | 3 | {table['trainer.lr=0.01'][1]:.6g} | {table['trainer.lr=0.01'][3]:.6g} | yes |" in out[0]
 
 
+def test_the_search_report_leads_with_validation_flags_a_winner_at_the_grids_edge_and_labels_its_test_number(search, tmp_path, capsys):
+    # The search chose trainer.lr=0.01, the largest rate of its grid (1e-6, 3e-3, 1e-2); its trials also scored the test set.
+    table = read_table(search / TABLE, "trainer.epochs")
+    winner = runs_by_lr(search)[1e-2]
+    assert report([str(search), "--out", str(tmp_path / "report")]) == 0
+    markdown = capsys.readouterr().out
+    section = markdown.split(f"## Successive halving in {search}", 1)[1]
+    assert markdown.index(f"## Successive halving in {search}") < markdown.index("### ")  # ahead of the tables of its runs
+    assert "Each configuration's validation loss at each rung's budget" in section
+    assert f"Chosen: trainer.lr=0.01, validation loss {table['trainer.lr=0.01'][3]:#.3g} at trainer.epochs=3." in section
+    assert "⚠ at the grid's edge (trainer.lr=0.01 is the largest value tried): widen the grid." in section
+    test_loss = run_summary.read(winner)["test_loss"]
+    assert f"Its run's test loss, {test_loss:#.3g}, is that of a tuning run (the search chose its setting on the validation split), not of a fresh seed" in section
+    # In the tables of its runs, the cell of the winner's run says it is a trial, not a fresh seed.
+    assert f"trials of the search in {search}, not fresh seeds" in markdown
+
+
 def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_survivor(search, tmp_path, capsys):
     folder = tmp_path / "lr"
     shutil.copytree(search, folder)

@@ -122,10 +122,19 @@ def test_the_report_shows_each_cells_choice_interval_linear_row_and_paired_diffe
     table = (tmp_path / "protocol.md").read_text()
     assert "| model=deen |" in table and "| model=deen_quadratic |" in table
     assert "(95% CI, n=2)" in table and "**trainer.lr=" in table
-    assert "deen − deen_quadratic: " in table and "paired by seed" in table
+    # Both models' seeds 1 and 2 trained on one training stream (trainer.seed, the data and the batch size alone) and
+    # were scored on one noisy test set: their difference is paired, Welch's interval beside it.
+    (row,) = [line for line in table.splitlines() if line.startswith("| deen − deen_quadratic |")]
+    welch, paired, seeds = row.strip("|").split(" | ")[2:5]
+    assert " ± " in welch and paired.endswith("(n=2)") and seeds == "paired: same test noise and training stream, seed by seed (1, 2)"
     rows = (tmp_path / "protocol.csv").read_text().splitlines()
     assert rows[0] == "cell,chosen,budget,metric,mean,half_width_95,n"
-    assert any(",linear_risk," in row for row in rows) and any(row.startswith("deen − deen_quadratic,") for row in rows)
+    assert any(",linear_risk," in row for row in rows) and any(row.startswith("deen − deen_quadratic,,,paired_difference_test_loss,") for row in rows)
+    # The tables of its runs: the tuning runs (seed 0, validation alone) are never among the seeds of a row.
+    report_md = (tmp_path / "report.md").read_text()
+    section = report_md.split("### synthetic", 1)[1].split("###", 1)[0]
+    (train,) = [line for line in section.splitlines() if line.startswith("| DEEN train |")]
+    assert "(n=2)" in train and "not counted: a tuning run (trainer.evaluate_test=false" in section
 
 
 def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_path):
@@ -193,22 +202,33 @@ def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rung
         assert cell["val_loss"][setting]["2"] == by_seed["0"]["at"]["2"] == epoch_2[0]["val_loss"] != by_seed["0"]["at"]["3"]
 
 
-def test_the_protocol_table_pairs_seeds_only_on_one_recorded_noise_fingerprint():
-    import csv
-    import io
+def test_the_protocol_report_calls_a_difference_paired_only_where_both_fingerprints_match_seed_by_seed():
+    from uvb_lab.report.protocol import CellResult, comparisons
 
-    from uvb_lab.report.protocol import CellResult, paired_lines
-
-    def cell(model, fingerprints, slope):
-        summaries = {seed: {"test_loss": 10 + slope * seed**2, "sigma": 0.5, "test_noise_fingerprint": fingerprints[seed - 1]} for seed in (1, 2, 3)}
+    def cell(model, slope, test_noise, streams):
+        summaries = {seed: {"test_loss": 10 + slope * seed**2, "sigma": 0.5, "test_noise_fingerprint": test_noise[seed - 1],
+                            "train_stream_fingerprint": streams[seed - 1]} for seed in (1, 2, 3)}
         return CellResult(f"model={model}", [f"model={model}"], None, {}, summaries, None)
 
-    writer = csv.writer(io.StringIO())
-    (paired,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", ["aa"] * 3, 0.5)], writer)[2:3]
-    assert paired.startswith("- deen − uvb: ") and "paired by seed" in paired
-    for other in (["aa", "bb", "aa"], ["aa", None, "aa"]):  # another noise, or a run that recorded none: no difference
-        (refused,) = paired_lines([cell("deen", ["aa"] * 3, 1.0), cell("uvb", other, 0.5)], writer)[2:3]
-        assert refused == f"- deen − uvb: not paired (the runs were scored on different noisy test images: {sorted(map(str, set(other)))})"
+    def row(test_noise, streams):
+        table = comparisons([cell("deen", 1.0, ["aa"] * 3, ["s1", "s2", "s3"]), cell("uvb", 0.5, test_noise, streams)])
+        (only,) = table.rows
+        return dict(zip(table.header, only))
+
+    paired = row(["aa"] * 3, ["s1", "s2", "s3"])
+    assert paired["A − B"] == "deen − uvb" and paired["seeds"] == "paired: same test noise and training stream, seed by seed (1, 2, 3)"
+    # differences 0.5, 2.0, 4.5: mean 2.3 (to the decimals of the means, 14.7 and 12.3), Welch's interval of the means beside the paired one of the differences
+    assert paired["paired: mean per-seed difference ± 95%"].startswith("2.3 ± ") and paired["Welch: difference of the means ± 95%"].startswith("2.3 ± ")
+    assert paired["p"].endswith("(paired t)")
+    # The same test noise, but seed 2 trained on other batches (another batch size): not paired, Welch's interval alone.
+    other = row(["aa"] * 3, ["s1", "s2-batch64", "s3"])
+    assert other["seeds"].startswith("same test noise, seeds not paired: other training streams at seed 2")
+    assert other["paired: mean per-seed difference ± 95%"] == "—" and other["p"].endswith("(Welch)")
+    assert row(["aa"] * 3, [None] * 3)["seeds"] == "same test noise, seeds not paired: no train_stream_fingerprint (runs made before uvb-lab recorded it)"
+    for test_noise in (["aa", "bb", "aa"], ["aa", None, "aa"]):  # another noise: no difference; a run that recorded none: not paired
+        refused = row(test_noise, ["s1", "s2", "s3"])
+        assert refused["paired: mean per-seed difference ± 95%"] == "—" and refused["seeds"].startswith("not")
+    assert row(["aa", "bb", "aa"], ["s1", "s2", "s3"])["Welch: difference of the means ± 95%"] == "—"
 
 
 def test_each_tuning_seed_is_its_own_run_scored_at_its_row_and_the_worst_seed_or_the_mean_makes_the_choice(tmp_path):

@@ -19,7 +19,7 @@ from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
-from uvb_lab.report.tables import DASH, DATASET_NAMES, EMPIRICAL_PRIOR_NOTE, LINEAR_NOTE, Metric, Table, baseline_stat
+from uvb_lab.report.tables import DASH, DATASET_NAMES, EMPIRICAL_PRIOR_NOTE, LINEAR_NOTE, Metric, Table, baseline_stat, baseline_values
 
 MODELS = ("uvb", "deen", "denoiser", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
 
@@ -40,7 +40,7 @@ EXCESS_RISK = _against_bayes("excess_risk", "test_denoising_loss", operator.sub)
 DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", "test_decoder_denoising_loss", operator.sub)
 CAPTION = (
     "Each cell: the test denoising loss over the exact Bayes risk on the same noisy test pairs (1 is the best any "
-    "denoiser can do), mean ± sample std over seeds (n). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
+    "denoiser can do), mean ± the half-width of its 95% t-interval over seeds (n; the CSV also holds the sample std). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
     "the σ-VAE's is μ_y(z ~ q(z|y))); rows 'decoder' use μ_y(z ~ q(z|y)) for every model with a decoder. The CSV also "
     "holds the excess risk (loss - Bayes risk) of every cell. Row 'Linear (Wiener)': the best linear denoiser of the "
     "training set on the same noisy test pairs, the floor every model should be under. Row 'Training-set prior': the "
@@ -89,7 +89,8 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
                                       ("Training-set prior", EMPIRICAL_PRIOR_RISK_RATIO, EMPIRICAL_PRIOR_NOTE, empirical_prior)):
         if any(stat is not None for stat in stats.values()):
             table.rows.append([label + table.mark([note])] + [
-                table.stat_cell(label, ratio.name, stats[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
+                table.stat_cell(label, ratio.name, baseline_values(every_cell[sigma], ratio), split="test", dataset=dataset, sigma=sigma)
+                for sigma in sigmas
             ])
     # Each ratio is on its run's own pairs; comparing rows compares runs, paired only where they share their noisy images.
     runs = [run for cells in every_cell.values() for cell in cells for run in cell.runs]

@@ -5,8 +5,10 @@ and its validation losses at every rung, the setting chosen from them, the budge
 test denoising loss as mean ± 95% t-interval over the stable seeds (those that finished with a finite test loss: a
 cell with a seed that diverged or failed says how many, and is flagged), beside the linear (Wiener) denoiser's and
 the Bayes risk where the data's distribution is known; the risk ratio and the fraction of the noise removed, 1 - loss / (d sigma^2), d sigma^2 being
-what the noisy input itself scores. Then the paired differences of models within each setting of the other keys
-(sigma, ...): by seed, on identical test noise (uvb_lab/report/pairing.py), with their 95% t-intervals.
+what the noisy input itself scores. A chosen setting at the smallest or largest value of a swept numeric key is flagged:
+the best may lie beyond the grid. Then the differences of models within each setting of the other keys (sigma, ...):
+Welch's interval beside the paired one, paired only where both fingerprints match seed by seed (uvb_lab/report/pairing.py),
+with Holm-adjusted p-values and the seeds for 80% power (uvb_lab/report/comparisons.py).
 """
 
 import csv
@@ -22,12 +24,17 @@ from uvb_lab import paper
 from uvb_lab.launch.protocol_record import EXHAUSTIVE, FORMAT, RECORD, load_trials, read_record
 from uvb_lab.launch.trials import FAILED, FINISHED, Trial, test_outcome
 from uvb_lab.report import pairing
-from uvb_lab.report.stats import Interval, number, paired_difference
-from uvb_lab.report.tables import PARAMETER_MISMATCH
+from uvb_lab.report.comparisons import comparisons_table
+from uvb_lab.report.search import edge_warning, edges, setting_values
+from uvb_lab.report.stats import Interval, number
+from uvb_lab.report.tables import PARAMETER_MISMATCH, Table
 from uvb_lab.run import summary as field
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.folder import recorded_identity
 
+# protocol.csv: a row per cell and metric (mean, the half-width of its 95% t-interval, seeds), and per comparison of two
+# cells its Welch difference (n: the runs of both), its paired difference where paired (n: the seeds both ran), its
+# p-value, Holm's adjustment of it and the seeds for 80% power, each in `mean`.
 TIDY = ("cell", "chosen", "budget", "metric", "mean", "half_width_95", "n")
 
 
@@ -126,13 +133,20 @@ def _interval(values: dict[int, float], scale: float = 1.0) -> str:
     return interval.text()
 
 
-def _grid_text(cell: CellResult) -> str:
-    """Each setting's score at each rung, the chosen in bold; where a score is not finite, what its seeds came to."""
+def _grid_text(cell: CellResult, at_edge: bool) -> str:
+    """Each setting's score at each rung, the chosen in bold (⚠ where it is at the grid's edge); where a score is not
+    finite, what its seeds came to."""
     parts = []
     for setting, by_budget in cell.val_loss.items():
         losses = " → ".join(number(v) if v is not None else _why(cell, setting, int(b)) for b, v in sorted(by_budget.items(), key=lambda kv: int(kv[0])))
-        parts.append(f"{'**' if setting == cell.chosen else ''}{setting}: {losses}{'**' if setting == cell.chosen else ''}")
+        bold = "**" if setting == cell.chosen else ""
+        parts.append(f"{bold}{setting}: {losses}{bold}{' ⚠' if bold and at_edge else ''}")
     return "; ".join(parts)
+
+
+def grid_edges(cell: CellResult, grid: list[str]) -> list[str]:
+    """Where the cell's chosen setting sits at the edge of the grid (search.edges); empty where it chose nothing."""
+    return edges(setting_values(cell.chosen), [setting_values(setting) for setting in grid]) if cell.chosen else []
 
 
 def _why(cell: CellResult, setting: str, budget: int) -> str:
@@ -157,8 +171,8 @@ def paper_test_loss(cell: CellResult) -> float | None:
     return paper.sigma_table_value(summary.get(field.DATASET), cell.model(), "test", summary.get(field.SIGMA))
 
 
-def protocol_table(folder: Path) -> tuple[str, str]:
-    """(Markdown, tidy CSV) of the protocol in folder."""
+def protocol_table(folder: Path, bootstrap: bool = False) -> tuple[str, str]:
+    """(Markdown, tidy CSV) of the protocol in folder; bootstrap: a BCa interval of each comparison too."""
     record, cells = read_cells(folder)
     with_paper = any(paper_test_loss(cell) is not None for cell in cells)
     rungs = ", ".join(f"{n} to {record.get('budget_key')}={budget}" for n, budget in record.get("rungs", []))
@@ -175,12 +189,14 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         f"Every cell was tuned over the same grid ({', '.join(record.get('grid', []))}) on the validation split by successive "
         f"halving (eta {record.get('eta')}; rungs: {rungs}){chooser}, the same budget for every model; the chosen setting (bold; "
         f"{scored}) then trained fresh seeds {', '.join(map(str, record.get('seeds', [])))} to "
-        f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Test numbers: mean ± 95% "
-        "t-interval over the seeds that finished with a finite test loss; a cell with a seed that did not (diverged, failed) "
-        "says how many, beside them, and is flagged ⚠. Noise removed: 1 - loss / (d σ²).",
+        f"{record.get('budget_key')}={record.get('full_budget')}, each scored once on the test set. Every ± of this table is the "
+        "half-width of a 95% t-interval (Student's t, n - 1 degrees of freedom) over the test seeds that finished with a finite "
+        "test loss, never a tuning run; a cell with a seed that did not (diverged, failed) says how many, beside them, and is "
+        "flagged ⚠, and so is a chosen setting at the smallest or largest value of a key the grid sweeps (the best may lie "
+        "beyond it). Noise removed: 1 - loss / (d σ²).",
         "",
-        "| cell | parameters | grid: validation loss per rung | test loss | linear (Wiener) | training-set prior | Bayes risk | risk ratio "
-        "| noise removed |" + (" the paper's test loss¹ |" if with_paper else ""),
+        "| cell | parameters | grid: validation loss per rung | test loss (mean ± 95% CI) | linear (Wiener) | training-set prior | Bayes risk "
+        "| risk ratio (mean ± 95% CI) | noise removed (mean ± 95% CI) |" + (" the paper's test loss¹ |" if with_paper else ""),
         "|---|---|---|---|---|---|---|---|---|" + ("---|" if with_paper else ""),
     ]
     tidy = io.StringIO()
@@ -201,11 +217,13 @@ def protocol_table(folder: Path) -> tuple[str, str]:
         if loss and linear is not None and Interval.of(list(loss.values())).mean > linear:
             flag = flag or " ⚠"
             notes.append(f"{cell.name} is above the linear (Wiener) denoiser: mis-tuned, or unable to represent it (docs/protocol.md)")
+        if at_edge := grid_edges(cell, record.get("grid", [])):
+            notes.append(f"{cell.name}: its chosen {cell.chosen} is {edge_warning(at_edge).removeprefix('⚠ ')}")
         params = {s.get(field.NUM_PARAMS) for s in cell.summaries.values()} - {None}
         ratio = cell.values("test_risk_ratio")
         removed = cell.noise_removed()
         lines.append(
-            f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell)} | "
+            f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell, bool(at_edge))} | "
             f"{f'no choice: {cell.no_choice} ⚠' if cell.no_choice else _interval(loss) + flag} | "
             f"{number(linear) if linear is not None else '—'} | {number(prior) if prior is not None else '—'} | "
             f"{number(bayes) if bayes is not None else '—'} | "
@@ -224,34 +242,58 @@ def protocol_table(folder: Path) -> tuple[str, str]:
     if with_paper:
         lines += ["", f"¹ The paper's Table {paper.SIGMA_TABLE_NUMBER.get(next(iter(cells[0].summaries.values()), {}).get(field.DATASET), '2 or 3')}: "
                   f"its own widths (Table 1) after {paper.EPOCHS} epochs at one shared rate, without an interval: a scale, not a target."]
-    lines += ["", *paired_lines(cells, writer), *(f"⚠ {note}." for note in notes)]
+    lines += ["", *(f"⚠ {note}." for note in notes)]
+    if (differences := comparisons(cells, bootstrap)) is not None:
+        lines += ["", differences.markdown()]
+        write_comparisons(differences, writer)
     return "\n".join(lines) + "\n", tidy.getvalue()
 
 
-def paired_lines(cells: list[CellResult], writer: Any) -> list[str]:
-    """Paired differences of the models within each group of cells that differ by the model alone."""
+def comparisons(cells: list[CellResult], bootstrap: bool = False) -> Table | None:
+    """The test-loss differences of the models within each group of cells that differ by the model alone, one row each
+    (uvb_lab/report/comparisons.py); None where no group has two models with a finished seed."""
     groups: dict[str, list[CellResult]] = {}
     for cell in cells:
         if cell.model():
             groups.setdefault(cell.others(), []).append(cell)
-    lines = []
+    rows = []
     for others, members in groups.items():
         for i, a in enumerate(members):
             for b in members[i + 1:]:
-                label = f"{a.model()} − {b.model()}{f' at {others}' if others else ''}"
-                seeds = sorted(set(a.test_loss()) & set(b.test_loss()))
-                if not seeds:
+                losses = a.test_loss(), b.test_loss()
+                if not all(losses):
                     continue
-                prints = pairing.by_fingerprint((f"{cell.name} seed {s}", cell.summaries[s]) for cell in (a, b) for s in seeds)
-                if len(prints) != 1 or None in prints:  # all made since paired evaluation: a missing fingerprint is not paired
-                    lines.append(f"- {label}: not paired (the runs were scored on different noisy test images: {sorted(map(str, prints))})")
-                    continue
-                difference = paired_difference(a.test_loss(), b.test_loss())
-                verdict = "excludes 0" if difference.excludes_zero() else "includes 0"
-                params = [next(iter({s.get(field.NUM_PARAMS) for s in c.summaries.values()}), None) for c in (a, b)]
-                mismatch = ""
-                if all(params) and abs(params[0] - params[1]) / max(params) > PARAMETER_MISMATCH:
-                    mismatch = f" ⚠ parameter counts differ by more than {PARAMETER_MISMATCH:.0%} ({params[0]:,} vs {params[1]:,})"
-                lines.append(f"- {label}: {difference.text()} (paired by seed; the interval {verdict}){mismatch}")
-                writer.writerow([label, "", "", "paired_difference_test_loss", difference.mean, difference.half_width, difference.n])
-    return (["Paired differences of the test loss (by seed, on identical test noise):", "", *lines, ""] if lines else [])
+                pairs = pairing.seeds_pair({s: a.summaries[s] for s in losses[0]}, {s: b.summaries[s] for s in losses[1]})
+                rows.append(pairing.Compared(f"{a.model()} − {b.model()}", others or "—", *losses, pairs, tuple(_parameter_notes(a, b))))
+    if not rows:
+        return None
+    return comparisons_table("protocol_comparisons", "Differences of the test loss between the models of each group", rows,
+                             bootstrap=bootstrap)
+
+
+def _parameter_notes(a: CellResult, b: CellResult) -> list[str]:
+    params = [next(iter({s.get(field.NUM_PARAMS) for s in c.summaries.values()}), None) for c in (a, b)]
+    if all(params) and abs(params[0] - params[1]) / max(params) > PARAMETER_MISMATCH:
+        return [f"parameter counts differ by more than {PARAMETER_MISMATCH:.0%} ({params[0]:,} vs {params[1]:,})"]
+    return []
+
+
+def write_comparisons(table: Table, writer: Any) -> None:
+    """Each comparison's numbers as rows of protocol.csv (TIDY)."""
+    for record in table.records:
+        label = record["row"] if record["at"] == "—" else f"{record['row']} at {record['at']}"
+        if record.get("difference") is None:
+            continue
+        writer.writerow([label, "", "", "welch_difference_test_loss", record["difference"], _blank(record.get("welch_half_width_95")),
+                         record["n_a"] + record["n_b"]])
+        if record.get("paired_difference") is not None:
+            writer.writerow([label, "", "", "paired_difference_test_loss", record["paired_difference"],
+                             _blank(record.get("paired_half_width_95")), record["paired_n"]])
+        for metric in ("p_value", "holm_p_value", "seeds_for_80_power"):
+            if record.get(metric) is not None:
+                writer.writerow([label, "", "", metric if metric != "p_value" else f"p_value_{record['test'].replace(' ', '_')}",
+                                 record[metric], "", ""])
+
+
+def _blank(value: float | None) -> float | str:
+    return "" if value is None else value

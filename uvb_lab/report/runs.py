@@ -4,17 +4,23 @@ A cell is (model, dataset, sigma) of one table. A paper table's cell takes the f
 trainer.seed aside, is the table's settings (uvb_lab/report/settings.py) and that were asked for the table's
 epochs; runs that differ only by their seed are aggregated (uvb_lab/report/stats.py). Everything else is
 footnoted and never mixed into the number: runs with other settings (runs.csv lists them), runs that failed,
-are still running, were preempted or stopped early, runs left unscored (a loss that is not finite), and one run found
-in several folders (counted once).
+are still running, were preempted or stopped early, runs left unscored (a loss that is not finite), tuning runs (those
+that scored the validation split alone, trainer.evaluate_test=false: a protocol's trials are never among its seeds), and
+one run found in several folders (counted once). A cell of an ad-hoc search's trials (successive halving, Optuna) says
+so: their test numbers are those of tuning runs, whose setting was chosen on validation, not of fresh seeds.
 """
 
 import warnings
+import zlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uvb_lab.compose import SEARCH_RECORD
+from uvb_lab.launch.protocol_record import RECORD as PROTOCOL_RECORD
+from uvb_lab.launch.successive_halving import TABLE as HALVING_TABLE
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity
@@ -22,7 +28,7 @@ from uvb_lab.run import records
 from uvb_lab.run import summary as run_summary
 from uvb_lab.run.files import SUMMARY, RunStatus, read_metrics
 from uvb_lab.run.folder import RunRefused, recorded_identity
-from uvb_lab.run.summary import DATASET, EPOCHS, EPOCHS_DONE, MODEL, SIGMA, STATUS
+from uvb_lab.run.summary import DATASET, EPOCHS, EPOCHS_DONE, MODEL, SIGMA, STATUS, TEST_LOSS, VAL_LOSS
 
 
 @dataclass(frozen=True, eq=False)
@@ -31,6 +37,7 @@ class Run:
     summary: dict[str, Any]
     written: float  # summary.json's modification time (s since the epoch): "newest" means largest
     identity: dict[str, Any] | None = None  # identity.json (or config.yaml) of the folder; None: not recorded
+    search: Path | None = None  # the ad-hoc search (successive halving, Optuna) whose trial this run is; None: no search's
 
     @property
     def key(self) -> tuple[str, str, float]:
@@ -50,7 +57,14 @@ class Run:
             return f"not scored: its last loss is not finite ({done}, trainer.skip_nonfinite=true): {self.folder}"
         if (s.get(EPOCHS_DONE) or 0) < (s.get(EPOCHS) or 0):
             return f"stopped early ({done}, trainer.max_steps): {self.folder}"
+        if s.get(TEST_LOSS) is None and s.get(VAL_LOSS) is not None:
+            return f"a tuning run (trainer.evaluate_test=false: it scored the validation split alone), not one of the seeds: {self.folder}"
         return None
+
+    @property
+    def seed(self) -> int | None:
+        seed = (self.identity or {}).get("trainer.seed")
+        return seed if isinstance(seed, int) else None
 
     def differs_from(self, settings: Mapping[str, Any] | None, epochs: int | None) -> str | None:
         """How this run's settings (seed aside) differ from a cell's, in words; None where they are the cell's."""
@@ -81,7 +95,15 @@ def read_run(file: Path) -> Run:
         warnings.warn(f"{file.parent}: cannot read its identity ({error}); it fills no table cell", stacklevel=3)
         identity = None
     read_metrics(file.parent)  # the curves and runs.csv read it later, after the report's first file is written
-    return Run(file.parent, summary, file.stat().st_mtime, identity)
+    return Run(file.parent, summary, file.stat().st_mtime, identity, search_of(file.parent))
+
+
+def search_of(run_dir: Path) -> Path | None:
+    """The ad-hoc search folder (successive halving's table, or an Optuna search's record) holding this run; a protocol's
+    folder (protocol.json) is none: its seeds are fresh, its trials tuning runs (Run.note)."""
+    folder = run_dir.parent
+    searched = (folder / HALVING_TABLE).is_file() or (folder / SEARCH_RECORD).is_file()
+    return folder if searched and not (folder / PROTOCOL_RECORD).is_file() else None
 
 
 def find_runs(paths: Iterable[Path]) -> list[Run]:
@@ -104,10 +126,19 @@ class Cell:
     runs: tuple[Run, ...] = ()  # finished runs of the cell's settings and epochs, one per seed
     notes: tuple[str, ...] = field(default=())
 
+    def values(self, metric: Callable[[dict[str, Any]], float | None]) -> list[float]:
+        """The metric of each of the cell's runs that has a value."""
+        return [value for run in self.runs if (value := metric(run.summary)) is not None]
+
     def stat(self, metric: Callable[[dict[str, Any]], float | None]) -> Stat | None:
         """The metric over the cell's runs (mean, sample std, n); None where no run has a value."""
-        values = [value for run in self.runs if (value := metric(run.summary)) is not None]
+        values = self.values(metric)
         return Stat.of(values) if values else None
+
+    def by_seed(self) -> dict[int, dict[str, Any]]:
+        """The summaries of the cell's runs by trainer.seed; a run that records none stands apart, at a negative key of
+        its folder's own (no other cell's run has it: it pairs with nothing)."""
+        return {run.seed if run.seed is not None else -1 - zlib.crc32(str(run.folder).encode()): run.summary for run in self.runs}
 
 
 def select(candidates: Sequence[Run], settings: Mapping[str, Any] | None, epochs: int | None) -> Cell:
@@ -139,6 +170,11 @@ def select(candidates: Sequence[Run], settings: Mapping[str, Any] | None, epochs
             counted.append(shown)
         else:
             notes.append(f"not counted: {shown.note()}")
+    searches = sorted({str(run.search) for run in counted if run.search is not None})
+    if searches:
+        notes.append(f"trials of the search in {', '.join(searches)}, not fresh seeds: the search chose on the validation split, "
+                     "so their test numbers are those of tuning runs (a test number of the chosen setting comes from fresh seeds: "
+                     "hydra/sweeper=tune_then_test, docs/protocol.md)")
     if others:
         listing = "; ".join(f"{run.folder} ({why})" for run, why in others)
         are = "1 run with other settings is" if len(others) == 1 else f"{len(others)} runs with other settings are"

@@ -1,8 +1,10 @@
 """Tables 2-5 and Remark 4 in the paper's layout, as Markdown and LaTeX for reading and as tidy CSV for computing.
 
-A displayed cell reads "ours / paper (delta %)", ours being the mean ± sample std over seeds with n where
-several seeds ran; footnote markers [n] flag every cell with runs left out of it (other settings, unfinished,
-duplicated). The CSV has one row per cell, each number in a column of its own (TIDY), the notes in notes.csv.
+A displayed cell reads "ours / paper (delta %)", ours being the mean ± the half-width of its 95% t-interval over
+seeds with n where several seeds ran (the caption says so: one meaning of ± per table); footnote markers [n] flag every
+cell with runs left out of it (other settings, unfinished, duplicated, tuning runs). The CSV has one row per cell, each
+number in a column of its own (TIDY: the sample std beside the interval's half-width), the notes in notes.csv. The test
+rows' UVB − DEEN differences are compared seed by seed in a table of their own (uvb_lab/report/comparisons.py).
 """
 
 import csv
@@ -16,13 +18,15 @@ from uvb_lab.models.names import display_name
 from uvb_lab.report import pairing
 from uvb_lab.report.runs import Cell, RunIndex
 from uvb_lab.report.settings import REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT, settings_differences
-from uvb_lab.report.stats import Difference, Stat, difference_text, number
+from uvb_lab.report.stats import Interval, Stat, Welch, difference_text, number
 
 DASH = "—"
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "gmm": "Gaussian mixture"}
 # The columns of a table's CSV: where the cell is, what it measures, our number (mean, sample std, standard error of
-# a difference, runs), the paper's, and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.
-TIDY = ("table", "row", "model", "split", "dataset", "sigma", "metric", "value", "std", "se", "n", "paper", "delta_percent", "note_ids")
+# a difference, the half-width of its 95% interval: Student's t of a mean, Welch's of a difference; runs), the paper's,
+# and the ids of its notes in notes.csv ("1;3"). Empty where not applicable.
+TIDY = ("table", "row", "model", "split", "dataset", "sigma", "metric", "value", "std", "se", "half_width_95", "n", "paper",
+        "delta_percent", "note_ids")
 NOTES = ("table", "note_id", "note")
 
 
@@ -48,6 +52,8 @@ class Table:
     footnotes: list[str] = field(default_factory=list)
     caption: str = ""  # how to read the cells, printed under the title
     records: list[dict[str, Any]] = field(default_factory=list)  # the tidy rows of the CSV
+    columns: tuple[str, ...] = TIDY  # the CSV's header
+    compared: list[pairing.Compared] = field(default_factory=list)  # its test differences, for the comparisons table
 
     def mark(self, notes: Sequence[str]) -> str:
         """Footnote markers for these notes, numbering each new note once."""
@@ -68,7 +74,7 @@ class Table:
         })
 
     def cell(self, row: str, cell: Cell, metric: Metric, reference: float | None, linear: Stat | None = None, **where: Any) -> str:
-        """'ours / paper (delta %)', ours as mean ± std (n) over seeds; a dash for no run or value; note markers.
+        """'ours / paper (delta %)', ours as mean ± 95% t-interval (n) over seeds; a dash for no run or value; note markers.
 
         linear: the linear (Wiener) denoiser's risk on the same noisy images, where the metric is a denoising loss:
         a mean above it is flagged (ABOVE_LINEAR_NOTE)."""
@@ -79,30 +85,37 @@ class Table:
             return text + self.mark(cell.notes)
         notes = [*cell.notes, *([ABOVE_LINEAR_NOTE] if linear is not None and stat.mean > linear.mean else [])]
         delta = delta_percent(stat.mean, reference) if reference is not None else None
-        self.record(row, metric.name, stat.mean, reference, notes, std=stat.std, n=stat.n, delta_percent=delta, **where)
-        text = stat.text() if reference is None else f"{stat.text()} / {number(reference)} ({delta:+.1f}%)"
+        ours = self.stat_text(row, metric.name, cell.values(metric.of), reference, notes, delta_percent=delta, **where)
+        text = ours if reference is None else f"{ours} / {number(reference)} ({delta:+.1f}%)"
         return text + self.mark(notes)
 
-    def stat_cell(self, row: str, metric: str, stat: Stat | None, notes: Sequence[str] = (), **where: Any) -> str:
-        """A row that is no model's (the linear denoiser, the training-set prior, the Bayes risk): its mean ± std (n) over the runs that record it."""
-        if stat is None:
+    def stat_text(self, row: str, metric: str, values: Sequence[float], reference: float | None, notes: Sequence[str], **where: Any) -> str:
+        """The values' mean ± the half-width of their 95% t-interval (n), recorded with their sample std."""
+        stat, interval = Stat.of(values), Interval.of(values)
+        self.record(row, metric, stat.mean, reference, notes, std=stat.std, half_width_95=interval.half_width, n=stat.n, **where)
+        return interval.text(labelled=False)
+
+    def stat_cell(self, row: str, metric: str, values: Sequence[float], notes: Sequence[str] = (), **where: Any) -> str:
+        """A row that is no model's (the linear denoiser, the training-set prior, the Bayes risk): the mean ± 95% t-interval
+        (n) of the distinct values the runs record (baseline_values: one where they share their noisy test images)."""
+        if not values:
             self.record(row, metric, None, None, notes, **where)
             return DASH + self.mark(notes)
-        self.record(row, metric, stat.mean, None, notes, std=stat.std, n=stat.n, **where)
-        return stat.text() + self.mark(notes)
+        return self.stat_text(row, metric, values, None, notes, **where) + self.mark(notes)
 
     def difference(self, row: str, first: Cell, second: Cell, metric: Metric, references: tuple[float | None, float | None],
-                   paired: bool = False, **where: Any) -> str:
-        """'ours / paper' for mean(first) - mean(second), ours ± its standard error where both cells have n >= 2;
-        references: the paper's values of the two cells. paired: a difference of test numbers, shown only where
-        the runs were scored on the same noisy images (uvb_lab/report/pairing.py), with a note on runs made before."""
+                   on_test_images: bool = False, **where: Any) -> str:
+        """'ours / paper' for mean(first) - mean(second), ours ± the half-width of Welch's 95% interval where both cells
+        have n >= 2; references: the paper's values of the two cells. on_test_images: a difference of test numbers, shown
+        only where the runs were scored on the same noisy images (uvb_lab/report/pairing.py), with a note on runs made
+        before; the comparisons table pairs it seed by seed where the runs allow."""
         reference, reference_text = None, None
         if None not in references:
             reference, reference_text = round(references[0] - references[1], 6), difference_text(*references)  # no float noise
-        a, b = first.stat(metric.of), second.stat(metric.of)
-        ours = Difference.of(a, b) if a is not None and b is not None else None
+        a, b = first.values(metric.of), second.values(metric.of)
+        ours = Welch.of(a, b) if a and b else None
         notes: list[str] = [note] if ours is not None and (note := parameter_note(first, second)) else []
-        if paired and ours is not None:
+        if on_test_images and ours is not None:
             runs = [*first.runs, *second.runs]
             if (refused := pairing.refusal(runs)) is not None:
                 ours, notes = None, [refused]
@@ -112,7 +125,7 @@ class Table:
             self.record(row, metric.name, None, reference, notes, **where)
             text = DASH
         else:
-            self.record(row, metric.name, ours.value, reference, notes, se=ours.se, **where)
+            self.record(row, metric.name, ours.value, reference, notes, se=ours.se, half_width_95=ours.half_width, **where)
             text = ours.text()
         text += self.mark(notes)
         return text if reference is None else f"{text} / {reference_text}"
@@ -125,11 +138,11 @@ class Table:
         return "\n".join(lines).rstrip() + "\n"
 
     def csv(self) -> str:
-        """The tidy table: a header of TIDY, one row per cell, numbers as numbers, empty where there is none."""
+        """The tidy table: a header of its columns (TIDY unless given), one row per cell, numbers as numbers, empty where there is none."""
         out = io.StringIO()
-        writer = csv.DictWriter(out, TIDY, lineterminator="\n")
+        writer = csv.DictWriter(out, self.columns, lineterminator="\n")
         writer.writeheader()
-        writer.writerows({key: "" if record.get(key) is None else record[key] for key in TIDY} for record in self.records)
+        writer.writerows({key: "" if record.get(key) is None else record[key] for key in self.columns} for record in self.records)
         return out.getvalue()
 
     def notes(self) -> list[dict[str, Any]]:
@@ -166,7 +179,7 @@ def notes_csv(tables: Sequence[Table]) -> str:
 TEX = {
     "\\": r"\textbackslash{}", "%": r"\%", "_": r"\_", "&": r"\&", "#": r"\#", "$": r"\$", "{": r"\{", "}": r"\}",
     "^": r"\^{}", "~": r"\~{}", "|": r"\textbar{}", "<": r"$<$", ">": r"$>$", DASH: "--", "±": r"$\pm$",
-    "σ": r"$\sigma$", "Δ": r"$\Delta$", "θ": r"$\theta$", "μ": r"$\mu$", "·": r"$\cdot$", "−": "-", "≤": r"$\leq$", "≥": r"$\geq$",
+    "σ": r"$\sigma$", "Δ": r"$\Delta$", "θ": r"$\theta$", "μ": r"$\mu$", "·": r"$\cdot$", "−": "-", "≤": r"$\leq$", "≥": r"$\geq$", "√": r"$\surd$", "²": r"$^2$", "α": r"$\alpha$",
 }
 
 
@@ -214,16 +227,27 @@ ABOVE_LINEAR_NOTE = ("above the linear (Wiener) denoiser on the same noisy test 
                      "learn the data (docs/comparing_runs.md, \"The linear row\")")
 
 
+def baseline_values(cells: Sequence[Cell], metric: Metric) -> list[float]:
+    """A number that is the data's, not a model's (test_linear_risk, test_empirical_prior_loss, test_bayes_risk): the distinct
+    values the cells' counted runs record, one where they share their noisy test images, several where they do not."""
+    return sorted({value for cell in cells for run in cell.runs if (value := metric.of(run.summary)) is not None})
+
+
 def baseline_stat(cells: Sequence[Cell], metric: Metric) -> Stat | None:
-    """A number that is the data's, not a model's (test_linear_risk, test_empirical_prior_loss, test_bayes_risk), over the distinct values the
-    cells' counted runs record: one value where they share their noisy test images, a spread where they do not."""
-    values = {value for cell in cells for run in cell.runs if (value := metric.of(run.summary)) is not None}
-    return Stat.of(sorted(values)) if values else None
+    """baseline_values' mean, sample std and count; None where no run records one."""
+    values = baseline_values(cells, metric)
+    return Stat.of(values) if values else None
 
 
+INTERVAL_CAPTION = (
+    "Ours: one run, or the mean of runs that differ only by trainer.seed ± the half-width of its 95% t-interval "
+    "(Student's t, n - 1 degrees of freedom), with their number n; the CSV also holds the sample std. Tuning runs "
+    "(trainer.evaluate_test=false) are never among the seeds."
+)
 SIGMA_CAPTION = (
-    "Ours: one run, or the mean ± sample std (ddof 1) of runs that differ only by trainer.seed, with their number n; "
-    "UVB - DEEN: the difference of the means, ± its standard error sqrt(s_u^2/n_u + s_d^2/n_d) where both n ≥ 2."
+    f"{INTERVAL_CAPTION} UVB - DEEN: the difference of the means ± the half-width of Welch's 95% interval (unpaired, "
+    "where both n ≥ 2); the test rows' differences are compared seed by seed, paired where the runs allow, in the table "
+    "of comparisons below."
 )
 
 
@@ -268,22 +292,27 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
         label = f"UVB - DEEN {split}"
         table.rows.append([label] + [
             table.difference(label, cell("uvb", sigma), cell("deen", sigma), metric,
-                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)), paired=split == "test",
+                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)), on_test_images=split == "test",
                              model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
+    for sigma in sigmas:
+        first, second = cell("uvb", sigma), cell("deen", sigma)
+        if first.values(TEST_LOSS.of) and second.values(TEST_LOSS.of):
+            note = parameter_note(first, second)
+            table.compared.append(pairing.compared(
+                "UVB − DEEN", f"{title.split(':', 1)[0]}, σ = {sigma}", first.by_seed(), second.by_seed(), TEST_LOSS.of,
+                [note] if note else [], {"dataset": dataset, "sigma": sigma}))
     # The floor every model should be under, what memorising the training set gives, and where the data's distribution
     # is known, the ceiling none can pass. Runs made before uvb-lab recorded them have no value; a row is left out where
     # no run has one.
-    for label, metric, note, values in (
-        (LINEAR_ROW, LINEAR_RISK, LINEAR_NOTE, linear),
-        (EMPIRICAL_PRIOR_ROW, EMPIRICAL_PRIOR_LOSS, EMPIRICAL_PRIOR_NOTE,
-         {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], EMPIRICAL_PRIOR_LOSS) for sigma in sigmas}),
-        (BAYES_ROW, BAYES_RISK, BAYES_NOTE, {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], BAYES_RISK) for sigma in sigmas}),
-    ):
-        if any(stat is not None for stat in values.values()):
+    for label, metric, note in ((LINEAR_ROW, LINEAR_RISK, LINEAR_NOTE), (EMPIRICAL_PRIOR_ROW, EMPIRICAL_PRIOR_LOSS, EMPIRICAL_PRIOR_NOTE),
+                                (BAYES_ROW, BAYES_RISK, BAYES_NOTE)):
+        values = {sigma: baseline_values([cell("uvb", sigma), cell("deen", sigma)], metric) for sigma in sigmas}
+        if any(values.values()):
             table.rows.append([label + table.mark([note])] + [
-                table.stat_cell(label, metric.name, values[sigma], split="test", dataset=dataset, sigma=sigma) for sigma in sigmas
+                table.stat_cell(label, metric.name, values[sigma], split="test", dataset=dataset, sigma=sigma)
+                for sigma in sigmas
             ])
     # The same trained UVB denoising by its decoder mean instead of x_hat(y) (Eq. 5): how much the energy's gradient
     # adds. Runs made before uvb-lab measured it have no value; the row is left out where none has.
@@ -358,7 +387,7 @@ def tables_4_5(index: RunIndex) -> list[Table]:
     )
     tables = []
     for name, title, reference, (compared_header, compared), (beside_header, beside), explanation in specs:
-        table = Table(name, title, ["model", compared_header, beside_header])
+        table = Table(name, title, ["model", compared_header, beside_header], caption=INTERVAL_CAPTION)
         table.footnotes.append(explanation)
         for model in ("uvb", "vae"):
             cell = index.cell(model, "mnist", 1.0, TABLES_4_5_EXPERIMENT)
@@ -371,7 +400,7 @@ def tables_4_5(index: RunIndex) -> list[Table]:
 
 def remark4(index: RunIndex) -> Table:
     """Remark 4: the Laplace-decoder UVB's training loss at sigma = 1 on MNIST."""
-    table = Table("remark4", "Remark 4, MNIST, σ = 1: UVB with a Laplace decoder, training loss", ["model", "train loss"])
+    table = Table("remark4", "Remark 4, MNIST, σ = 1: UVB with a Laplace decoder, training loss", ["model", "train loss"], caption=INTERVAL_CAPTION)
     cell = index.cell("uvb_laplace", "mnist", 1.0, TABLES_4_5_EXPERIMENT)
     label = display_name("uvb_laplace")
     where = {"model": "uvb_laplace", "split": "train", "dataset": "mnist", "sigma": 1.0}
