@@ -6,6 +6,7 @@ that a `-m` sweep's runs land in one W&B group and each has its TensorBoard hype
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from conftest import QUICK, TINY, WANDB, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
-from uvb_lab.report.wandb_links import link_offline_runs
+from uvb_lab.report.wandb_links import coverage, link_offline_runs
 from uvb_lab.trackers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams
 
 
@@ -277,6 +279,31 @@ def test_link_offline_runs_gathers_every_run_of_a_sweep_without_collisions(tmp_p
     shutil.move(tmp_path / "sweep" / "deen-mnist-sigma0.5", tmp_path / "moved")  # a broken link is made anew
     (new_b,) = link_offline_runs([tmp_path / "moved"], tmp_path / "links")
     assert new_b.name == b.name and new_b.resolve() == tmp_path / "moved" / "wandb" / b.name
+
+
+def test_a_reports_wandb_links_are_relative_and_its_line_names_the_runs_without_one_and_why(tmp_path, capsys):
+    # Issue 34 item 8: the links were absolute (a sweep folder moved with its report lost them), and "2 linked" of 6
+    # runs said nothing of the other 4.
+    sweep = tmp_path / "sweep"
+    both = {"_target_": "uvb_lab.trackers.Loggers", "wandb": {"_target_": "uvb_lab.trackers.WandbLogger", "mode": "offline"},
+            "tensorboard": {"_target_": "uvb_lab.trackers.TensorBoardLogger"}}  # logger=default, as config.yaml saves it
+    for name, logger in [("uvb-gmm-sigma0.5", both), ("deen-gmm-sigma0.5", both["tensorboard"]), ("vae-gmm-sigma0.5", both)]:
+        run_dir = sweep / name
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml({"logger": logger}))
+    offline = sweep / "uvb-gmm-sigma0.5" / "wandb" / "offline-run-20260101_000000-aaaa1111"
+    offline.mkdir(parents=True)
+    (links,) = link_offline_runs(sorted(sweep.iterdir()), sweep / "report" / "wandb_runs")
+    assert os.readlink(links) == "../../uvb-gmm-sigma0.5/wandb/offline-run-20260101_000000-aaaa1111"
+    shutil.move(sweep, tmp_path / "moved")
+    assert (tmp_path / "moved" / "report" / "wandb_runs" / links.name).resolve() == tmp_path / "moved" / "uvb-gmm-sigma0.5" / "wandb" / offline.name
+    line = coverage(sorted(p for p in (tmp_path / "moved").iterdir() if p.name != "report"), [links], tmp_path / "moved" / "report" / "wandb_runs")
+    assert line.startswith("1 of 3 runs have an offline W&B run (1 linked in "), line
+    assert "1 without: no W&B in its logger (logger=tensorboard or logger=none): deen-gmm-sigma0.5" in line, line
+    assert "1 without: W&B was off or failed while it trained" in line and line.endswith(": vae-gmm-sigma0.5"), line
+    only_tensorboard = [tmp_path / "moved" / "deen-gmm-sigma0.5"]  # every run without, for one reason: said once
+    assert coverage(only_tensorboard, [], tmp_path / "links") == ("no offline W&B run in the 1 run read: no W&B in its logger "
+                                                                 "(logger=tensorboard or logger=none)")
 
 
 # -- A real sweep ----------------------------------------------------------------------------------------------

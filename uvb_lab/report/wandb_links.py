@@ -79,6 +79,8 @@ def coverage(run_dirs: Iterable[Path], links: list[Path], out_dir: Path) -> str:
         if not offline_runs(run_dir):
             without.setdefault(why_no_offline_run(run_dir), []).append(Path(run_dir))
     have = len(run_dirs) - sum(map(len, without.values()))
+    if not have and len(without) == 1:  # one reason for all of them (a sweep with logger=tensorboard): no names needed
+        return f"no offline W&B run in the {len(run_dirs)} run{'s' * (len(run_dirs) != 1)} read: {next(iter(without))}"
     line = f"{have} of {len(run_dirs)} runs have an offline W&B run"
     if links:
         line += f" ({len(links)} linked in {out_dir})"
