@@ -134,10 +134,10 @@ def test_a_sweep_that_grows_reorders_or_splits_finds_the_runs_that_exist(tmp_pat
     grown = ["-m", *quick, "model=deen_quadratic,deen", "sigma=1.0,0.3", "trainer.seed=2,1,0", "--dry-run"]
     assert run_uvb_train_in_process(grown, capsys, stdout)[0] == 0
     assert f"12 jobs in {sweep}: 4 start, 8 skip" in stdout[-1], stdout[-1]
-    # A sweep split in two commands of the same keys lands in the same folder too.
-    split = ["-m", *quick, "model=deen,deen_quadratic", "sigma=0.3", "trainer.seed=0,1", "--dry-run"]
+    # A sweep of the same keys with other values lands in the same folder too (a key given one value is not swept).
+    split = ["-m", *quick, "model=deen,deen_quadratic", "sigma=0.3,0.5", "trainer.seed=0,1", "--dry-run"]
     assert run_uvb_train_in_process(split, capsys, stdout)[0] == 0
-    assert f"4 jobs in {sweep}: 4 skip" in stdout[-1], stdout[-1]
+    assert f"8 jobs in {sweep}: 4 start, 4 skip" in stdout[-1], stdout[-1]
     # One of other keys is a folder of its own, and its plan says where its runs are.
     other = ["-m", *quick, "model=deen", "sigma=0.3", "trainer.seed=0,1", "--dry-run"]
     assert run_uvb_train_in_process(other, capsys, stdout)[0] == 0
