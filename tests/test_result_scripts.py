@@ -1,6 +1,8 @@
 """The scripts that regenerate docs/results.md's numbers: each reads what it says and writes what the page shows."""
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -223,3 +225,28 @@ def test_learning_curves_lists_every_epoch_of_every_tuning_trial_and_test_seed(t
     (sweep / "protocol.json").write_text(json.dumps({**record, "cells": [1]}))  # a damaged record: one line, exit 2
     result = run_python([str(SCRIPTS / "learning_curves.py"), str(sweep)])
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "learning_curves: error:" in result.stderr
+
+
+# -- docs/results/ is written only with --publish, and only for the experiment itself (issue 34 item 3) ----------------
+
+
+def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_script_refuses_to_publish_a_run_whose_overrides_change_the_experiment_before_it_trains(tmp_path):
+    # `scripts/tune_then_test.sh bayes_gap_tuned_10x10 data.n_train=600 trainer.epochs=2` rewrote six tracked files of
+    # docs/results/bayes_gap_tuned_10x10/ with a 2-epoch toy.
+    published = REPO / "docs" / "results" / "bayes_gap_tuned_10x10"
+    before = files_under(published)
+    done = run_script([str(SCRIPTS / "tune_then_test.sh"), "bayes_gap_tuned_10x10", "--publish", "data.n_train=600", "trainer.epochs=2"], tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("publishable: error: data.n_train=600 trainer.epochs=2 change the experiment"), done.stderr
+    assert list(tmp_path.iterdir()) == [] and files_under(published) == before  # nothing trained, nothing published
+
