@@ -2,8 +2,10 @@
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -250,3 +252,23 @@ def test_a_script_refuses_to_publish_a_run_whose_overrides_change_the_experiment
     assert done.stderr.startswith("publishable: error: data.n_train=600 trainer.epochs=2 change the experiment"), done.stderr
     assert list(tmp_path.iterdir()) == [] and files_under(published) == before  # nothing trained, nothing published
 
+
+def test_without_publish_a_script_writes_its_report_into_the_sweep_folder_alone(tmp_path):
+    from test_untrusted_records import tuned_sweep
+
+    experiment = f"unpublished-{uuid.uuid4().hex[:8]}"  # a name of its own: no published folder to confuse it with
+    sweep = tuned_sweep(tmp_path / "multirun" / experiment)
+    published = REPO / "docs" / "results" / experiment
+    try:
+        done = run_script([str(SCRIPTS / "tune_then_test.sh"), experiment, "--report-only"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (sweep / "report" / "protocol.md").is_file() and not published.exists()
+        assert f"wrote multirun/{experiment}/report (--publish copies it into docs/results/{experiment}/)" in done.stdout
+        # --publish reads the sweep folder's last launch too: a toy launched earlier into it is not published.
+        (sweep / "multirun.yaml").write_text(f"hydra:\n  overrides:\n    task: ['+experiment={experiment}', 'trainer.epochs=2']\n")
+        done = run_script([str(SCRIPTS / "tune_then_test.sh"), experiment, "--report-only", "--publish"], tmp_path)
+        assert done.returncode == 2 and "had trainer.epochs=2, which changes the experiment" in done.stderr, done.stderr
+        assert not published.exists()
+    finally:
+        if published.is_dir():  # made by this test alone, by the code before the fix
+            shutil.rmtree(published)
