@@ -35,6 +35,7 @@ for sigma in ${SIGMAS:-1.0 0.6 0.3}; do
   python "$repo/scripts/halving_vs_exhaustive.py" "$folder" > "$folder/report/halving_vs_exhaustive.md"
   python "$repo/scripts/learning_curves.py" "$folder" > "$folder/report/learning_curves.csv"
   if [ "$publish" = true ]; then
+    python "$repo/scripts/publishable.py" "$experiment" --folder "$folder"  # the runs there are the experiment's
     out="$repo/docs/results/$experiment/sigma$sigma"
     mkdir -p "$out"
     cp "$folder/protocol.json" "$folder"/report/{protocol.md,protocol.csv,runs.csv,compute_matched.md,compute_matched.png,halving_vs_exhaustive.md,learning_curves.csv} "$out/"

@@ -9,19 +9,31 @@
 #    (scripts/tables45_progress.py --seeds), into docs/results/table45_uvb_cpu/.
 #   scripts/table2_mnist_tuned.sh                  # two jobs at a time; about 4 h on 2 CPU cores from nothing
 #   scripts/table2_mnist_tuned.sh --report-only    # the reports of the runs in ./multirun, training nothing
+#   scripts/table2_mnist_tuned.sh --publish        # ... and their small files into docs/results/ (3 folders)
 # A relaunch trains only what is missing. The committed folder also holds the seeds of halving's own choices (from
-# its first launch, before the exhaustive grid): a launch from nothing trains only the whole grid's.
+# its first launch, before the exhaustive grid): a launch from nothing trains only the whole grid's. Without
+# --publish every file goes to multirun/table2_mnist_tuned/report/.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} WANDB_MODE=${WANDB_MODE:-offline}
-report_only=()
-[ "${1:-}" = "--report-only" ] && report_only=(--report-only)
-out="$repo/docs/results/table2_mnist_tuned"
+flags=() publish=false
+for arg in "$@"; do
+  case $arg in
+    --report-only) flags+=(--report-only) ;;
+    --publish) flags+=(--publish); publish=true ;;
+    *) echo "usage: $0 [--report-only] [--publish]" >&2; exit 2 ;;
+  esac
+done
+out=multirun/table2_mnist_tuned/report
+tables45=$out/table45_uvb_cpu
+if [ "$publish" = true ]; then
+  out="$repo/docs/results/table2_mnist_tuned" tables45="$repo/docs/results/table45_uvb_cpu"
+fi
 
-"$repo/scripts/tune_then_test.sh" table2_mnist_tuned "${report_only[@]}"
+"$repo/scripts/tune_then_test.sh" table2_mnist_tuned "${flags[@]}"
 
 check=multirun/table2_uvb_sigma0.3_lr1e-3
-if [ ${#report_only[@]} = 0 ]; then
+if [[ " ${flags[*]} " != *" --report-only "* ]]; then
   uvb-train -m +experiment=table2_mnist_cpu data.val_fraction=0.1 trainer.lr_half_life_epochs=null model=uvb sigma=0.3 \
     trainer.lr=1e-3 trainer.seed=1,2,3 trainer.epochs=4 hydra.sweep.dir="$check" trainer.progress=false logger=tensorboard \
     figures.after_training=false hydra/launcher=joblib hydra.launcher.n_jobs="${JOBS:-2}"
@@ -37,4 +49,4 @@ python "$repo/scripts/paired_seeds.py" --a "$check"/*seed* --b $(runs_of "model=
 
 first=$(runs_of "model=uvb sigma=1.0" | cut -d' ' -f1)
 python "$repo/scripts/tables45_progress.py" multirun/table2_mnist_tuned --runs "$(basename "${first%seed*}")seed*" --seeds \
-  --out "$repo/docs/results/table45_uvb_cpu"
+  --out "$tables45"

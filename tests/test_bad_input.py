@@ -35,6 +35,23 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
     assert "Available options" in stderr
 
 
+@pytest.mark.parametrize("plus", ["", "+"])
+@pytest.mark.parametrize(("key", "meant"), [
+    ("trainer.lrr", "trainer.lr"), ("model.hiden", "model.hidden"), ("data.n_trian", "data.n_train"), ("loss.targt", "loss.target"),
+    ("logger.wandb.mod", "logger.wandb.mode"), ("figures.imags", "figures.images"), ("sigmaa", "sigma"),
+])
+def test_an_unknown_key_is_one_line_naming_the_closest_known_one_with_or_without_plus(key, meant, plus, fails_cleanly):
+    # Hydra's own answer to `trainer.lrr=1e-3` was "To append to your config use +trainer.lrr=1e-3" (after a stray ".;"),
+    # and `+trainer.lrr=1e-3` then trained at the default rate in a folder named `...-lrr0.001`.
+    stderr = fails_cleanly([*TINY_UVB, "logger=default", f"{plus}{key}=1"], f"uvb-train: error: {key} is not a setting")
+    assert f"did you mean {meant}?" in stderr and stderr.count("\n") == 1 and ".;" not in stderr, stderr
+
+
+def test_sizes_is_the_one_open_group_and_a_key_of_it_is_the_models_own(fails_cleanly):
+    fails_cleanly([*TINY_UVB, "sizes.uvb.hidden=8"], "sizes holds per-model settings, added with ++ (++sizes.<model>.<key>=VALUE")
+    fails_cleanly([*TINY_UVB, "++sizes.uvb.hiden=8"], "sizes.uvb.hiden: uvb has no setting hiden (did you mean sizes.uvb.hidden?)")
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -49,7 +66,7 @@ def test_unknown_names_list_the_options(override, message, fails_cleanly):
         ("model.latent_dim=0", "model.latent_dim must be a positive integer"),
         ("model.hidden=0", "model.hidden must be a positive integer"),
         ("trainer.device=meta", "trainer.device=meta: uvb-lab trains on auto, cpu, cuda or cuda:N"),
-        ("trainer.bach_size=3", "Key 'bach_size' not in 'TrainerSchema'"),
+        ("trainer.bach_size=3", "trainer.bach_size is not a setting: did you mean trainer.batch_size or trainer.eval_batch_size?"),
         ("+model.dropout=0.1", "model.dropout is not a setting of uvb_lab.models.UVB"),
         ("trainer.keep_checkpoints=some", "trainer.keep_checkpoints must be one of both, last, none"),
         ("data.val_fraction=1", "data.val_fraction must be >= 0 and < 1"),
@@ -156,5 +173,5 @@ def test_a_posterior_mean_target_is_refused_on_mnist(shared_data, fails_cleanly)
 
 
 def test_a_target_is_refused_for_a_loss_other_than_the_denoising_loss(fails_cleanly):
-    fails_cleanly(["model=vae", "data=gmm", "loss.target=posterior_mean", *TINY["vae"], "logger=none"], "Could not override 'loss.target'")
+    fails_cleanly(["model=vae", "data=gmm", "loss.target=posterior_mean", *TINY["vae"], "logger=none"], "loss.target is not a setting of uvb_lab.loss.NegativeELBO")
     fails_cleanly(["model=deen", "data=gmm", "loss.target=mean", *TINY["deen"], "logger=none"], "loss.target must be one of x, posterior_mean, got mean")

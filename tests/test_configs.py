@@ -79,11 +79,20 @@ def test_every_experiment_and_search_composes_into_a_folder_of_its_own(group, op
     check_values(cfg)
 
 
-def test_the_quick_preset_turns_off_figures_and_trackers_but_names_the_same_runs():
-    from uvb_lab.run import identity
+def test_the_quick_preset_trains_small_networks_for_two_epochs_without_figures_or_wandb():
+    # Issue 34 item 5: `+preset=quick` turned off the figures and W&B but kept the paper's networks and 400 epochs.
+    import torch
 
-    plain = compose_config(["model=deen", "data=synthetic", "sigma=0.5"])
-    quick = compose_config(["+preset=quick", "model=deen", "data=synthetic", "sigma=0.5"])
-    assert not quick.figures.after_training and not quick.trainer.progress
-    assert quick.logger._target_.endswith("TensorBoardLogger")
-    assert identity.identity(quick) == identity.identity(plain) and quick.run.name == plain.run.name
+    from uvb_lab.train import build
+
+    for model in ("uvb", "deen", "vae", "sigma_vae", "uvb_laplace", "deen_quadratic", "denoiser"):
+        quick = compose_config(["+preset=quick", f"model={model}"])
+        with torch.device("meta"):
+            params = sum(p.numel() for p in build("model", quick.model).parameters())
+        assert params < 750_000, (model, params)  # the paper's: 2.6e7 on MNIST
+        assert quick.trainer.epochs == 2 and not quick.figures.after_training and not quick.trainer.progress
+        assert quick.logger._target_.endswith("TensorBoardLogger")
+        assert "conv_channels8_16" in quick.run.name  # quick runs are runs of their own, never paper-size ones
+    # A width given on the command line is the run's, over the preset's.
+    assert compose_config(["+preset=quick", "model.latent_dim=20"]).model.latent_dim == 20
+    assert compose_config(["+preset=quick", "model=deen", "model.hidden=40"]).model.hidden == 40

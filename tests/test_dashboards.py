@@ -6,6 +6,7 @@ that a `-m` sweep's runs land in one W&B group and each has its TensorBoard hype
 
 import functools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -15,13 +16,14 @@ from pathlib import Path
 
 import pytest
 from hydra.utils import instantiate
+from omegaconf import OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import api_pb2
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
 from conftest import QUICK, TINY, WANDB, compose_config, uvb_train_here
 from uvb_lab.config import check_arguments
-from uvb_lab.report.wandb_links import link_offline_runs
+from uvb_lab.report.wandb_links import coverage, link_offline_runs
 from uvb_lab.trackers import Loggers, NoLogger, TensorBoardLogger, WandbLogger, identity_hparams
 
 
@@ -194,9 +196,19 @@ def in_group(file: Path, group: str, timeout: float = 30) -> bool:
 
     W&B's service may still be writing the file when finish() returns (seen here under load): wait for it.
     """
+    return records(file, timeout, run_group=group)
+
+
+def named(file: Path, name: str, timeout: float = 30) -> bool:
+    """Whether a .wandb file records its run under this name (the run record's display name, as stored)."""
+    return records(file, timeout, display_name=name)
+
+
+def records(file: Path, timeout: float, **run_record) -> bool:
+    """Whether a .wandb file holds these fields of its run record, as stored (waiting for W&B's service to write them)."""
     from wandb.proto import wandb_internal_pb2
 
-    field = wandb_internal_pb2.RunRecord(run_group=group).SerializeToString()
+    field = wandb_internal_pb2.RunRecord(**run_record).SerializeToString()
     deadline = time.monotonic() + timeout
     while field not in file.read_bytes():
         if time.monotonic() > deadline:
@@ -269,6 +281,31 @@ def test_link_offline_runs_gathers_every_run_of_a_sweep_without_collisions(tmp_p
     assert new_b.name == b.name and new_b.resolve() == tmp_path / "moved" / "wandb" / b.name
 
 
+def test_a_reports_wandb_links_are_relative_and_its_line_names_the_runs_without_one_and_why(tmp_path, capsys):
+    # Issue 34 item 8: the links were absolute (a sweep folder moved with its report lost them), and "2 linked" of 6
+    # runs said nothing of the other 4.
+    sweep = tmp_path / "sweep"
+    both = {"_target_": "uvb_lab.trackers.Loggers", "wandb": {"_target_": "uvb_lab.trackers.WandbLogger", "mode": "offline"},
+            "tensorboard": {"_target_": "uvb_lab.trackers.TensorBoardLogger"}}  # logger=default, as config.yaml saves it
+    for name, logger in [("uvb-gmm-sigma0.5", both), ("deen-gmm-sigma0.5", both["tensorboard"]), ("vae-gmm-sigma0.5", both)]:
+        run_dir = sweep / name
+        run_dir.mkdir(parents=True)
+        (run_dir / "config.yaml").write_text(OmegaConf.to_yaml({"logger": logger}))
+    offline = sweep / "uvb-gmm-sigma0.5" / "wandb" / "offline-run-20260101_000000-aaaa1111"
+    offline.mkdir(parents=True)
+    (links,) = link_offline_runs(sorted(sweep.iterdir()), sweep / "report" / "wandb_runs")
+    assert os.readlink(links) == "../../uvb-gmm-sigma0.5/wandb/offline-run-20260101_000000-aaaa1111"
+    shutil.move(sweep, tmp_path / "moved")
+    assert (tmp_path / "moved" / "report" / "wandb_runs" / links.name).resolve() == tmp_path / "moved" / "uvb-gmm-sigma0.5" / "wandb" / offline.name
+    line = coverage(sorted(p for p in (tmp_path / "moved").iterdir() if p.name != "report"), [links], tmp_path / "moved" / "report" / "wandb_runs")
+    assert line.startswith("1 of 3 runs have an offline W&B run (1 linked in "), line
+    assert "1 without: no W&B in its logger (logger=tensorboard or logger=none): deen-gmm-sigma0.5" in line, line
+    assert "1 without: W&B was off or failed while it trained" in line and line.endswith(": vae-gmm-sigma0.5"), line
+    only_tensorboard = [tmp_path / "moved" / "deen-gmm-sigma0.5"]  # every run without, for one reason: said once
+    assert coverage(only_tensorboard, [], tmp_path / "links") == ("no offline W&B run in the 1 run read: no W&B in its logger "
+                                                                 "(logger=tensorboard or logger=none)")
+
+
 # -- A real sweep ----------------------------------------------------------------------------------------------
 
 
@@ -276,11 +313,11 @@ def test_an_adhoc_sweep_is_one_wandb_group_and_every_run_has_its_tensorboard_hpa
     args = ["-m", *QUICK, *TINY["deen"], "model=deen", "data.n_train=32", "data.n_test=16", "trainer.batch_size=16", "trainer.seed=0,1"]
     result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    sweep = tmp_path / "multirun" / "sweeps"  # every ad-hoc sweep's folder (uvb_lab/launch/plan.py)
+    sweep = tmp_path / "multirun" / "deen-synthetic-by-seed"  # named by what it sweeps (uvb_lab/launch/sweep_folder.py)
     run_dirs = sorted(d for d in sweep.iterdir() if d.is_dir())
     assert len(run_dirs) == 2 and run_dirs[1].name == run_dirs[0].name + "-trainer.seed1"
     files = wandb_files(sweep)
-    assert len(files) == 2 and all(in_group(f, "sweeps") for f in files)
+    assert len(files) == 2 and all(in_group(f, "deen-synthetic-by-seed") for f in files)
     experiment, rows = hparams_tab(sweep)
     assert sorted((row.name, row.hparams["trainer.seed"].number_value) for row in rows) == [
         (run_dirs[0].name, 0.0), (run_dirs[1].name, 1.0)
@@ -290,6 +327,34 @@ def test_an_adhoc_sweep_is_one_wandb_group_and_every_run_has_its_tensorboard_hpa
     assert {"sigma", "data.channels", "data.image_size"} <= columns and not {"model.sigma", "model.channels", "model.image_size"} & columns
     assert "test_loss" in [info.name.tag for info in experiment.metric_infos][:5]  # shown by default
     assert len(link_offline_runs(run_dirs, tmp_path / "links")) == 2
+
+
+def test_a_sweep_of_per_model_sizes_names_each_run_alike_in_its_folder_plan_log_and_both_dashboards(tmp_path):
+    # Issue 34 item 1: Hydra named a sweep job's folder (hydra.sweep.subdir: ${run.name}) before the job applied its
+    # sizes, so the runs trained in folders named without them, two sizes of DEEN in one folder (the second refused
+    # mid-sweep), the log, HPARAMS and W&B named them otherwise, and the sweep ended "0 finished, ..., 4 failed", exit 1.
+    args = ["-m", *QUICK, "model=uvb,deen", "data.n_train=32", "data.n_test=16", "trainer.batch_size=16", "model.conv_channels=[4,8]",
+            "model.hidden=16", "++sizes.uvb.latent_dim=8", "++sizes.uvb.decoder_hidden=32", "++sizes.deen.hidden=12,24"]
+    done = uvb_train_here(args, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    # UVB's run is one run, whatever DEEN's size: planned once, trained once, counted once.
+    assert done.stderr.splitlines()[-1] == "uvb-train: sweep: trained 3, continued 0, found 0 finished, failed 0", done.stderr
+    sweep = tmp_path / "multirun" / "synthetic-by-model-deen.hidden"
+    planned = {line.split()[1].rstrip(":") for line in done.stdout.splitlines() if line.startswith("  start")}
+    folders = {path.name for path in sweep.iterdir() if (path / "summary.json").is_file()}
+    assert folders == planned and len(folders) == 3, (folders, planned)
+    assert sorted(name for name in folders if name.startswith("deen")) == [
+        "deen-synthetic-sigma1.0-n_test16-n_train32-conv_channels4_8-hidden12-batch_size16",
+        "deen-synthetic-sigma1.0-n_test16-n_train32-conv_channels4_8-hidden24-batch_size16",
+    ]
+    assert all("latent_dim8" in name and "decoder_hidden32" in name for name in folders if name.startswith("uvb"))
+    for name in folders:
+        assert f"{name}: " in (sweep / name / "train.log").read_text()  # the log names the run as its folder does
+    assert sorted(row.name for row in hparams_tab(sweep)[1]) == sorted(folders)
+    files = wandb_files(sweep)
+    assert len(files) == 3 and all(named(file, file.parents[2].name) and in_group(file, sweep.name) for file in files)
+    again = uvb_train_here(args, cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr.splitlines()[-1] == "uvb-train: sweep: trained 0, continued 0, found 3 finished, failed 0"
 
 
 # -- Failures only warn --------------------------------------------------------------------------------------

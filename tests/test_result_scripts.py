@@ -1,7 +1,11 @@
 """The scripts that regenerate docs/results.md's numbers: each reads what it says and writes what the page shows."""
 
 import json
+import os
+import shutil
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -223,3 +227,48 @@ def test_learning_curves_lists_every_epoch_of_every_tuning_trial_and_test_seed(t
     (sweep / "protocol.json").write_text(json.dumps({**record, "cells": [1]}))  # a damaged record: one line, exit 2
     result = run_python([str(SCRIPTS / "learning_curves.py"), str(sweep)])
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "learning_curves: error:" in result.stderr
+
+
+# -- docs/results/ is written only with --publish, and only for the experiment itself (issue 34 item 3) ----------------
+
+
+def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1",
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.run(["bash", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def files_under(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_script_refuses_to_publish_a_run_whose_overrides_change_the_experiment_before_it_trains(tmp_path):
+    # `scripts/tune_then_test.sh bayes_gap_tuned_10x10 data.n_train=600 trainer.epochs=2` rewrote six tracked files of
+    # docs/results/bayes_gap_tuned_10x10/ with a 2-epoch toy.
+    published = REPO / "docs" / "results" / "bayes_gap_tuned_10x10"
+    before = files_under(published)
+    done = run_script([str(SCRIPTS / "tune_then_test.sh"), "bayes_gap_tuned_10x10", "--publish", "data.n_train=600", "trainer.epochs=2"], tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.startswith("publishable: error: data.n_train=600 trainer.epochs=2 change the experiment"), done.stderr
+    assert list(tmp_path.iterdir()) == [] and files_under(published) == before  # nothing trained, nothing published
+
+
+def test_without_publish_a_script_writes_its_report_into_the_sweep_folder_alone(tmp_path):
+    from test_untrusted_records import tuned_sweep
+
+    experiment = f"unpublished-{uuid.uuid4().hex[:8]}"  # a name of its own: no published folder to confuse it with
+    sweep = tuned_sweep(tmp_path / "multirun" / experiment)
+    published = REPO / "docs" / "results" / experiment
+    try:
+        done = run_script([str(SCRIPTS / "tune_then_test.sh"), experiment, "--report-only"], tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert (sweep / "report" / "protocol.md").is_file() and not published.exists()
+        assert f"wrote multirun/{experiment}/report (--publish copies it into docs/results/{experiment}/)" in done.stdout
+        # --publish reads the sweep folder's last launch too: a toy launched earlier into it is not published.
+        (sweep / "multirun.yaml").write_text(f"hydra:\n  overrides:\n    task: ['+experiment={experiment}', 'trainer.epochs=2']\n")
+        done = run_script([str(SCRIPTS / "tune_then_test.sh"), experiment, "--report-only", "--publish"], tmp_path)
+        assert done.returncode == 2 and "had trainer.epochs=2, which changes the experiment" in done.stderr, done.stderr
+        assert not published.exists()
+    finally:
+        if published.is_dir():  # made by this test alone, by the code before the fix
+            shutil.rmtree(published)

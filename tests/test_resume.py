@@ -192,7 +192,7 @@ def test_a_stop_signal_to_a_sweep_in_one_process_stops_the_sweep_after_saving_it
     folders = [path for path in sweep.iterdir() if path.is_dir()]
     assert len(folders) == 1  # the second job never started
     assert run_summary.read(folders[0])["status"] == "preempted" and checkpoint.load(folders[0])["step"] == 3
-    assert "0 finished, 0 continued, 0 skipped, 0 failed, 1 stopped, 1 not started" in stopped.stderr
+    assert "trained 0, continued 0, found 0 finished, failed 0, 1 stopped, 1 not started" in stopped.stderr
 
     # The same command continues the stopped job and runs the other.
     assert uvb_train(args, cwd=tmp_path).returncode == 0

@@ -89,7 +89,7 @@ def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path, capsy
     assert folders == {"deen-synthetic-sigma0.5", "deen-synthetic-sigma0.5-trainer.seed1", "deen-synthetic-sigma0.5-trainer.seed2"}
     seeds = {json.loads((sweep / f / "identity.json").read_text())["identity"]["trainer.seed"] for f in folders}
     assert seeds == {0, 1, 2}
-    assert "3 finished, 0 continued, 0 skipped, 0 failed" in err
+    assert "trained 3, continued 0, found 0 finished, failed 0" in err
     before = {k: v for k, v in tree(sweep).items() if k != "multirun.yaml"}  # Hydra's record of the last launch
 
     # Another lr is another run: new folders, the old ones untouched; the same command again trains nothing.
@@ -98,7 +98,7 @@ def test_seeds_and_lr_of_an_experiment_land_in_their_own_folders(tmp_path, capsy
     assert {k: v for k, v in tree(sweep).items() if k in before} == before
     assert run_summary.read(sweep / "deen-synthetic-sigma0.5-lr0.001-trainer.seed1")["status"] == "finished"
     code, err = run_uvb_train_in_process([*SMOKE, "trainer.seed=0,1,2", f"hydra.sweep.dir={sweep}"], capsys)
-    assert code == 0 and "0 finished, 0 continued, 3 skipped, 0 failed" in err
+    assert code == 0 and "trained 0, continued 0, found 3 finished, failed 0" in err
 
 
 def test_parallel_jobs_of_a_sweep_each_write_their_own_folder(tmp_path, capsys):
@@ -127,17 +127,22 @@ def test_a_sweep_that_grows_reorders_or_splits_finds_the_runs_that_exist(tmp_pat
     first = ["-m", *quick, "model=deen,deen_quadratic", "sigma=0.3,1.0", "trainer.seed=0,1"]
     assert run_uvb_train_in_process(first, capsys, stdout)[0] == 0
     assert "8 jobs in" in stdout[-1] and "8 start" in stdout[-1]
-    sweep = tmp_path / "multirun" / "sweeps"
+    sweep = tmp_path / "multirun" / "synthetic-by-model-sigma-seed"  # named by what it sweeps
     before = {path.name: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if path.is_dir()}
     assert len(before) == 8
     # More seeds, the values reordered: the 8 runs are found, 4 start.
     grown = ["-m", *quick, "model=deen_quadratic,deen", "sigma=1.0,0.3", "trainer.seed=2,1,0", "--dry-run"]
     assert run_uvb_train_in_process(grown, capsys, stdout)[0] == 0
     assert f"12 jobs in {sweep}: 4 start, 8 skip" in stdout[-1], stdout[-1]
-    # A sweep split in two commands lands in the same folder too.
-    split = ["-m", *quick, "model=deen", "sigma=0.3", "trainer.seed=0,1", "--dry-run"]
+    # A sweep of the same keys with other values lands in the same folder too (a key given one value is not swept).
+    split = ["-m", *quick, "model=deen,deen_quadratic", "sigma=0.3,0.5", "trainer.seed=0,1", "--dry-run"]
     assert run_uvb_train_in_process(split, capsys, stdout)[0] == 0
-    assert f"2 jobs in {sweep}: 2 skip" in stdout[-1], stdout[-1]
+    assert f"8 jobs in {sweep}: 4 start, 4 skip" in stdout[-1], stdout[-1]
+    # One of other keys is a folder of its own, and its plan says where its runs are.
+    other = ["-m", *quick, "model=deen", "sigma=0.3", "trainer.seed=0,1", "--dry-run"]
+    assert run_uvb_train_in_process(other, capsys, stdout)[0] == 0
+    assert f"2 jobs in {sweep.parent / 'deen-synthetic-by-seed'}: 2 start" in stdout[-1], stdout[-1]
+    assert f"note: {sweep} holds 2 of these runs; to continue there instead, add hydra.sweep.dir={sweep}" in stdout[-1]
     assert {path.name: (path / "metrics.jsonl").read_bytes() for path in sweep.iterdir() if path.is_dir()} == before
 
 
@@ -278,7 +283,7 @@ def test_a_sweep_counts_the_runs_another_sweep_holds_as_busy_not_failed_nor_fini
         assert tree(folder) == {"summary.json": hashlib.sha256(summary.encode()).hexdigest()}
     assert code == 0, err
     line = next(line for line in err.splitlines() if line.startswith("uvb-train: sweep:"))
-    assert line.startswith("uvb-train: sweep: 1 finished, 0 continued, 0 skipped, 0 failed, 2 busy"), err
+    assert line.startswith("uvb-train: sweep: trained 1, continued 0, found 0 finished, failed 0, 2 busy"), err
     assert f"  busy: {running}" in err and f"  busy: {finished}" in err, err
     assert [p.name for p in sweep.iterdir() if p.name.startswith(".")] == []  # the jobs' notes are gone
 

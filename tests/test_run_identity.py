@@ -35,14 +35,34 @@ def test_the_name_reads_model_data_sigma_then_what_differs_from_the_defaults():
     assert name(["+experiment=smoke", "trainer.seed=2"]) == "uvb-synthetic-sigma1.0-trainer.seed2"
 
 
-def test_a_long_name_becomes_a_hash_of_the_identity():
-    overrides = ["data=synthetic", "data.n_train=128", "data.n_test=32", "model.conv_channels=[4,8]", "model.hidden=16",
-                 "model.latent_dim=8", "model.decoder_hidden=32", "trainer.batch_size=64", "trainer.eval_batch_size=64"]
+LONG = ["data=synthetic", "data.n_train=128", "data.n_test=32", "model.conv_channels=[4,8]", "model.hidden=16",
+        "model.latent_dim=8", "model.decoder_hidden=32", "trainer.batch_size=64", "trainer.eval_batch_size=64"]
+
+
+def test_a_name_is_readable_up_to_the_file_systems_limit_and_a_hash_past_it():
+    # 126 characters: a hash before 2026-12-06 (names were cut at 100), readable now.
+    assert name(LONG) == ("uvb-synthetic-sigma1.0-n_test32-n_train128-conv_channels4_8-decoder_hidden32-hidden16-latent_dim8-"
+                          "batch_size64-eval_batch_size64")
+    longer = [*LONG, f"model.conv_channels=[{','.join(['4'] * 120)}]"]
+    cfg = compose_config(longer)
+    assert len(cfg.run.name.encode()) <= identity.MAX_NAME == 255
+    assert cfg.run.name == "uvb-synthetic-sigma1.0-" + identity.digest(identity.identity(cfg))[: identity.HASH_CHARS]
+    assert name([*longer, "trainer.seed=1"]) != cfg.run.name
+
+
+def test_a_run_named_by_a_hash_before_names_grew_is_found_in_its_folder(tmp_path):
+    from conftest import QUICK, uvb_train_here
+
+    overrides = [*LONG, *QUICK[1:], "logger=none"]
     cfg = compose_config(overrides)
-    run_name = cfg.run.name
-    assert len(run_name) <= identity.MAX_NAME
-    assert run_name == "uvb-synthetic-sigma1.0-" + identity.digest(identity.identity(cfg))[: identity.HASH_CHARS]
-    assert name([*overrides, "trainer.seed=1"]) != run_name
+    earlier = identity.run_name(cfg, compose.group_choices(), compose.defaults_identity, None, identity.EARLIER_MAX_NAME)
+    assert earlier == "uvb-synthetic-sigma1.0-" + identity.digest(identity.identity(cfg))[: identity.HASH_CHARS]
+    made = uvb_train_here([*overrides, f"hydra.run.dir=outputs/{earlier}"], cwd=tmp_path)  # as made before
+    assert made.returncode == 0, made.stderr
+    planned = uvb_train_here(["--dry-run", *overrides], cwd=tmp_path)
+    assert planned.returncode == 0 and f"  skip      {tmp_path / 'outputs' / earlier}: already finished" in planned.stdout, planned.stdout
+    again = uvb_train_here(["--dry-run", "-m", *overrides, "sigma=1.0,0.5", "hydra.sweep.dir=outputs"], cwd=tmp_path)
+    assert f"  skip      {earlier}: already finished" in again.stdout and "start     uvb-synthetic-sigma0.5-n_test32" in again.stdout, again.stdout
 
 
 def test_every_key_but_the_listed_ones_is_identity():

@@ -14,11 +14,14 @@ from pathlib import Path
 
 import pytest
 
+import disk_faults
 from conftest import TINY, run_uvb_train_in_process, uvb_train_here, without_timings
 from uvb_lab.launch.successive_halving import TABLE, Rung, grid, read_table, rungs, survivors, training_cost
 from uvb_lab.report import main as report
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
+
+read_only = disk_faults.read_only  # a fixture: a folder made read-only
 
 # 128 synthetic images, a quarter held out: 96 train at batch 32, 3 steps an epoch.
 TINY_UVB = [
@@ -69,6 +72,8 @@ def search(tmp_path_factory) -> Path:
     done = uvb_train_here([*SEARCH, f"hydra.sweep.dir={folder}"])
     assert done.returncode == 0, done.stdout + done.stderr
     assert "runs the schedule below" in done.stdout and "rung 2: 1 configuration to trainer.epochs=3" in done.stdout
+    # What this launch did: three trials trained to the first rung, the best one continued to the second.
+    assert done.stderr.splitlines()[-1].startswith("uvb-train: sweep: trained 3, continued 1, found 0 finished, failed 0; 3 configurations"), done.stderr
     return folder
 
 
@@ -131,8 +136,12 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
     done = uvb_train_here(command)
     assert done.returncode == 0, done.stdout + done.stderr
     assert files() == before
-    # No trial launched, not even to be skipped: the table had every rung's loss.
+    # No trial launched, not even to be skipped: the table had every rung's loss; the closing line and the preview say so.
     assert "Launching" not in done.stdout and done.stdout.count("(0 launched, ") == 2
+    assert done.stderr.splitlines()[-1].startswith("uvb-train: sweep: trained 0, continued 0, found 4 finished, failed 0; "), done.stderr
+    preview = uvb_train_here(["--dry-run", *command])
+    assert "  rung 1: 3 configurations to trainer.epochs=1 (3 done, in successive_halving.csv)" in preview.stdout, preview.stdout
+    assert "  rung 2: 1 configuration to trainer.epochs=3 (1 done, in successive_halving.csv)" in preview.stdout
 
     # The same search to 9 epochs: two rungs from the table, then the survivor alone continues to 9.
     code, err = run_uvb_train_in_process([*command, "trainer.epochs=9"], capsys)
@@ -147,23 +156,48 @@ def test_a_relaunch_redoes_no_rung_and_a_larger_budget_continues_only_the_surviv
 
 
 def test_a_failed_trial_is_a_result_ranked_last_and_the_search_goes_on(tmp_path, capsys):
-    # lr=1e6: the loss turns non-finite and the non-finite guard stops the run; lr=-1: the trial is refused. Both are
-    # results, recorded as such and scored inf; the refusal makes the launch exit 2, the divergence alone would not.
+    # lr=1e6: the loss turns non-finite and the non-finite guard stops the run: a result, recorded as such and scored
+    # inf; the launch exits 0. (A value the plan can refuse, lr=-1, is refused before anything is launched: below.)
     folder = tmp_path / "lr"
     command = ["-m", "hydra/sweeper=successive_halving", *TINY_UVB, "trainer.epochs=2", "hydra.sweeper.eta=2",
-               "trainer.lr=1e6,-1,1e-2,3e-3", f"hydra.sweep.dir={folder}"]
+               "trainer.lr=1e6,1e-2,3e-3", f"hydra.sweep.dir={folder}"]
     code, err = run_uvb_train_in_process(command, capsys)
-    assert code == 2, err
-    assert "chose trainer.lr=" in err and ", 1 diverged, 1 refused" in err
+    assert code == 0, err
+    assert "chose trainer.lr=" in err and ", 1 diverged" in err
     table = read_table(folder / TABLE, "trainer.epochs")
-    assert table["trainer.lr=1000000.0"] == {1: "diverged"} and table["trainer.lr=-1"] == {1: "refused"}
-    assert set(table["trainer.lr=0.01"]) == set(table["trainer.lr=0.003"]) == {1, 2}  # the two that finished go on
+    assert table["trainer.lr=1000000.0"] == {1: "diverged"}
+    assert sorted(len(table[name]) for name in ("trainer.lr=0.01", "trainer.lr=0.003")) == [1, 2]  # the better one goes on
     assert sum(",yes," in line for line in (folder / TABLE).read_text().splitlines()) == 1
-    # A relaunch retries neither (they are results), unless asked to.
+    # A relaunch does not retry it (a result), unless asked to.
     done = uvb_train_here(command)
-    assert done.returncode == 2 and done.stdout.count("(0 launched, ") == 2, done.stderr
+    assert done.returncode == 0 and done.stdout.count("(0 launched, ") == 2, done.stderr
     done = uvb_train_here([*command, "hydra.sweeper.retry_failed=true"])
-    assert "rung 1/2: 4 at trainer.epochs=1 (2 launched, 2 from " in done.stdout + done.stderr
+    assert "rung 1/2: 3 at trainer.epochs=1 (1 launched, 2 from " in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("sweeper", ["successive_halving", "tune_then_test"])
+@pytest.mark.parametrize(("grid", "message"), [
+    ("trainer.lrr=1e-3,1e-2", "uvb-train: error: trainer.lrr is not a setting: did you mean trainer.lr?"),
+    ("trainer.lr=abc,1e-3", "uvb-train: error: the grid's trainer.lr=abc: Error merging override trainer.lr=abc: Value 'abc'"),
+    ("trainer.lr=-1,1e-3", "uvb-train: error: the grid's trainer.lr=-1: trainer.lr must be > 0, got -1.0"),
+])
+def test_a_typo_or_a_bad_value_in_a_search_grid_is_one_line_and_leaves_nothing(sweeper, grid, message, tmp_path, capsys):
+    # Issue 31 item 7: the sweeper composed each trial as it went: a typo gave Hydra's 8-line message after the search
+    # folder was made, a bad value an empty trial folder.
+    command = ["-m", f"hydra/sweeper={sweeper}", *TINY_UVB, "trainer.epochs=2", grid, f"hydra.sweep.dir={tmp_path / 'search'}"]
+    code, err = run_uvb_train_in_process(command, capsys)
+    assert code == 2 and err.count("\n") == 1 and err.startswith(message), err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_search_into_a_read_only_folder_is_one_line_and_exit_2(read_only, tmp_path, capsys):
+    folder = tmp_path / "search"
+    folder.mkdir()
+    read_only(folder)
+    for dry_run in ([], ["--dry-run"]):
+        code, err = run_uvb_train_in_process([*dry_run, *SEARCH, f"hydra.sweep.dir={folder}"], capsys)
+        assert code == 2 and err.count("\n") == 1 and f"cannot write in {folder}" in err and "Traceback" not in err, err
+    assert list(folder.iterdir()) == []
 
 
 def test_each_rung_is_one_wave_of_the_joblib_launcher(search, tmp_path, capsys):

@@ -197,3 +197,33 @@ def test_loss_target_is_part_of_a_runs_identity_only_away_from_x():
     aimed = compose_config(["model=deen", "data=gmm", "loss.target=posterior_mean"])
     assert aimed.run.name == "deen-gmm-sigma1.0-targetposterior_mean"
     assert run_identity.differences(made_before, run_identity.identity(aimed), defaults) != []
+
+
+def test_help_lists_the_sweepers_and_launchers_each_with_an_example():
+    shown = uvb_train_here(["--help"])
+    assert shown.returncode == 0
+    lines = shown.stdout.splitlines()
+    for name in ("successive_halving", "tune_then_test", "optuna", "joblib", "slurm, slurm_cpu"):
+        (line,) = [line for line in lines if line.strip().startswith(name + " ")]
+        assert "uvb-train -m " in line, line
+
+
+def test_every_dry_run_shows_each_runs_epochs_steps_parameters_and_a_labelled_time(tmp_path):
+    # Issue 34 item 5: the plain --dry-run showed no epochs, parameters or cost.
+    args = ["--dry-run", "-m", *QUICK, *TINY["deen"], "model=deen", "logger=none", "data.n_train=64", "data.n_test=16",
+            "trainer.batch_size=16", "trainer.max_steps=null", "trainer.epochs=2", "hydra.sweep.dir=sweep", "sigma=0.3,1.0"]
+    planned = uvb_train_here(args, cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
+    lines = planned.stdout.splitlines()
+    assert "; training ~" in lines[0] and "in all (estimated: each job's rate below)" in lines[0], lines[0]
+    costs = [lines[i + 1].strip() for i, line in enumerate(lines) if line.startswith("  start")]
+    assert len(costs) == 2 and all(cost.startswith("2 epochs, 8 steps, 18,801 parameters, training ~") for cost in costs), costs
+    assert all("samples/s over 3 steps here, just now)" in cost and "(timed: " in cost for cost in costs), costs
+    assert list(tmp_path.iterdir()) == []  # a dry run writes nothing
+    # Once a run of the same model, data and size has finished, its recorded rate is the estimate.
+    assert uvb_train_here([arg for arg in args if arg != "--dry-run"][:-1] + ["sigma=0.3"], cwd=tmp_path).returncode == 0
+    planned = uvb_train_here(args, cwd=tmp_path)
+    (sigma_03, sigma_1) = [i for i, line in enumerate(planned.stdout.splitlines()) if line.startswith(("  skip", "  start"))]
+    lines = planned.stdout.splitlines()
+    assert lines[sigma_03 + 1].strip() == "2 epochs, 8 steps (8 done), 18,801 parameters"  # finished: nothing to train
+    assert "(measured: " in lines[sigma_1 + 1] and "samples/s by deen-synthetic-sigma0.3-" in lines[sigma_1 + 1], lines[sigma_1 + 1]

@@ -151,6 +151,21 @@ def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_
     assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
 
 
+def test_the_closing_line_counts_what_the_launch_trained_and_found_and_a_relaunchs_dry_run_what_is_done(tmp_path):
+    # Issue 34 item 8: the closing line said how many runs the record holds, not whether this launch trained them.
+    command = [*ONE_EPOCH, "trainer.lr=1e-2,3e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = uvb_train_here(command, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    closing = first.stderr.splitlines()[-1]
+    assert closing.startswith("uvb-train: sweep: trained 3, continued 0, found 0 finished, failed 0; tune, then test in "), closing
+    assert closing.endswith("1 cell, 2 tuning runs, 1 test run (protocol.json)"), closing
+    again = uvb_train_here(command, cwd=tmp_path)
+    assert again.returncode == 0 and again.stderr.splitlines()[-1].startswith("uvb-train: sweep: trained 0, continued 0, found 3 finished, failed 0; ")
+    preview = uvb_train_here(["--dry-run", *command], cwd=tmp_path)
+    assert ("  done so far (protocol.json): 2 of the 2 tuning trials its results call for so far, 1 of 1 test seeds; a relaunch runs "
+            "only the rest") in preview.stdout, preview.stdout
+
+
 def test_the_exhaustive_grid_is_measured_its_choice_can_be_tested_and_other_rungs_read_each_trials_rows(tmp_path):
     deen = [*PROTOCOL, "model=deen", *TINY["deen"], "hydra.sweeper.seeds=1"]
     result = uvb_train_here([*deen, "hydra.sweeper.exhaustive=true"], cwd=tmp_path)

@@ -17,6 +17,8 @@ Importing this module loads no torch: `uvb-train --help` and TAB completion stay
 """
 
 import contextlib
+import copy
+import difflib
 import functools
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -28,7 +30,7 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
 from uvb_lab import CONFIG_DIR
@@ -79,26 +81,63 @@ def one_line(error: BaseException) -> str:
             parts[-1] += ", " + line
         else:
             parts.append(line)
-    return "; ".join(parts)
+    return "; ".join(part[:-1] if part.endswith(".") and i < len(parts) - 1 else part for i, part in enumerate(parts))  # no ".;"
 
 
 class ModelSettingError(ValueError):
     """A `sizes.<model>.<key>` that the model has no setting for."""
 
 
+def _model_settings(cfg: DictConfig) -> tuple[str | None, DictConfig | None]:
+    """The chosen model, and its node of `sizes` where the config has one."""
+    model = OmegaConf.select(cfg, "hydra.runtime.choices.model", default=None) or OmegaConf.select(cfg, "run.model", default=None)
+    settings = OmegaConf.select(cfg, f"sizes.{model}", default=None) if model else None
+    return model, settings if isinstance(settings, DictConfig) else None
+
+
+def _command_keys() -> set[str]:
+    """The keys the command line sets for the job being composed or run (hydra.overrides.task), without +/~."""
+    hydra_cfg = job_config()
+    task = OmegaConf.select(hydra_cfg, "overrides.task", default=None) if hydra_cfg is not None else None
+    return {str(override).split("=", 1)[0].lstrip("+~") for override in task or []}
+
+
 def apply_model_settings(cfg: DictConfig) -> None:
     """`sizes.<model>.<key>=value`: model.<key> for that model's runs only, so a sweep of several models can size each
     (`model=uvb,deen sizes.deen.hidden=64 sizes.uvb.latent_dim=16`). The job and its plan both apply it, before the
-    run's identity is read; `sizes` itself is not identity (uvb_lab/run/identity.py): what counts is model.*."""
-    model = OmegaConf.select(cfg, "hydra.runtime.choices.model", default=None) or OmegaConf.select(cfg, "run.model", default=None)
-    settings = OmegaConf.select(cfg, f"sizes.{model}", default=None) if model else None
-    if not isinstance(settings, DictConfig):
+    run's identity is read; `sizes` itself is not identity (uvb_lab/run/identity.py): what counts is model.*. The run's
+    name applies it too (`with_model_settings`), since Hydra names a sweep's job folder before the job applies it.
+
+    The more specific setting wins: a `model.<key>=value` on the command line over a config file's sizes (an
+    experiment's, +preset=quick's), and a `++sizes.<model>.<key>` on the command line over a `model.<key>` there."""
+    model, settings = _model_settings(cfg)
+    if settings is None:
         return
+    given = _command_keys()
     for key, value in settings.items_ex(resolve=False):
+        if f"model.{key}" in given and f"sizes.{model}.{key}" not in given:
+            continue
         if key not in cfg.model:
-            known = ", ".join(k for k in cfg.model if not k.startswith("_"))
-            raise ModelSettingError(f"sizes.{model}.{key}: {model} has no setting {key} (its settings: {known})")
+            known = [k for k in cfg.model if not k.startswith("_")]
+            close = difflib.get_close_matches(key, known, n=3, cutoff=0.6)
+            hint = f"did you mean {' or '.join(f'sizes.{model}.{k}' for k in close)}?" if close else f"its settings: {', '.join(known)}"
+            raise ModelSettingError(f"sizes.{model}.{key}: {model} has no setting {key} ({hint})")
         cfg.model[key] = value
+
+
+def with_model_settings(cfg: DictConfig) -> DictConfig:
+    """cfg with its `sizes.<model>` applied: cfg itself where it has none, else a copy.
+
+    Hydra resolves a sweep job's folder (hydra.sweep.subdir: ${run.name}) on the config it composed, before the job
+    runs and applies the sizes: the name read them from the model's defaults, so the run trained in a folder named
+    without its sizes (`uvb-gmm-sigma1.0`), and two sizes of one model (`++sizes.deen.hidden=48,64`) in one folder.
+    """
+    if _model_settings(cfg)[1] is None:
+        return cfg
+    sized = copy.deepcopy(cfg)
+    with read_write(sized), open_dict(sized):
+        apply_model_settings(sized)
+    return sized
 
 
 def compose_config(overrides: list[str], with_hydra: bool = False) -> DictConfig:
@@ -203,7 +242,33 @@ def _run_name(cfg: DictConfig) -> str:
         # OmegaConf resolves an interpolation it merges into a typed node (a config setting hydra.sweep.subdir:
         # ${run.name}); inside the defaults' own composition that would compose them again, and again.
         return "composing"
-    return run_identity.run_name(cfg, group_choices(), defaults_identity, search_reference())
+    sized, choices, search = with_model_settings(cfg), group_choices(), search_reference()
+    name = run_identity.run_name(sized, choices, defaults_identity, search)
+    if len(name) <= run_identity.EARLIER_MAX_NAME:
+        return name
+    return _earlier_name(name, run_identity.run_name(sized, choices, defaults_identity, search, run_identity.EARLIER_MAX_NAME))
+
+
+def _earlier_name(name: str, earlier: str) -> str:
+    """A name between EARLIER_MAX_NAME and MAX_NAME long was a hash before 2026-12-06: where the folder the run would go
+    in holds the run under its earlier name (and nothing under its name), the earlier name, so the run is found there.
+    Only where the folder is hydra.sweep.dir/${run.name} or <dir>/${run.name}, as conf/config.yaml has them."""
+    hydra_cfg = job_config()
+    if hydra_cfg is None:
+        return name
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        raw, parent = OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir"), hydra_cfg.sweep.dir
+    else:  # hydra.run.dir: outputs/${run.name} by default
+        raw = OmegaConf.to_container(hydra_cfg.run, resolve=False).get("dir")
+        parent = raw[: -len(RUN_NAME)] if isinstance(raw, str) and raw.endswith(RUN_NAME) else None
+        raw = RUN_NAME if parent is not None and "${" not in parent else None
+    if raw != RUN_NAME or parent is None:
+        return name
+    folder = Path(parent or ".")  # the earlier name ends in a hash of the whole identity: a folder of it is this run's
+    return earlier if (folder / earlier).is_dir() and not (folder / name).exists() else name
+
+
+RUN_NAME = "${run.name}"  # what hydra.run.dir and hydra.sweep.subdir end with in conf/config.yaml
 
 
 def sweep_group() -> str | None:

@@ -5,14 +5,19 @@ composing: `trainer.batch_size=2.5` or `sigma=abc` fail there, an unknown key to
 only; every value and its meaning lives in the YAML files. What a type cannot say (sigma > 0, a known
 precision) is `check_values`; the keys of the groups built by `_target_` (model, data, loss, logger) are
 checked against the signature of what they build (`check_arguments`), nested `_target_` nodes too
-(logger=default's logger.wandb and logger.tensorboard).
+(logger=default's logger.wandb and logger.tensorboard). A key added with `+` (`+trainer.lrr=1e-3`) that no
+schema group or constructor has is refused the same way (`unknown_keys`), naming the closest known keys.
+
+The one open group is `sizes` (OPEN): per-model settings, `++sizes.<model>.<key>=value`, whose keys are each
+model's own (checked against its settings by uvb_lab/compose.py); no constructor takes keys beyond its signature.
 
 Importing this module loads no torch: `uvb-train --help` and TAB completion stay fast.
 """
 
+import difflib
 import inspect
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Optional
 
 from hydra.utils import get_method
@@ -96,10 +101,80 @@ class Schema:
 
 
 BUILT_GROUPS = ("model", "data", "loss", "logger")
+# The groups whose keys the schema lists ("" is the top level); the built groups' keys are their constructors'.
+SCHEMA_GROUPS = {"": Schema, "run": RunSchema, "trainer": TrainerSchema, "figures": FiguresSchema}
+OPEN = "sizes"  # per-model settings: any key of the model it names (uvb_lab/compose.py, apply_model_settings)
+GIVEN_BY_THE_RUN = ("self", "run_dir", "name", "config", "run_id", "copies")  # a constructor's arguments that are no settings
+
+
+def unknown_setting(key: str, known: list[str], target: str | None = None) -> str:
+    """`trainer.lrr is not a setting: did you mean trainer.lr?`: a key nothing reads, with the known keys closest to it
+    (compared by their last part, so the shared `trainer.` makes nothing close), or, for a constructor, all it takes."""
+    parent = key.rsplit(".", 1)[0] + "." if "." in key else ""
+    names = [k.rsplit(".", 1)[-1] for k in known]
+    close = [parent + name for name in difflib.get_close_matches(key.rsplit(".", 1)[-1], names, n=3, cutoff=0.6)]
+    owner = f" of {target}" if target else ""
+    if close:
+        return f"{key} is not a setting{owner}: did you mean {' or '.join(close)}?"
+    if target:
+        takes = f"it takes: {', '.join(names)}" if names else "it takes none"
+        return f"{key} is not a setting{owner} ({takes})"
+    return f"{key} is not a setting (`uvb-train --cfg job` lists them all)"
+
+
+def settings_of(cfg: DictConfig, path: str) -> tuple[list[str], str | None]:
+    """The keys the node at path may hold (full dotted keys), and the constructor it builds (None for a schema group):
+    a schema group's fields, a `_target_` node's arguments, else the keys it has."""
+    prefix = f"{path}." if path else ""
+    if path in SCHEMA_GROUPS:
+        return [prefix + f.name for f in fields(SCHEMA_GROUPS[path])], None
+    node = OmegaConf.select(cfg, path) if path else cfg
+    target = node.get("_target_") if isinstance(node, DictConfig) else None
+    if target:
+        try:
+            parameters = inspect.signature(get_method(target)).parameters
+        except Exception:  # noqa: BLE001 - check_arguments names a target that cannot be imported
+            parameters = {}
+        return [prefix + p for p in parameters if p not in GIVEN_BY_THE_RUN], target
+    return [prefix + str(key) for key in node.keys() if not str(key).startswith("_")] if isinstance(node, DictConfig) else [], None
+
+
+def unknown_key(cfg: DictConfig, key: str) -> str:
+    """Why key (`trainer.lrr`, `model.hiden`, `logger.wandb.mod`) cannot be set in cfg, a config without it: its first
+    part that no node has, with the closest known keys."""
+    parts = key.split(".")
+    depth = 0
+    while depth < len(parts) - 1 and isinstance(OmegaConf.select(cfg, ".".join(parts[: depth + 1])), DictConfig):
+        depth += 1
+    parent, missing = ".".join(parts[:depth]), ".".join(parts[: depth + 1])
+    if parts[0] == OPEN:
+        return (f"{key}: sizes holds per-model settings, added with ++ (++sizes.<model>.<key>=VALUE, e.g. "
+                f"++sizes.deen.hidden=64), each a key of that model")
+    known, target = settings_of(cfg, parent)
+    return unknown_setting(missing, known, target)
+
+
+def unknown_keys(cfg: DictConfig) -> list[str]:
+    """The keys that nothing reads: added with `+` (`+trainer.lrr=1e-3`, `+sigmaa=1`, `+model.hiden=64`), in a schema
+    group without them or a built group whose constructor does not take them."""
+    problems = [problem for group in BUILT_GROUPS if isinstance(cfg.get(group), DictConfig)
+                for problem in check_arguments(group, cfg[group], keys_only=True)]
+    for path, schema in SCHEMA_GROUPS.items():
+        node = OmegaConf.select(cfg, path) if path else cfg
+        if not isinstance(node, DictConfig):
+            continue
+        known = {f.name for f in fields(schema)}
+        for key in node.keys():
+            if key not in known and not (path == "" and key == "hydra"):
+                problems.append(unknown_setting(f"{path}.{key}" if path else str(key), settings_of(cfg, path)[0]))
+    return problems
 
 
 def check_values(cfg: DictConfig) -> None:
     """Every range of uvb_lab/ranges.py, and every built group's keys against its target; ConfigError naming each problem."""
+    found = unknown_keys(cfg)
+    if found:  # the ranges below may read a key that is missing where another was misspelt
+        raise ConfigError("; ".join(found))
     found = ranges.problems({key: OmegaConf.select(cfg, key) for key, _, _ in ranges.RANGES})
     for group in BUILT_GROUPS:
         found += check_arguments(group, cfg[group])
@@ -115,8 +190,9 @@ def check_values(cfg: DictConfig) -> None:
         raise ConfigError("; ".join(found))
 
 
-def check_arguments(group: str, node: DictConfig) -> list[str]:
-    """The problems of a `_target_` node: a target that does not exist, unknown keys, values outside a Literal.
+def check_arguments(group: str, node: DictConfig, keys_only: bool = False) -> list[str]:
+    """The problems of a `_target_` node: a target that does not exist, unknown keys, values outside a Literal
+    (keys_only: the unknown keys alone).
 
     The constructor's own checks (sizes > 0, ...) run when the run builds it; these need nothing built.
     """
@@ -124,9 +200,9 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
     try:
         built = get_method(target) if target else None
     except Exception as error:  # noqa: BLE001 - Hydra wraps import errors in several types
-        return [f"{group}._target_={target} cannot be imported ({error})"]
+        return [] if keys_only else [f"{group}._target_={target} cannot be imported ({error})"]
     if built is None:
-        return [f"{group} has no _target_"]
+        return [] if keys_only else [f"{group} has no _target_"]
     parameters = inspect.signature(built).parameters
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
     hints = typing.get_type_hints(built.__init__ if inspect.isclass(built) else built)
@@ -135,13 +211,12 @@ def check_arguments(group: str, node: DictConfig) -> list[str]:
         if key.startswith("_") and key.endswith("_"):
             continue
         if key not in parameters and not takes_any:
-            known = ", ".join(p for p in parameters if p not in ("self", "run_dir", "name", "config", "run_id", "copies"))  # given by the run
-            problems.append(f"{group}.{key} is not a setting of {target} ({f'it takes: {known}' if known else 'it takes none'})")
+            problems.append(unknown_setting(f"{group}.{key}", [f"{group}.{p}" for p in parameters if p not in GIVEN_BY_THE_RUN], target))
             continue
         allowed = typing.get_args(hints[key]) if typing.get_origin(hints.get(key)) is typing.Literal else None
-        if allowed and value not in allowed:
+        if allowed and value not in allowed and not keys_only:
             problems.append(f"{group}.{key} must be one of {', '.join(map(str, allowed))}, got {value}")
         if isinstance(value, DictConfig) and "_target_" in value:  # a node built inside this one (logger=default's trackers)
-            problems += check_arguments(f"{group}.{key}", value)
+            problems += check_arguments(f"{group}.{key}", value, keys_only)
     return problems
 

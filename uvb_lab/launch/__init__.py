@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> None:
     from uvb_lab.launch.plan import PlanError, describe, plan
 
     try:
-        launch = plan(args.overrides, args.multirun)
+        launch = plan(args.overrides, args.multirun, costs=dry_run)
     except PlanError as error:
         print(f"uvb-train: error: {error}", file=sys.stderr)
         sys.exit(2)
@@ -148,7 +148,7 @@ def _launch(launch, argv: list[str]) -> None:
         record_search(launch)
         logging.getLogger("alembic").setLevel(logging.WARNING)  # Optuna's schema tool lists its plugins at INFO
     code = 0
-    with Notes(launch.sweep_dir if launch.multirun and (not launch.searched_by or launch.closing) else None) as notes:
+    with Notes(launch.sweep_dir if launch.multirun else None) as notes:
         try:
             _hydra(argv + launch.hydra_overrides + notes.hydra_overrides)
         except SystemExit as exit_:
@@ -157,7 +157,7 @@ def _launch(launch, argv: list[str]) -> None:
             code = INTERRUPTED_EXIT_CODE
         if launch.multirun:
             stopped_early = code in (PREEMPTED_EXIT_CODE, INTERRUPTED_EXIT_CODE)
-            line, sweep_code = outcome(launch, notes.read(), stopped_early)
+            line, sweep_code = outcome(launch, notes.read(), stopped_early, notes.tally())
             print(f"uvb-train: sweep: {line}", file=sys.stderr)
             code = code or sweep_code
     if code:

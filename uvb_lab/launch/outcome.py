@@ -19,12 +19,18 @@ What a job did (the note):
     failed      could not write, or crashed
     stopped     preempted or interrupted, checkpointed: the same command continues it
 
+The closing line of every sweep, basic or a search, begins alike: `trained 4, continued 0, found 6 finished, failed 0`
+(what this launch trained from nothing, continued, and found already done). Two jobs of one run folder (a sweep of
+another model's sizes) count once, as what the first did.
+
 Exit code: 1 if a job failed or diverged, else 2 if one was refused, else 3 if one was stopped, else 0. A busy job
 is not a failure: the other process trains the run, and running this command again after it skips it.
 
 A search that runs in waves (successive halving, tune-then-test) reads its jobs' notes after each wave
-(`take_notes`): a diverged trial is a result there, scored worst. Its closing line and exit code are its record's
-(the sweeper's `closing`): 1 if a trial or seed failed, else 2 if one was refused or a cell chose nothing, else 0.
+(`take_notes`, which keeps a tally of them for the closing line): a diverged trial is a result there, scored worst.
+The trials it takes from its record without launching them count as found (`note_found`). The rest of its closing
+line and its exit code are its record's (the sweeper's `closing`): 1 if a trial or seed failed, else 2 if one was
+refused or a cell chose nothing, else 0. A search that picks trials as it goes (Optuna) adds the runs its folder holds.
 """
 
 import hashlib
@@ -32,6 +38,7 @@ import json
 import logging
 import os
 import socket
+from collections import Counter
 from pathlib import Path
 
 from uvb_lab.launch.plan import quoted
@@ -44,6 +51,8 @@ log = logging.getLogger(__name__)
 ENV = "UVB_TRAIN_NOTES"
 TRAINED, CONTINUED, SKIPPED, BUSY, REFUSED, FAILED, STOPPED = "trained", "continued", "skipped", "busy", "refused", "failed", "stopped"
 DIVERGED = "diverged"
+FOUND = "found"  # a search's trial or seed whose result its record held: not launched
+TALLY = "tally.jsonl"  # in the Notes folder: the notes a search took after each wave, and what it found in its record
 
 
 def note(run_dir: Path, did: str) -> None:
@@ -51,8 +60,11 @@ def note(run_dir: Path, did: str) -> None:
     folder = os.environ.get(ENV)
     if not folder or not Path(folder).is_dir():  # not in a sweep; or its launch has ended: never make the folder again
         return
+    path = Path(folder) / _file_name(run_dir)
+    if did == SKIPPED and path.is_file():  # a second job of one run (another model's sizes): what the first did stands
+        return
     try:
-        run_folder.write_json(Path(folder) / _file_name(run_dir), {"folder": str(run_dir), "did": did})
+        run_folder.write_json(path, {"folder": str(run_dir), "did": did})
     except OSError as error:  # the closing line reads the run's folder instead
         log.warning("could not note what this job did (%s)", error)
 
@@ -67,7 +79,7 @@ def _key(folder: Path) -> str:
 
 class Notes:
     """The launching process's folder of notes, for the length of one sweep (`with Notes(sweep_dir) as notes:`);
-    Notes(None) keeps none (a single run, a search: their closing lines need none)."""
+    Notes(None) keeps none (a single run: its own lines say what it did)."""
 
     def __init__(self, sweep_dir: Path | None) -> None:
         self.folder = sweep_dir / f".uvb-train-notes-{socket.gethostname()}-{os.getpid()}" if sweep_dir else None
@@ -91,7 +103,7 @@ class Notes:
     def __exit__(self, *exc) -> None:
         if self.folder is None:
             return
-        for path in self.folder.glob("*.json"):  # the notes this launch's jobs wrote; the folder is this launch's
+        for path in [*self.folder.glob("*.json"), self.folder / TALLY]:  # the notes this launch's jobs wrote; the folder is this launch's
             path.unlink(missing_ok=True)
         try:
             self.folder.rmdir()
@@ -101,6 +113,22 @@ class Notes:
     def read(self) -> dict[str, str]:
         """What each job noted, by its folder (absolute, normalised)."""
         return _read(self.folder)
+
+    def tally(self) -> Counter:
+        """How many jobs did what over the whole launch (a search's waves' notes too), and how many results a search
+        found in its record (FOUND)."""
+        count: Counter = Counter(self.read().values())
+        try:
+            lines = (self.folder / TALLY).read_text().splitlines() if self.folder and (self.folder / TALLY).is_file() else []
+        except OSError:
+            lines = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                count[str(entry["did"])] += int(entry.get("count", 1))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a line cut short
+        return count
 
 
 def _read(folder: Path | None, remove: bool = False) -> dict[str, str]:
@@ -117,11 +145,47 @@ def _read(folder: Path | None, remove: bool = False) -> dict[str, str]:
     return notes
 
 
+def _add_to_tally(folder: Path, entries: list[dict]) -> None:
+    try:
+        with (folder / TALLY).open("a") as tally:
+            tally.writelines(json.dumps(entry) + "\n" for entry in entries)
+    except OSError as error:  # the closing line then counts fewer jobs; the search's record is whole
+        log.warning("could not keep the tally of this launch's jobs (%s)", error)
+
+
 def take_notes(env_set: dict[str, str]) -> dict[str, str]:
     """For a sweeper after one wave: what each of its jobs noted, by folder (absolute), the notes then removed so that
-    the next wave's are its own. env_set: the launch's hydra.job.env_set, which names the Notes folder."""
+    the next wave's are its own (and kept in the tally for the closing line). env_set: the launch's
+    hydra.job.env_set, which names the Notes folder."""
     folder = env_set.get(ENV)
-    return _read(Path(folder), remove=True) if folder and Path(folder).is_dir() else {}
+    if not folder or not Path(folder).is_dir():
+        return {}
+    notes = _read(Path(folder), remove=True)
+    if notes:
+        _add_to_tally(Path(folder), [{"did": did} for did in notes.values()])
+    return notes
+
+
+def note_found(env_set: dict[str, str], count: int) -> None:
+    """For a sweeper: `count` trials or seeds whose result its record already held, so it launched none of them."""
+    folder = env_set.get(ENV)
+    if count and folder and Path(folder).is_dir():
+        _add_to_tally(Path(folder), [{"did": FOUND, "count": count}])
+
+
+def counts_line(tally: Counter, extras: bool = True) -> str:
+    """`trained 4, continued 0, found 6 finished, failed 0`, then (extras) the jobs that were busy, refused or stopped."""
+    line = (f"trained {tally[TRAINED]}, continued {tally[CONTINUED]}, found {tally[SKIPPED] + tally[FOUND]} finished, "
+            f"failed {tally[FAILED]}")
+    if extras and tally[BUSY]:
+        line += f", {tally[BUSY]} busy (another uvb-train job holds the folder and trains the run there)"
+    if extras and tally[REFUSED]:
+        line += f", {tally[REFUSED]} refused"
+    if extras and tally[STOPPED]:
+        line += f", {tally[STOPPED]} stopped"
+    if extras and tally[None]:
+        line += f", {tally[None]} not started (the same command runs them)"
+    return line
 
 
 def noted(notes: dict[str, str], folder: Path | None) -> str | None:
@@ -147,44 +211,40 @@ def _from_folder(folder: Path | None, action: str, stopped_early: bool) -> str |
     return None if status is None and stopped_early else FAILED
 
 
-def outcome(launch, notes: dict[str, str], stopped_early: bool = False) -> tuple[str, int]:
+def outcome(launch, notes: dict[str, str], stopped_early: bool = False, tally: Counter | None = None) -> tuple[str, int]:
     """After a sweep: how each of its jobs ended (notes, else folders), as one line plus one per job not done, and the exit code.
 
     launch: the plan (uvb_lab/launch/plan.py). stopped_early: the sweep was stopped (Ctrl-C, a stop signal), so a
-    job that left no trace was never launched.
+    job that left no trace was never launched. tally: a search's count of what its jobs did (Notes.tally).
     """
     if launch.searched_by:
-        return _search_outcome(launch)
-    did = [(job.folder, (job.folder and notes.get(_key(job.folder))) or _from_folder(job.folder, job.decision.action, stopped_early))
-           for job in launch.jobs]
-    did = [(folder, FAILED if d == DIVERGED else d) for folder, d in did]  # outside a search, a diverged run failed
-    count = {what: sum(d == what for _, d in did) for what in (TRAINED, CONTINUED, SKIPPED, FAILED, BUSY, REFUSED, STOPPED, None)}
-    line = f"{count[TRAINED]} finished, {count[CONTINUED]} continued, {count[SKIPPED]} skipped, {count[FAILED]} failed"
-    if count[BUSY]:
-        line += f", {count[BUSY]} busy (another uvb-train job holds the folder and trains the run there)"
-    if count[REFUSED]:
-        line += f", {count[REFUSED]} refused"
-    if count[STOPPED]:
-        line += f", {count[STOPPED]} stopped"
-    if count[None]:
-        line += f", {count[None]} not started (the same command runs them)"
+        return _search_outcome(launch, tally or Counter())
+    runs = {}  # one entry per run folder: two jobs of one run count as the first
+    for job in launch.jobs:
+        if job.folder is None or _key(job.folder) not in runs:
+            did = (job.folder and notes.get(_key(job.folder))) or _from_folder(job.folder, job.decision.action, stopped_early)
+            runs[_key(job.folder) if job.folder else id(job)] = (job.folder, FAILED if did == DIVERGED else did)  # outside a search, a diverged run failed
+    did = list(runs.values())
+    count = Counter(d for _, d in did)
     details = [f"  {what}: {folder}" for what in (FAILED, REFUSED, STOPPED, BUSY) for folder, d in did if d == what]
     code = 1 if count[FAILED] else 2 if count[REFUSED] else 3 if count[STOPPED] else 0
-    return "\n".join([line, *details]), code
+    return "\n".join([counts_line(count), *details]), code
 
 
-def _search_outcome(launch) -> tuple[str, int]:
-    """After a search: the sweeper's own account where it gives one (successive halving, tune-then-test: its record's
-    trials and their outcomes); else the runs its folder holds (this launch's and earlier ones'), by status, and
-    where the best is (Optuna's optimization_results.yaml)."""
+def _search_outcome(launch, tally: Counter) -> tuple[str, int]:
+    """After a search: what this launch's jobs did, then the sweeper's own account where it gives one (successive
+    halving, tune-then-test: its record's trials and their outcomes); else the runs its folder holds (this launch's and
+    earlier ones'), by status, and where the best is (Optuna's optimization_results.yaml)."""
+    done = counts_line(tally, extras=False)
     if launch.closing is not None:
-        return launch.closing()
+        line, code = launch.closing()
+        return f"{done}; {line}", code
     statuses = [
         (run_folder.read_summary_or_checkpoint(path) or {}).get("status", "did not start")
         for path in sorted(launch.sweep_dir.iterdir()) if (path / run_folder.IDENTITY).is_file()
     ] if launch.sweep_dir.is_dir() else []
     counts = {status: statuses.count(status) for status in dict.fromkeys(statuses)}
-    line = f"{len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
+    line = f"{done}; {len(statuses)} runs in {launch.sweep_dir} (" + ", ".join(f"{n} {status}" for status, n in counts.items()) + ")"
     best = launch.sweep_dir / "optimization_results.yaml"  # Optuna's
     if best.is_file():
         line += f"; the best val_loss: {best}"

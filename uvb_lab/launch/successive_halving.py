@@ -119,13 +119,35 @@ def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
     check_budget_key(key)
     _, names = grid(space.jobs, key)
     schedule = rungs(len(names), sweeper.eta, sweeper.min_budget, sweeper.max_budget)
-    check_extends(read_trials(sweep_dir / TABLE, key), [rung.budget for rung in schedule], key, sweep_dir, sweep_dir / TABLE)
+    trials = read_trials(sweep_dir / TABLE, key)
+    check_extends(trials, [rung.budget for rung in schedule], key, sweep_dir, sweep_dir / TABLE)
     unit = "steps" if key.endswith("steps") else "epochs"
+    done = _done_per_rung(trials, names, schedule)
     lines = [f"successive halving of {len(names)} configuration{'s' * (len(names) != 1)} on {key}, eta {sweeper.eta}:"]
-    lines += [f"  rung {k}: {rung.configs} configuration{'s' * (rung.configs != 1)} to {key}={rung.budget}" for k, rung in enumerate(schedule, 1)]
+    lines += [f"  rung {k}: {rung.configs} configuration{'s' * (rung.configs != 1)} to {key}={rung.budget}"
+              + (f" ({n} done, in {TABLE})" if any(done) else "") for k, (rung, n) in enumerate(zip(schedule, done), 1)]
     cost, exhaustive = training_cost(schedule), len(names) * schedule[-1].budget
     lines.append(f"  {cost} {unit} trained in all, against {exhaustive} for the exhaustive grid ({100 * cost / exhaustive:.0f}%)")
     return "\n".join(lines)
+
+
+def _walk(trials: dict[str, Trial], names: list[str], schedule: list[Rung]):
+    """The configurations each rung of the table's search keeps, rung by rung: (rung, its configurations' names), up to
+    the first rung whose survivors the table cannot tell yet."""
+    alive = list(names)
+    for k, rung in enumerate(schedule):
+        if k:
+            previous = [score(trials.get(name, Trial()).at.get(schedule[k - 1].budget)) for name in alive]
+            if any(schedule[k - 1].budget not in trials.get(name, Trial()).at for name in alive):
+                return
+            alive = [alive[j] for j in sorted(survivors(previous, rung.configs)) if math.isfinite(previous[j])]
+        yield rung, alive
+
+
+def _done_per_rung(trials: dict[str, Trial], names: list[str], schedule: list[Rung]) -> list[int]:
+    """For a relaunch's preview: per rung, how many of its configurations the table has a result for."""
+    done = [sum(rung.budget in trials.get(name, Trial()).at for name in alive) for rung, alive in _walk(trials, names, schedule)]
+    return done + [0] * (len(schedule) - len(done))
 
 
 def grid(jobs: list[list[str]], budget_key: str) -> tuple[list[list[str]], list[str]]:
@@ -287,13 +309,16 @@ class WaveSweeper(Sweeper):
         self.config, self.hydra_context = config, hydra_context
         self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def launch_wave(self, wave: list[list[str]], job_index: int, read) -> list[tuple[str | None, float | str | None]]:
+    def launch_wave(self, wave: list[list[str]], job_index: int, read, found: int = 0) -> list[tuple[str | None, float | str | None]]:
         """One wave of jobs (each a list of overrides), numbered from job_index; nothing launched for an empty one.
-        Per job: its run folder's name and what it came to (trials.result_of with read(folder)), in the wave's order."""
+        Per job: its run folder's name and what it came to (trials.result_of with read(folder)), in the wave's order.
+        found: the wave's trials (or seeds) whose finished result the record held, so not launched (the closing line's count)."""
+        env_set = dict(self.config.hydra.job.get("env_set") or {})
+        job_outcome.note_found(env_set, found)
         if not wave:
             return []
         results = list(self.launcher.launch(wave, initial_job_idx=job_index))
-        notes = job_outcome.take_notes(dict(self.config.hydra.job.get("env_set") or {}))
+        notes = job_outcome.take_notes(env_set)
         came_to = []
         for result in results:
             folder = folder_of(result)
@@ -353,7 +378,8 @@ class SuccessiveHalvingSweeper(WaveSweeper):
                 alive = sorted(alive[j] for j in survivors(previous, rung.configs) if math.isfinite(previous[j]))
             todo = [i for i in alive if trials.setdefault(names[i], Trial()).wants(rung.budget, self.retry_failed)]
             wave = [[*configs[i], f"{self.budget_key}={rung.budget}"] for i in todo]
-            came_to = self.launch_wave(wave, job_index, lambda folder, budget=rung.budget: loss_at(folder, self.budget_key, budget))
+            found = sum(isinstance(trials[names[i]].at.get(rung.budget), float) for i in alive if i not in todo)
+            came_to = self.launch_wave(wave, job_index, lambda folder, budget=rung.budget: loss_at(folder, self.budget_key, budget), found)
             job_index += len(wave)
             for i, (run, value) in zip(todo, came_to):
                 trials[names[i]].run = run or trials[names[i]].run

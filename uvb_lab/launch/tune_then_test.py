@@ -227,6 +227,33 @@ def check_record(record: dict[str, Any], protocol: Protocol, path: Path) -> None
         check_extends(trials, [rung.budget for rung in protocol.schedule], protocol.budget_key, sweep_dir, path, what="comparison")
 
 
+def _asked(protocol: Protocol, record: dict[str, Any], exhaustive: bool, sweep_dir: Path):
+    """Every tuning trial (at each budget halving reached) and test seed the record's results call for, as
+    (kind, what, result: a loss, an outcome word, or NOT_RUN), kind "tuning" or "test"; then per cell that chose
+    nothing, ("no choice", cell, None)."""
+    for cell_name in protocol.cell_names:
+        entry = record["cells"].get(cell_name, {})
+        trials = load_trials(entry) if record["format"] == FORMAT else {}
+        trained, _, _ = halve(scores(trials, protocol.tuning_seeds, protocol.aggregate), protocol.names, protocol.schedule)
+        asked = [(name, rung.budget) for alive, rung in zip(trained, protocol.schedule) for name in alive]
+        if exhaustive:
+            asked += [(name, protocol.full_budget) for name in protocol.names]
+        for name, budget in dict.fromkeys(asked):
+            for seed in protocol.tuning_seeds:
+                trial = trials.get(name, {}).get(seed, Trial())
+                where = f" ({sweep_dir / trial.run})" if trial.run else ""
+                yield "tuning", f"{cell_name}, {name}, tuning seed {seed} at {protocol.budget_key}={budget}{where}", trial.at.get(budget, NOT_RUN)
+        chosen = entry.get("chosen")
+        if entry.get("no_choice"):
+            yield "no choice", cell_name, None
+        elif chosen:
+            runs = entry.get("test_runs_of", {}).get(chosen, {})
+            outcomes = entry.get("test_outcomes_of", {}).get(chosen, {})
+            for seed in protocol.test_seeds:
+                where = f" ({sweep_dir / runs[str(seed)]})" if runs.get(str(seed)) else ""
+                yield "test", f"{cell_name}, {chosen}, test seed {seed}{where}", outcomes.get(str(seed), NOT_RUN)
+
+
 def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, int]:
     """After the launch: its closing line and exit code from the record (trials.closing_line): every trial and test seed
     the protocol called for that did not finish, and the cells that chose nothing."""
@@ -236,37 +263,34 @@ def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, in
     except RecordError as error:
         return f"the comparison's record cannot be read: {error}", 2
     results: dict[str, str] = {}
-    no_choice, tuning_runs, test_runs = [], 0, 0
-    for cell_name in protocol.cell_names:
-        entry = record["cells"].get(cell_name, {})
-        trials = load_trials(entry) if record["format"] == FORMAT else {}
-        trained, _, _ = halve(scores(trials, protocol.tuning_seeds, protocol.aggregate), protocol.names, protocol.schedule)
-        asked = [(name, rung.budget) for alive, rung in zip(trained, protocol.schedule) for name in alive]
-        if sweeper.get("exhaustive", False):
-            asked += [(name, protocol.full_budget) for name in protocol.names]
-        for name, budget in dict.fromkeys(asked):
-            for seed in protocol.tuning_seeds:
-                trial = trials.get(name, {}).get(seed, Trial())
-                value = trial.at.get(budget, NOT_RUN)
-                where = f" ({sweep_dir / trial.run})" if trial.run else ""
-                if isinstance(value, str):
-                    results[f"{cell_name}, {name}, tuning seed {seed} at {protocol.budget_key}={budget}{where}"] = value
-        tuning_runs += len({(name, seed) for name, _ in asked for seed in protocol.tuning_seeds})
-        chosen = entry.get("chosen")
-        if entry.get("no_choice"):
-            no_choice.append(cell_name)
-        elif chosen:
-            runs = entry.get("test_runs_of", {}).get(chosen, {})
-            outcomes = entry.get("test_outcomes_of", {}).get(chosen, {})
-            for seed in protocol.test_seeds:
-                test_runs += 1
-                outcome = outcomes.get(str(seed), NOT_RUN)
-                if outcome != FINISHED:
-                    where = f" ({sweep_dir / runs[str(seed)]})" if runs.get(str(seed)) else ""
-                    results[f"{cell_name}, {chosen}, test seed {seed}{where}"] = outcome
+    no_choice, tuning_runs, test_runs = [], set(), 0
+    for kind, what, result in _asked(protocol, record, bool(sweeper.get("exhaustive", False)), sweep_dir):
+        if kind == "no choice":
+            no_choice.append(what)
+            continue
+        if kind == "tuning":
+            tuning_runs.add(what.split(" at ", 1)[0])  # one run per setting and seed, whatever its budgets
+        else:
+            test_runs += 1
+        if isinstance(result, str) and result != FINISHED:
+            results[what] = result
+    n_tuning = len(tuning_runs)
     head = (f"tune, then test in {sweep_dir}: {len(protocol.cells)} cell{'s' * (len(protocol.cells) != 1)}, "
-            f"{tuning_runs} tuning run{'s' * (tuning_runs != 1)}, {test_runs} test run{'s' * (test_runs != 1)} ({RECORD})")
+            f"{n_tuning} tuning run{'s' * (n_tuning != 1)}, {test_runs} test run{'s' * (test_runs != 1)} ({RECORD})")
     return closing_line(head, [(word, what) for what, word in results.items()], no_choice)
+
+
+def progress(sweeper: DictConfig, protocol: Protocol, record: dict[str, Any], sweep_dir: Path) -> str | None:
+    """For a relaunch's preview: how much of what the record calls for so far is done; None for a record with nothing."""
+    done = {"tuning": [0, 0], "test": [0, 0]}
+    for kind, _, result in _asked(protocol, record, bool(sweeper.get("exhaustive", False)), sweep_dir):
+        if kind in done:
+            done[kind][0] += result != NOT_RUN
+            done[kind][1] += 1
+    if not done["tuning"][0] and not done["test"][0]:
+        return None
+    return (f"  done so far ({RECORD}): {done['tuning'][0]} of the {done['tuning'][1]} tuning trials its results call for so far, "
+            f"{done['test'][0]} of {done['test'][1]} test seeds; a relaunch runs only the rest")
 
 
 class TuneThenTestSweeper(WaveSweeper):
@@ -290,8 +314,11 @@ class TuneThenTestSweeper(WaveSweeper):
     def preview(sweeper: DictConfig, space: Space, sweep_dir: Path) -> str:
         """For uvb-train --dry-run: space holds the sweep's jobs, params and the command's sweeps as the sweep draws them."""
         protocol = Protocol(sweeper, space)
-        check_record(read_record(sweep_dir / RECORD), protocol, sweep_dir / RECORD)  # refused before anything runs
-        return protocol.describe(bool(sweeper.get("exhaustive", False)), sweeper.get("choose_by", HALVING))
+        record = read_record(sweep_dir / RECORD)
+        check_record(record, protocol, sweep_dir / RECORD)  # refused before anything runs
+        described = protocol.describe(bool(sweeper.get("exhaustive", False)), sweeper.get("choose_by", HALVING))
+        done = progress(sweeper, protocol, record, sweep_dir)
+        return "\n".join([described, done]) if done else described
 
     @staticmethod
     def closing(sweeper: DictConfig, space: Space, sweep_dir: Path) -> tuple[str, int]:
@@ -338,13 +365,15 @@ class TuneThenTestSweeper(WaveSweeper):
     def _run_trials(self, wanted: list[tuple[str, str, int]], budget: int) -> int:
         """One wave of tuning trials, (cell, setting, seed) each at the budget, and their results into the record;
         the number launched (those the record has a result for are not)."""
-        protocol, wave, where = self.protocol, [], []
+        protocol, wave, where, found = self.protocol, [], [], 0
         for cell_name, name, seed in wanted:
             trial = self.trials[cell_name].setdefault(name, {}).setdefault(seed, Trial())
             if trial.wants(budget, self.retry_failed):
                 wave.append(protocol.tuning_job(self.cells[cell_name], protocol.setting_of(name), seed, budget))
                 where.append(trial)
-        came_to = self.launch_wave(wave, self.job_index, lambda folder: loss_at(folder, protocol.budget_key, budget))
+            else:
+                found += isinstance(trial.at.get(budget), float)
+        came_to = self.launch_wave(wave, self.job_index, lambda folder: loss_at(folder, protocol.budget_key, budget), found)
         for trial, (run, value) in zip(where, came_to):
             trial.run = run or trial.run
             if value is not None:  # None: stopped, or its folder was busy; the same command runs it again
@@ -392,7 +421,7 @@ class TuneThenTestSweeper(WaveSweeper):
 
     def _test(self) -> None:
         """2. Fresh seeds of each cell's choice, at the full budget, scored once on the test set."""
-        protocol, wave, where = self.protocol, [], []
+        protocol, wave, where, found = self.protocol, [], [], 0
         for cell_name, entry in self.entries.items():
             chosen, settled = self._choice(cell_name)
             entry["chosen"] = chosen
@@ -411,7 +440,9 @@ class TuneThenTestSweeper(WaveSweeper):
                 if before is None or (before != FINISHED and self.retry_failed):
                     wave.append(protocol.test_job(self.cells[cell_name], protocol.setting_of(chosen), seed))
                     where.append((entry, chosen, seed))
-        came_to = self.launch_wave(wave, self.job_index, test_outcome)
+                else:
+                    found += before == FINISHED
+        came_to = self.launch_wave(wave, self.job_index, test_outcome, found)
         for (entry, chosen, seed), (run, outcome) in zip(where, came_to):
             if run:
                 entry.setdefault("test_runs_of", {}).setdefault(chosen, {})[str(seed)] = run

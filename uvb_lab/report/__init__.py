@@ -28,6 +28,7 @@ from uvb_lab.report.runs_table import runs_csv, runs_jsonl, runs_rows
 from uvb_lab.report.search import SEARCH_RECORD, halving_section, search_table
 from uvb_lab.report.table1 import table1
 from uvb_lab.report.tables import Table, notes_csv, paper_tables
+from uvb_lab.report.wandb_links import coverage as wandb_coverage
 from uvb_lab.report.wandb_links import link_offline_runs
 from uvb_lab.run import files as run_files
 from uvb_lab.run.records import RecordError
@@ -140,8 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.paths:
             # Every offline W&B run read, in one folder: `wandb sync OUT/wandb_runs/*`, `wandb leet OUT/wandb_runs`.
             links = link_offline_runs([run.folder for run in runs], out / WANDB_LINKS)
-            if links:
-                print(f"uvb-report: {len(links)} offline W&B runs linked in {out / WANDB_LINKS}", file=sys.stderr)
+            print(f"uvb-report: {wandb_coverage([run.folder for run in runs], links, out / WANDB_LINKS)}", file=sys.stderr)
     except OSError as error:  # a full disk: uvb-train's exit code for a file it cannot write
         print(f"uvb-report: error: cannot write the report into {out}: {error.strerror or error}; the files of an earlier "
               "report there are as they were", file=sys.stderr)

@@ -11,8 +11,9 @@ The folder name is `<model>-<data>-sigma<sigma>` followed by the identity keys w
 the defaults of the chosen model, data and experiment (or hparams_search), e.g. `uvb-mnist-sigma0.5-lr0.001-seed1`;
 a trial of an Optuna search, by the keys that differ from the settings its trials share (what it tries). It
 depends only on resolved values: `sigma=1` and `sigma=1.0`, `lr=1e-4` and `lr=0.0001`, or an override
-equal to the default, all give one name. Where that name would be longer than MAX_NAME or hold a
-character unsafe in a path, the differing keys become a hash of the whole identity instead.
+equal to the default, all give one name. Where that name would be longer than MAX_NAME (the file system's limit on
+one name) or hold a character unsafe in a path, the differing keys become a hash of the whole identity instead. Before
+2026-12-06 the limit was EARLIER_MAX_NAME: a run named then by a hash keeps its folder (uvb_lab/compose.py finds it).
 """
 
 import hashlib
@@ -63,7 +64,8 @@ NAMED_GROUPS = ("model", "data")
 CHOSEN_GROUPS = ("loss", "model/likelihood")
 # Groups added with `+group=option` that fix a sweep's settings: a run's name lists what differs from those.
 SETTINGS_GROUPS = ("experiment", "hparams_search")
-MAX_NAME = 100
+MAX_NAME = 255  # bytes in one name of a path (ext4, xfs, btrfs, tmpfs); a name is ASCII (SAFE)
+EARLIER_MAX_NAME = 100  # the limit before 2026-12-06: longer names were hashed
 SAFE = re.compile(r"^[A-Za-z0-9._+-]+$")
 HASH_CHARS = 8
 
@@ -151,7 +153,7 @@ def _short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
 
 
 def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults: Defaults,
-             search: Mapping[str, Any] | None = None) -> str:
+             search: Mapping[str, Any] | None = None, max_name: int = MAX_NAME) -> str:
     """The run folder's name: model, data, sigma, then what differs from the defaults (or a hash of it).
 
     group_choices: the options chosen for cfg's composition; defaults(choices, also=()): the identity and group
@@ -176,7 +178,7 @@ def run_name(cfg: DictConfig, group_choices: Mapping[str, str | None], defaults:
     short = _short_names(changed, list(named))
     parts += [f"{short[key]}{_text(named[key])}" for key in changed]
     name = "-".join([head, *parts])
-    if len(name) > MAX_NAME or not SAFE.match(name):
+    if len(name) > max_name or not SAFE.match(name):
         name = f"{head}-{digest(current)[:HASH_CHARS]}" if SAFE.match(head) else f"run-{digest(current)[:HASH_CHARS]}"
     return name
 
