@@ -44,6 +44,7 @@ from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
 from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
+from uvb_lab.run.summary import RunSummary
 from uvb_lab.trackers import Tracker
 from uvb_lab.train_step import PRECISIONS, TrainStep, adam, make_train_step, resolve_precision
 from uvb_lab.training_stream import TrainingStream
@@ -202,7 +203,7 @@ class Checkpointer:
         # A damaged last.pt is overwritten, never rotated into previous.pt (which is then the only good one).
         self.rotate = loaded_from is None or loaded_from == run_dir / checkpoint.LAST
         # Where the same command would continue from: the checkpoint's step and summary (at the start: step 0).
-        self.kept_step, self.kept_summary = recorder.state.step, dict(recorder.state.summary)
+        self.kept_step, self.kept_summary = recorder.state.step, recorder.state.summary.as_dict()
 
     def save(self, state: TrainState) -> None:
         self.nonfinite.stop_if_seen(state.step)  # keep the last good checkpoint: a NaN model is not worth continuing
@@ -210,7 +211,7 @@ class Checkpointer:
         state.wandb_run_id = getattr(self.recorder.logger, "run_id", None)
         checkpoint.save(self.run_dir, checkpoint.contents(self.parts.model, self.parts.optimizer, state), rotate=self.rotate)
         self.rotate = True
-        self.kept_step, self.kept_summary = state.step, dict(state.summary)
+        self.kept_step, self.kept_summary = state.step, state.summary.as_dict()
 
     def back_to_last_checkpoint(self, state: TrainState) -> None:
         """After a file could not be written (a full disk): metrics.jsonl cut back to the last checkpoint's step (in
@@ -218,8 +219,7 @@ class Checkpointer:
         as from any checkpoint; a run that never wrote one leaves no row past step 0, so it starts again
         (uvb_lab/run/folder.py)."""
         run_files.truncate_metrics(self.run_dir, self.kept_step)
-        state.summary.clear()
-        state.summary.update(self.kept_summary)
+        state.summary.reset_to(self.kept_summary)
         self.recorder.summary({field.STATUS: RunStatus.FAILED.value})
 
 
@@ -276,7 +276,7 @@ def train_one_pass(
             if checkpointer.nonfinite.counts(finite, state.step + 1):
                 state.add_loss(loss)
             else:
-                state.summary[field.NONFINITE_STEPS_SKIPPED] += 1
+                state.summary.count(field.NONFINITE_STEPS_SKIPPED)
             state.batches_done += 1
             state.step += 1
             samples += len(indices)
@@ -337,7 +337,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
     # -- Build everything, so that a bad value fails here, before any step or file of the run.
     parts = build_parts(cfg, job_num)
     stream = TrainingStream.seeded(cfg.trainer.seed, parts.device)  # the data order and the training noise
-    state = TrainState(parts.device, stream, summary=first_summary(cfg, parts, stream))
+    state = TrainState(parts.device, stream, summary=RunSummary(first_summary(cfg, parts, stream)))
     log.info(
         "%s: %s parameters, %d train%s / %d test images on %s in %s", cfg.run.name, f"{state.summary[field.NUM_PARAMS]:,}", len(parts.x_train),
         "" if parts.x_val is None else f" / {len(parts.x_val)} validation", len(parts.x_test), parts.device,
@@ -421,4 +421,4 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
         preemption.hand_over()  # under submitit: its handler requeues the job and exits
     if status == RunStatus.INTERRUPTED:
         log.warning("interrupted at step %d; the same command continues from the checkpoint", state.step)
-    return state.summary
+    return state.summary.as_dict()
