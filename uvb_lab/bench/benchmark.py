@@ -35,11 +35,12 @@ from uvb_lab import rebuild
 from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.bench.naive_reference import naive_training
 from uvb_lab.compose import compose_config
+from uvb_lab.models.names import SIGMA_TABLE_PAIR
 from uvb_lab.run import devices
 from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3: 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).
-TABLE_SIGMAS, TABLE_EPOCHS, TABLE_MODELS = 8, 400, ("uvb", "deen")
+TABLE_SIGMAS, TABLE_EPOCHS, TABLE_MODELS = 8, 400, SIGMA_TABLE_PAIR
 PAPER_TRAIN_IMAGES = {"mnist": 60_000, "cifar10": 50_000}  # training-set sizes, for steps per epoch
 # The config keys that set a model's widths; --width-scale multiplies each (CPU runs at small widths).
 WIDTH_KEYS = ("conv_channels", "hidden", "latent_dim", "decoder_hidden")
