@@ -27,7 +27,7 @@ from uvb_lab.config import ConfigError, check_values
 from uvb_lab.data import DataError, ImageData
 from uvb_lab.empirical_prior import empirical_prior_loss
 from uvb_lab.evaluate import evaluate_checked
-from uvb_lab.figures.after_training import figures_after_training, trained_for
+from uvb_lab.figures.after_training import figures_of_finished_run
 from uvb_lab.linear_baseline import linear_risk
 from uvb_lab.loss import Loss, training_loss
 from uvb_lab.lr_schedule import learning_rate, set_learning_rate
@@ -42,11 +42,11 @@ from uvb_lab.run.files import RunStatus
 from uvb_lab.run.nonfinite import NonFinitePolicy
 from uvb_lab.run.preemption import Preemption
 from uvb_lab.run.provenance import provenance
-from uvb_lab.run.recorder import Recorder
 from uvb_lab.run.state import TrainState
 from uvb_lab.run.summary import RunSummary
 from uvb_lab.trackers import Tracker
 from uvb_lab.train_step import PRECISIONS, TrainStep, adam, make_train_step, resolve_precision
+from uvb_lab.training.recorder import Recorder
 from uvb_lab.training_stream import TrainingStream
 
 log = logging.getLogger(__name__)
@@ -390,11 +390,7 @@ def train(cfg: DictConfig, run_dir: Path, hydra_record: DictConfig | None = None
 
         # -- The paper's figures of the trained model into run_dir/figures/ and the tracker; a failure only warns.
         if cfg.figures.after_training and status == RunStatus.FINISHED:
-            # figures_done: False until they are drawn, so that a kill while drawing them leaves a run whose relaunch
-            # draws them (uvb_lab/launch/job.py); runs made before this flag have none and count as drawn.
-            recorder.summary({field.FIGURES_DONE: False})
-            figures_after_training(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.step, trained_for(state.summary))
-            recorder.summary({field.FIGURES_DONE: True})
+            figures_of_finished_run(run_dir, parts.model, parts.data, cfg.run.name, cfg.figures, logger, state.summary)
         if status in (RunStatus.FINISHED, RunStatus.UNSCORED):
             checkpoint.prune(run_dir, cfg.trainer.keep_checkpoints)
     except KeyboardInterrupt:  # a second Ctrl-C: stop at once, with the last checkpoint saved
