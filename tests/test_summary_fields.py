@@ -37,3 +37,13 @@ def test_a_field_the_summary_does_not_declare_is_refused_before_it_is_written(tm
     with pytest.raises(KeyError, match="test_made_up"):
         summary.write({"test_made_up": 1.0})
     assert not (tmp_path / "summary.json").exists()
+
+
+def test_an_evaluation_of_a_users_own_model_keeps_its_own_test_terms(tmp_path):
+    summary = RunSummary(run_summary.start("running", "mine", "mnist", 1.0, None, 10, 1))
+    summary.attach(tmp_path)
+    summary.evaluated({"test_loss": 2.0, "test_my_term": 0.5, "val_my_term": 0.25}, step=3, wall_time_s=1.0, candidate=True)
+    summary.write()
+    assert run_summary.read(tmp_path)["test_my_term"] == 0.5 and run_summary.read(tmp_path)["best_test_loss"] == 2.0
+    with pytest.raises(KeyError, match="test_label"):
+        summary.evaluated({"test_label": "not a number"}, step=3, wall_time_s=1.0, candidate=True)

@@ -172,9 +172,11 @@ class RunSummary:
         """A copy of the fields: what the checkpoint holds and uvb_lab.train.train returns."""
         return dict(self._fields)
 
-    def update(self, changes: Mapping[str, Any]) -> None:
-        """These fields set, in memory (`write` writes them)."""
-        unknown = [key for key in changes if key not in TYPES]
+    def update(self, changes: Mapping[str, Any], measured: tuple[str, ...] = ()) -> None:
+        """These fields set, in memory (`write` writes them). measured: prefixes under which an undeclared field is
+        taken as a measured number (an evaluation's test_... of a user's own model's test_terms)."""
+        unknown = [key for key, value in changes.items()
+                   if key not in TYPES and not (key.startswith(measured) and records.is_number(value))]
         if unknown:
             raise KeyError(f"summary.json has no field {', '.join(map(repr, unknown))}: declare it in uvb_lab/run/summary.py's TYPES")
         self._fields.update(changes)
@@ -186,7 +188,8 @@ class RunSummary:
     def evaluated(self, numbers: Mapping[str, float], step: int, wall_time_s: float, candidate: bool) -> None:
         """An evaluation's numbers at step; candidate: an evaluation an uninterrupted run also makes, whose test loss
         may be the best so far (one made because the run was stopped is not)."""
-        self.update({**numbers, STEPS_DONE: step, WALL_TIME_S: wall_time_s})
+        # uvb-lab's models' numbers are declared above; a model of a user's own may add test terms of its own.
+        self.update({**numbers, STEPS_DONE: step, WALL_TIME_S: wall_time_s}, measured=("test_", "val_"))
         best, test_loss = self._fields.get(BEST_TEST_LOSS), numbers.get(TEST_LOSS)  # none where trainer.evaluate_test=false
         if candidate and test_loss is not None and (best is None or test_loss < best):
             self._fields[BEST_TEST_LOSS] = test_loss
