@@ -1,7 +1,7 @@
 """The training step: one Adam update on a batch (x, y), in a chosen precision, eager or compiled.
 
 The step is where the time goes (energy, grad_y f with create_graph, backward through both, Adam), so the
-speed choices live here and train.py keeps a readable loop. Measurements and predictions: docs/performance.md.
+speed choices live here and loop.py keeps a readable loop. Measurements and predictions: docs/performance.md.
 """
 
 from collections.abc import Callable, Iterable, Iterator
