@@ -17,8 +17,8 @@ from pathlib import Path
 
 import torch
 
-from uvb_lab.figures.cli import load_trained_run
 from uvb_lab.figures.paper_figures import make_figures
+from uvb_lab.trained_run import load_trained_run
 
 NUMBERS = ("mean_num_classes_visited", "mean_class_changes_per_100_jumps", "chains_that_saw_all_classes")
 HEADER = ("| sampler | classes visited (of 10) | class changes per 100 jumps | chains that saw all classes | "

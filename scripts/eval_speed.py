@@ -19,7 +19,7 @@ from hydra.utils import instantiate
 
 from uvb_lab.compose import compose_config
 from uvb_lab.evaluate import evaluate, evaluate_checked
-from uvb_lab.train_step import PRECISIONS, resolve_precision
+from uvb_lab.training.train_step import PRECISIONS, resolve_precision
 
 
 def cpu_name() -> str:

@@ -13,7 +13,7 @@ from conftest import run_python
 from uvb_lab.bench import benchmark
 from uvb_lab.bench.benchmark import main
 from uvb_lab.bench.flop_count import FlopCount
-from uvb_lab.train_step import resolve_precision
+from uvb_lab.training.train_step import resolve_precision
 
 
 def test_uvb_bench_writes_a_report_whose_times_fit_in_the_time_it_took(tmp_path):

@@ -217,7 +217,7 @@ def test_figure_titles_say_how_far_the_model_was_trained():
 
 
 def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draws_them(tmp_path, monkeypatch):
-    import uvb_lab.train
+    import uvb_lab.figures.after_training
 
     run_dir = tmp_path / "run"
     args = [*QUICK, *TINY["deen"], "model=deen", "logger=none", "figures.after_training=true", *SMALL, f"hydra.run.dir={run_dir}"]
@@ -225,7 +225,7 @@ def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draw
     def killed(*_, **__):
         raise SystemExit(143)  # as a SIGTERM while drawing (outside training, no handler): the run is finished, its figures not
 
-    monkeypatch.setattr(uvb_lab.train, "figures_after_training", killed)
+    monkeypatch.setattr(uvb_lab.figures.after_training, "figures_after_training", killed)
     assert uvb_train_here(args, cwd=tmp_path).returncode != 0
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["figures_done"] is False and not (run_dir / "figures").exists()

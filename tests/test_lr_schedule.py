@@ -8,8 +8,8 @@ import pytest
 
 from conftest import TINY, compose_config, uvb_train_here, without_timings
 from uvb_lab.config import ConfigError, check_values
-from uvb_lab.lr_schedule import learning_rate
 from uvb_lab.run import files as run_files
+from uvb_lab.training.lr_schedule import learning_rate
 
 # 128 images at batch 32: 4 steps an epoch; a curve row every step, so each row carries that step's rate.
 ARGS = [

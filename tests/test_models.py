@@ -16,7 +16,7 @@ from uvb_lab.models import DEEN, UVB, Denoiser
 from uvb_lab.models.energy import EnergyModel
 from uvb_lab.models.likelihood import GaussianLikelihood, LaplaceLikelihood
 from uvb_lab.models.uvb import gaussian_kl
-from uvb_lab.train_step import make_train_step
+from uvb_lab.training.train_step import make_train_step
 
 # Table 1's exact counts with the paper's architecture choices (docs/reproduction.md), kept in uvb_lab/paper.py.
 PAPER_SIZE_PARAMS = [(model, data, count) for (model, data), count in paper.TABLE1_EXACT.items()]

@@ -8,11 +8,11 @@ import torch
 import yaml
 
 from conftest import MODELS, QUICK, TINY, uvb_train_here
-from uvb_lab import train as train_module
 from uvb_lab.run import checkpoint
 from uvb_lab.run import files as run_files
 from uvb_lab.run import summary as run_summary
-from uvb_lab.train_step import resolve_precision
+from uvb_lab.training import build as build_module
+from uvb_lab.training.train_step import resolve_precision
 
 SUMMARY_KEYS = {"model", "dataset", "sigma", "num_params", "epochs_done", "steps_done", "train_loss", "test_loss", "wall_time_s"}
 
@@ -118,7 +118,7 @@ PAIRED = [*QUICK, "data.n_train=128", "data.n_test=32", "trainer.batch_size=32",
 
 def batches_trained_on(model: str, seed: int, tmp_path, monkeypatch) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], str]:
     """The (x, y) of each training step of a tiny run of `model` at trainer.seed=`seed`, and its train_stream_fingerprint."""
-    seen, make_step = [], train_module.make_train_step
+    seen, make_step = [], build_module.make_train_step
 
     def recording(*args, **kwargs):
         step = make_step(*args, **kwargs)
@@ -131,7 +131,7 @@ def batches_trained_on(model: str, seed: int, tmp_path, monkeypatch) -> tuple[li
 
     run_dir = tmp_path / f"{model}-{seed}"
     with monkeypatch.context() as patch:
-        patch.setattr(train_module, "make_train_step", recording)
+        patch.setattr(build_module, "make_train_step", recording)
         done = uvb_train_here([*PAIRED, f"model={model}", *TINY[model.replace("sigma_", "")], f"trainer.seed={seed}",
                                f"hydra.run.dir={run_dir}"], cwd=tmp_path)
     assert done.returncode == 0, done.stderr

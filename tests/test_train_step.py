@@ -1,4 +1,4 @@
-"""The training step (uvb_lab/train_step.py): exact in fp32, close in bf16, the same when compiled."""
+"""The training step (uvb_lab/training/train_step.py): exact in fp32, close in bf16, the same when compiled."""
 
 import copy
 
@@ -9,7 +9,7 @@ from hydra.utils import instantiate
 from conftest import MODELS, QUICK, TINY, compose_config
 from uvb_lab.config import ConfigError
 from uvb_lab.train import train
-from uvb_lab.train_step import adam, cpu_flags, make_train_step, resolve_precision
+from uvb_lab.training.train_step import adam, cpu_flags, make_train_step, resolve_precision
 
 # bf16 rounds every matmul/conv input to 8 significant bits (relative error up to 2^-9 = 0.2%). After 20 Adam
 # steps at lr 1e-3 the measured gap of the loss was 1.5e-4 (UVB) and 1e-5 (DEEN) relative (tiny widths, CPU).

@@ -16,6 +16,7 @@ import torch
 from uvb_lab.loss import Loss, squared_error
 from uvb_lab.models.score import ScoreModel
 from uvb_lab.paired_noise import noise
+from uvb_lab.run.summary import TEST_BAYES_RISK, TEST_DENOISING_LOSS, TEST_LOSS, TEST_PRECISION_CHECK, TEST_RISK_RATIO, for_split
 from uvb_lab.samplers.seeding import seeded
 
 log = logging.getLogger(__name__)
@@ -54,11 +55,12 @@ def evaluate_checked(
     checked = min(len(x_test), -(-CHECK_IMAGES // batch_size) * batch_size)  # whole batches: the same z draws in both
     numbers, first = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, autocast_dtype, prefix=checked)
     exact = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth, None, images=checked)
-    difference = max(abs(first[key] / exact[key] - 1) for key in (f"{split}_loss", f"{split}_denoising_loss") if exact[key])
+    compared = (for_split(split, TEST_LOSS), for_split(split, TEST_DENOISING_LOSS))
+    difference = max(abs(first[key] / exact[key] - 1) for key in compared if exact[key])
     if difference > AGREEMENT:
         log.info("%s evaluation in fp32: %s differs from it by %.2g on %d images", split, autocast_dtype, difference, checked)
         numbers = evaluate(model, loss_fn, x_test, seed, batch_size, split, ground_truth)
-    return numbers | {f"{split}_precision_check": difference}
+    return numbers | {for_split(split, TEST_PRECISION_CHECK): difference}
 
 
 def evaluate(
@@ -92,22 +94,23 @@ def evaluate(
     scored = x_test[:images] if images is not None else x_test
     autocast = torch.autocast(x_test.device.type, dtype=autocast_dtype or torch.bfloat16, enabled=autocast_dtype is not None)
     seen, at_prefix = 0, None
+    loss_key, denoising_key, bayes_key = (for_split(split, key) for key in (TEST_LOSS, TEST_DENOISING_LOSS, TEST_BAYES_RISK))
     with seeded(seed, x_test.device), frozen(model), autocast:  # seeded: the z draws' stream
         for x, eps_batch in zip(scored.split(batch_size), eps[: len(scored)].split(batch_size)):
             y = x + model.sigma * eps_batch
             n = len(x)
             loss = loss_fn(model, x, y).detach().double()  # summed in float64 whatever the autocast dtype
-            sums[f"{split}_loss"] += loss * n
+            sums[loss_key] += loss * n
             # The denoising loss is the loss itself where the model trains by it; else one more pass (and z draw).
             denoising = loss if loss_fn.denoises else squared_error(x, loss_fn.denoise(model, y).detach()).double().mean()
-            sums[f"{split}_denoising_loss"] += denoising * n
+            sums[denoising_key] += denoising * n
             with torch.no_grad():
                 terms = model.test_terms(x, y)
-            for name, values in terms.items():
-                sums[f"{split}_{name}"] += values.double().sum()
+            for name, values in terms.items():  # kl_on_y, ...: test_kl_on_y (uvb_lab/run/summary.py)
+                sums[for_split(split, f"test_{name}")] += values.double().sum()
             if ground_truth is not None:  # exact, no random draws, never autocast: the model's numbers are unchanged by it
                 with torch.autocast(x.device.type, enabled=False):
-                    sums[f"{split}_bayes_risk"] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
+                    sums[bayes_key] += squared_error(x, ground_truth.posterior_mean(y, model.sigma)).sum()
             seen += n
             if seen == prefix:
                 at_prefix = {key: total.clone() for key, total in sums.items()}
@@ -119,5 +122,6 @@ def evaluate(
 def _means(sums: dict[str, torch.Tensor], count: int, split: str, with_bayes_risk: bool) -> dict[str, float]:
     means = {key: (total / count).item() for key, total in sums.items()}
     if with_bayes_risk:
-        means[f"{split}_risk_ratio"] = means[f"{split}_denoising_loss"] / means[f"{split}_bayes_risk"]
+        ratio, denoising, bayes = (for_split(split, key) for key in (TEST_RISK_RATIO, TEST_DENOISING_LOSS, TEST_BAYES_RISK))
+        means[ratio] = means[denoising] / means[bayes]
     return means

@@ -53,8 +53,8 @@ def load_run(run_dir: str | Path, model: bool = False, device: str = "cpu") -> L
         identity=recorded_identity(folder),
     )
     if model:
-        from uvb_lab.figures.cli import load_trained_run
         from uvb_lab.run import devices  # torch: only to build the model
+        from uvb_lab.trained_run import load_trained_run
 
         built = load_trained_run(folder, devices.resolve_device(device))
         loaded.model, loaded.data = built.model.eval(), built.data

@@ -8,7 +8,7 @@ A run's randomness comes from two streams:
   sees the same batches (x, y): a UVB and a DEEN of seed k are paired, and so are the runs of every sigma (eps is
   drawn before sigma scales it).
 - the model's: its initialisation and its z draws (UVB, VAE), from torch's global generator, seeded by trainer.seed
-  itself (uvb_lab/train.py, build_parts), as before this stream existed: a model of seed k starts from the weights
+  itself (uvb_lab/training/build.py, build_parts), as before this stream existed: a model of seed k starts from the weights
   an earlier uvb-lab gave it. The digest keeps the data's stream apart from it.
 
 summary.json records `train_stream_fingerprint` (`fingerprint`): a digest of the first FINGERPRINT_BATCHES batches'

@@ -2,7 +2,7 @@
 
 For each model x dataset, built from the real conf/ (paper sizes unless --width-scale), at batch 128:
   - ours: the step as uvb-train runs it (data resident on the device, batch order and noise drawn there,
-    uvb_lab/train_step.py in --precision, default auto as trainer.precision);
+    uvb_lab/training/train_step.py in --precision, default auto as trainer.precision);
   - ours_channels_last, ours_compile (--variants): the same with NHWC activations, or torch.compile;
   - naive: uvb_lab/bench/naive_reference.py (DataLoader, host-to-device copy, fp32 without TF32, .item() each step).
 On a shared machine one timing means little (identical runs have swung 4x under other users' load), so every
@@ -28,18 +28,20 @@ from typing import Any
 
 import torch
 from hydra.errors import HydraException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab import rebuild
 from uvb_lab.bench.flop_count import FlopCount
 from uvb_lab.bench.naive_reference import naive_training
 from uvb_lab.compose import compose_config
+from uvb_lab.config import ConfigError
+from uvb_lab.models.names import SIGMA_TABLE_PAIR
 from uvb_lab.run import devices
-from uvb_lab.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
+from uvb_lab.training.build import build
+from uvb_lab.training.train_step import AUTO, PRECISIONS, adam, make_train_step, resolve_precision, tf32_allowed
 
 # Tables 2 and 3: 8 sigmas x {UVB, DEEN} x {MNIST, CIFAR-10}, 400 epochs each (Sec. 3.1).
-TABLE_SIGMAS, TABLE_EPOCHS, TABLE_MODELS = 8, 400, ("uvb", "deen")
+TABLE_SIGMAS, TABLE_EPOCHS, TABLE_MODELS = 8, 400, SIGMA_TABLE_PAIR
 PAPER_TRAIN_IMAGES = {"mnist": 60_000, "cifar10": 50_000}  # training-set sizes, for steps per epoch
 # The config keys that set a model's widths; --width-scale multiplies each (CPU runs at small widths).
 WIDTH_KEYS = ("conv_channels", "hidden", "latent_dim", "decoder_hidden")
@@ -144,16 +146,16 @@ class Contender:
 
 def ours(name: str, cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, device: torch.device,
          compile: bool = False, channels_last: bool = False) -> Contender:
-    """The step as uvb-train runs it: images on the device, order and noise drawn there, uvb_lab/train_step.py."""
+    """The step as uvb-train runs it: images on the device, order and noise drawn there, uvb_lab/training/train_step.py."""
     start = time.perf_counter()
     torch.manual_seed(0)
-    model = instantiate(cfg.model).to(device)
+    model = build("model", cfg.model).to(device)
     x_train, sigma = images.to(device), float(cfg.sigma)
     if channels_last:  # NHWC activations for the convolutions (measured, not used by uvb-train: docs/performance.md)
         model, x_train = model.to(memory_format=torch.channels_last), x_train.contiguous(memory_format=torch.channels_last)
     optimizer = adam(model.parameters(), lr=float(cfg.trainer.lr), device=device)
     precision = resolve_precision(args.precision, device)
-    train_step = make_train_step(model, instantiate(cfg.loss), optimizer, precision, compile)
+    train_step = make_train_step(model, build("loss", cfg.loss), optimizer, precision, compile)
     batches = endless_batches(len(x_train), args.batch_size, device)
     loss_sum = torch.zeros((), device=device)
 
@@ -174,8 +176,8 @@ def naive(cfg: DictConfig, images: torch.Tensor, args: argparse.Namespace, devic
     """uvb_lab/bench/naive_reference.py: the loop most users would write, fp32."""
     start = time.perf_counter()
     torch.manual_seed(0)
-    model = instantiate(cfg.model).to(device)
-    losses = naive_training(model, instantiate(cfg.loss), images, float(cfg.sigma), args.batch_size, float(cfg.trainer.lr))
+    model = build("model", cfg.model).to(device)
+    losses = naive_training(model, build("loss", cfg.loss), images, float(cfg.sigma), args.batch_size, float(cfg.trainer.lr))
     last = [0.0]
 
     def step() -> None:
@@ -211,7 +213,7 @@ def bench_one(model: str, data: str, args: argparse.Namespace, device: torch.dev
     # Pixel values do not change the work; a few thousand images, reshuffled each pass, as in training.
     images = torch.rand(max(args.batch_size * 16, 2048), *shape)
     flops = step_flops(cfg, args.batch_size)
-    num_params = sum(p.numel() for p in instantiate(cfg.model).parameters())
+    num_params = sum(p.numel() for p in build("model", cfg.model).parameters())
     contenders = [ours("ours", cfg, images, args, device)]
     contenders += [ours(f"ours_{v}", cfg, images, args, device, **{v: True}) for v in args.variants]
     if args.naive_steps:
@@ -337,7 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     before = load_average()
     try:
         results = [bench_one(m, d, args, device) for m in models for d in datasets]
-    except HydraException as error:
+    except (HydraException, ConfigError) as error:  # an unknown option; a constructor's own complaint
         print(f"uvb-bench: error: {error} (models are conf/model/*.yaml, datasets conf/data/*.yaml)", file=sys.stderr)
         return 2
     complete = args.width_scale == 1.0 and all(

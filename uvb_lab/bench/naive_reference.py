@@ -12,7 +12,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from uvb_lab.loss import Loss
-from uvb_lab.train_step import tf32_allowed
+from uvb_lab.training.train_step import tf32_allowed
 
 
 def naive_training(

@@ -8,7 +8,7 @@ from typing import Any
 from uvb_lab.data.images import ImageData
 from uvb_lab.figures.paper_figures import FIGURES, make_figures
 from uvb_lab.models.score import ScoreModel
-from uvb_lab.run.summary import STEPS_DONE, TEST_LOSS
+from uvb_lab.run.summary import FIGURES_DONE, STEPS_DONE, TEST_LOSS, RunSummary
 from uvb_lab.trackers import Tracker
 
 log = logging.getLogger(__name__)
@@ -35,3 +35,13 @@ def figures_after_training(
         logger.log(scalars, step=step)
     except Exception as error:  # noqa: BLE001 - the trained model and its files matter more than its pictures
         log.warning("figures failed (%r); the run is complete, retry with: uvb-figures %s", error, run_dir, exc_info=True)
+
+
+def figures_of_finished_run(
+    run_dir: Path, model: ScoreModel, data: ImageData, name: str, settings: Mapping[str, Any], logger: Tracker, summary: RunSummary
+) -> None:
+    """The one route of a finished run's figures: figures_done false in its summary.json while they are drawn, true after,
+    so that a kill while drawing them leaves a run whose relaunch draws them (runs made before the flag count as drawn)."""
+    summary.write({FIGURES_DONE: False})
+    figures_after_training(run_dir, model, data, name, settings, logger, summary.get(STEPS_DONE) or 0, trained_for(summary.as_dict()))
+    summary.write({FIGURES_DONE: True})

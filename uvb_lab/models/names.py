@@ -21,6 +21,15 @@ MODELS = {
 }
 
 
+# The models the reports draw, by their conf/model/ option; a pair (A, B) is compared as A - B.
+SIGMA_TABLE_PAIR = ("uvb", "deen")  # Tables 2 and 3 (Fig. 2): UVB against DEEN at about equal parameter count
+ELBO_TABLE_PAIR = ("uvb", "vae")  # Tables 4 and 5: UVB's KL and reconstruction terms against a VAE's
+LAPLACE_UVB = "uvb_laplace"  # Remark 4: UVB with a Laplace decoder
+DECODER_DENOISERS = ("sigma_vae",)  # models whose own denoiser is their decoder's mean mu_y(z), not x_hat(y) of Eq. 4
+# Where the reports show every model (the Bayes-gap table's rows, its figure's legend): this order, then the others.
+REPORT_ORDER = ("uvb", "deen", "denoiser", "vae", "sigma_vae", "uvb_laplace")
+
+
 def display_name(model: str) -> str:
     """The model's name for a reader; an option not listed (a user's own) keeps its config name."""
     return MODELS[model].name if model in MODELS else model

@@ -14,30 +14,29 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from uvb_lab.models.names import display_name, model_color
+from uvb_lab.models.names import DECODER_DENOISERS, REPORT_ORDER, display_name, model_color
 from uvb_lab.report import pairing
 from uvb_lab.report.convergence import last_epoch_change
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.stats import Stat
 from uvb_lab.report.tables import DASH, DATASET_NAMES, EMPIRICAL_PRIOR_NOTE, LINEAR_NOTE, Metric, Table, baseline_stat, baseline_values
-
-MODELS = ("uvb", "deen", "denoiser", "vae", "sigma_vae", "uvb_laplace")  # the order of the rows and the legend
+from uvb_lab.run import summary as field
 
 
 def _against_bayes(name: str, loss: str, combine: Callable[[float, float], float]) -> Metric:
     """A run's `loss` combined with its test_bayes_risk (a ratio or a difference); None where either is missing."""
     def of(summary):
-        bayes = summary.get("test_bayes_risk")
+        bayes = summary.get(field.TEST_BAYES_RISK)
         return None if bayes is None or summary.get(loss) is None else combine(summary[loss], bayes)
     return Metric(name, of)
 
 
-RISK_RATIO = _against_bayes("risk_ratio", "test_denoising_loss", operator.truediv)
-LINEAR_RISK_RATIO = _against_bayes("linear_risk_ratio", "test_linear_risk", operator.truediv)
-EMPIRICAL_PRIOR_RISK_RATIO = _against_bayes("empirical_prior_risk_ratio", "test_empirical_prior_loss", operator.truediv)
-DECODER_RISK_RATIO = _against_bayes("decoder_risk_ratio", "test_decoder_denoising_loss", operator.truediv)
-EXCESS_RISK = _against_bayes("excess_risk", "test_denoising_loss", operator.sub)
-DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", "test_decoder_denoising_loss", operator.sub)
+RISK_RATIO = _against_bayes("risk_ratio", field.TEST_DENOISING_LOSS, operator.truediv)
+LINEAR_RISK_RATIO = _against_bayes("linear_risk_ratio", field.TEST_LINEAR_RISK, operator.truediv)
+EMPIRICAL_PRIOR_RISK_RATIO = _against_bayes("empirical_prior_risk_ratio", field.TEST_EMPIRICAL_PRIOR_LOSS, operator.truediv)
+DECODER_RISK_RATIO = _against_bayes("decoder_risk_ratio", field.TEST_DECODER_DENOISING_LOSS, operator.truediv)
+EXCESS_RISK = _against_bayes("excess_risk", field.TEST_DENOISING_LOSS, operator.sub)
+DECODER_EXCESS_RISK = _against_bayes("decoder_excess_risk", field.TEST_DECODER_DENOISING_LOSS, operator.sub)
 CAPTION = (
     "Each cell: the test denoising loss over the exact Bayes risk on the same noisy test pairs (1 is the best any "
     "denoiser can do), mean ± the half-width of its 95% t-interval over seeds (n; the CSV also holds the sample std). Rows 'x̂(y)' use the model's own denoiser (x̂(y) = y - σ² ∇f(y); "
@@ -55,12 +54,12 @@ LAST_EPOCH_CAPTION = (
 
 
 def datasets_with_bayes_risk(index: RunIndex) -> list[str]:
-    return sorted({run.key[1] for run in index.runs if run.summary.get("test_bayes_risk") is not None})
+    return sorted({run.key[1] for run in index.runs if run.summary.get(field.TEST_BAYES_RISK) is not None})
 
 
 def models_of(index: RunIndex, dataset: str) -> list[str]:
     found = {model for model, d, _ in index.by_key if d == dataset}
-    return [m for m in MODELS if m in found] + sorted(found - set(MODELS))
+    return [m for m in REPORT_ORDER if m in found] + sorted(found - set(REPORT_ORDER))
 
 
 def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
@@ -76,8 +75,8 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
         name = display_name(model)
         cells = {sigma: index.cell(model, dataset, sigma, None) for sigma in sigmas}
         rows = [(own_denoiser_label(model), RISK_RATIO, EXCESS_RISK)]
-        has_decoder = any(run.summary.get("test_decoder_denoising_loss") is not None for cell in cells.values() for run in cell.runs)
-        if has_decoder and model != "sigma_vae":  # the sigma-VAE's own row is its decoder's already
+        has_decoder = any(run.summary.get(field.TEST_DECODER_DENOISING_LOSS) is not None for cell in cells.values() for run in cell.runs)
+        if has_decoder and model not in DECODER_DENOISERS:  # the sigma-VAE's own row is its decoder's already
             rows.append((f"{name} decoder", DECODER_RISK_RATIO, DECODER_EXCESS_RISK))
         for label, ratio, excess in rows:
             where = {"model": model, "split": "test", "dataset": dataset}
@@ -104,7 +103,7 @@ def bayes_gap_table(index: RunIndex, dataset: str) -> Table:
 
 def own_denoiser_label(model: str) -> str:
     name = display_name(model)
-    return f"{name} μ_y(z)" if model == "sigma_vae" else f"{name} x̂(y)"
+    return f"{name} μ_y(z)" if model in DECODER_DENOISERS else f"{name} x̂(y)"
 
 
 def last_epoch_table(index: RunIndex, dataset: str) -> Table | None:
@@ -149,7 +148,7 @@ def risk_ratio_vs_sigma(index: RunIndex, path: Path) -> Path | None:
     for axes, dataset in zip(figure.subplots(1, len(datasets), squeeze=False)[0], datasets):
         for model in models_of(index, dataset):
             for metric, style, suffix in ((RISK_RATIO, "-", ""), (DECODER_RISK_RATIO, "--", " decoder")):
-                if model == "sigma_vae" and metric is DECODER_RISK_RATIO:
+                if model in DECODER_DENOISERS and metric is DECODER_RISK_RATIO:
                     continue
                 points = [(sigma, stat) for sigma in index.sigmas(dataset, (model,))
                           if (stat := index.cell(model, dataset, sigma, None).stat(metric.of)) is not None]

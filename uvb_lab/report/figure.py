@@ -13,7 +13,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatter
 
 from uvb_lab import paper
-from uvb_lab.models.names import display_name, model_color
+from uvb_lab.models.names import SIGMA_TABLE_PAIR, display_name, model_color
 from uvb_lab.report.runs import RunIndex
 from uvb_lab.report.settings import SIGMA_TABLE_EXPERIMENTS
 from uvb_lab.report.tables import DATASET_NAMES, TEST_LOSS, TRAIN_LOSS, plotted_experiment
@@ -30,14 +30,14 @@ def log_scale(axes: Axes) -> None:
 
 def loss_vs_sigma(index: RunIndex, path: Path, log_y: bool = False) -> Path | None:
     """Writes the figure to path (PNG); None, and no file, where no UVB or DEEN run exists."""
-    datasets = index.datasets(("uvb", "deen"))
+    datasets = index.datasets(SIGMA_TABLE_PAIR)
     if not datasets:
         return None
     figure = Figure(figsize=(1.5 + 4.5 * len(datasets), 4.2), layout="constrained")
     for axes, dataset in zip(figure.subplots(1, len(datasets), squeeze=False)[0], datasets):
         reference = paper.SIGMA_TABLES.get(dataset, {})
         experiment = plotted_experiment(index, dataset)
-        for model in ("uvb", "deen"):
+        for model in SIGMA_TABLE_PAIR:
             color = model_color(model)
             for split, metric, style, paper_marker in SPLITS:
                 points = [(sigma, stat) for sigma in index.sigmas(dataset, (model,))
@@ -69,7 +69,7 @@ def loss_vs_sigma(index: RunIndex, path: Path, log_y: bool = False) -> Path | No
 
 def legend_handles(with_paper: bool) -> list[Line2D]:
     handles = []
-    for model in ("uvb", "deen"):
+    for model in SIGMA_TABLE_PAIR:
         color = model_color(model)
         for split, _, style, paper_marker in SPLITS:
             handles.append(Line2D([], [], color=color, linestyle=style, marker="o", markersize=4, label=f"{display_name(model)} {split} (ours)"))

@@ -25,6 +25,7 @@ from uvb_lab.report.settings import without_seed
 from uvb_lab.report.tables import DATASET_NAMES
 from uvb_lab.run import files as run_files
 from uvb_lab.run import identity as run_identity
+from uvb_lab.run import summary as run_summary
 
 STYLES = ("-", "--", ":", "-.")
 PANEL_AXIS = ("sigma", "model.sigma")  # what the panels already separate: not a difference of settings
@@ -39,7 +40,7 @@ def thousands(step: float, _position: int) -> str:
 def evaluation_curve(run: Run) -> tuple[list[int], list[float]]:
     """(steps, test losses) of a run's evaluations; old folders' per-epoch rows hold both too."""
     rows = run_files.evaluations(run_files.without_stops(run_files.read_metrics(run.folder)))
-    points = sorted((row["step"], row["test_loss"]) for row in rows if row.get("step") is not None and row.get("test_loss") is not None)
+    points = sorted((row["step"], row[run_summary.TEST_LOSS]) for row in rows if row.get("step") is not None and row.get(run_summary.TEST_LOSS) is not None)
     return [p[0] for p in points], [p[1] for p in points]
 
 
@@ -55,7 +56,7 @@ def settings_labels(runs: Sequence[Run]) -> dict[str, str]:
     by_key: dict[str, Run] = {}
     for run in runs:
         by_key.setdefault(settings_key(run), run)
-    name = display_name(runs[0].summary["model"])
+    name = display_name(runs[0].summary[run_summary.MODEL])
     if len(by_key) == 1:
         return {key: name for key in by_key}
     identities = [run.identity for run in by_key.values() if run.identity is not None]
@@ -78,10 +79,10 @@ def learning_curves(index: RunIndex, path: Path, log_y: bool = False) -> Path | 
         return None
     panels: dict[tuple[str, float], list[Any]] = defaultdict(list)
     for curve in curves:
-        panels[(curve[0].summary["dataset"], curve[0].key[2])].append(curve)
+        panels[(curve[0].summary[run_summary.DATASET], curve[0].key[2])].append(curve)
     by_model: dict[str, list[Run]] = defaultdict(list)
     for run, _, _ in curves:
-        by_model[run.summary["model"]].append(run)
+        by_model[run.summary[run_summary.MODEL]].append(run)
     labels = {model: settings_labels(runs) for model, runs in by_model.items()}
     styles = {model: {key: STYLES[i % len(STYLES)] for i, key in enumerate(sorted(set(model_labels), key=model_labels.get))}
               for model, model_labels in labels.items()}
@@ -92,14 +93,14 @@ def learning_curves(index: RunIndex, path: Path, log_y: bool = False) -> Path | 
     grid = figure.subplots(rows, columns, squeeze=False)
     legend: dict[str, Line2D] = {}
     for axes, ((dataset, sigma), panel) in zip(grid.flat, sorted(panels.items())):
-        for run, steps, losses in sorted(panel, key=lambda c: (c[0].summary["model"], str(c[0].folder))):
-            model = run.summary["model"]
+        for run, steps, losses in sorted(panel, key=lambda c: (c[0].summary[run_summary.MODEL], str(c[0].folder))):
+            model = run.summary[run_summary.MODEL]
             key = settings_key(run)
             style, label = styles[model][key], labels[model][key]
             marker = "o" if len(steps) <= 12 else None  # a run with few evaluations still shows its points
             axes.plot(steps, losses, linestyle=style, marker=marker, markersize=3, color=model_color(model), linewidth=1.3, alpha=0.85)
             legend.setdefault(label, Line2D([], [], color=model_color(model), linestyle=style, marker=marker, markersize=3, label=label))
-        for model in sorted({c[0].summary["model"] for c in panel}):
+        for model in sorted({c[0].summary[run_summary.MODEL] for c in panel}):
             final = paper.sigma_table_value(dataset, model, "test", sigma)
             if final is not None:
                 axes.axhline(final, color=model_color(model), linestyle=(0, (1, 2)), linewidth=1.2)

@@ -220,7 +220,7 @@ def protocol_table(folder: Path, bootstrap: bool = False) -> tuple[str, str]:
         if at_edge := grid_edges(cell, record.get("grid", [])):
             notes.append(f"{cell.name}: its chosen {cell.chosen} is {edge_warning(at_edge).removeprefix('⚠ ')}")
         params = {s.get(field.NUM_PARAMS) for s in cell.summaries.values()} - {None}
-        ratio = cell.values("test_risk_ratio")
+        ratio = cell.values(field.TEST_RISK_RATIO)
         removed = cell.noise_removed()
         lines.append(
             f"| {cell.name} | {', '.join(f'{p:,}' for p in sorted(params)) or '—'} | {_grid_text(cell, bool(at_edge))} | "

@@ -9,10 +9,10 @@ from hydra.utils import instantiate
 
 from uvb_lab import paper
 from uvb_lab.compose import compose_config
-from uvb_lab.models.names import display_name
+from uvb_lab.models.names import SIGMA_TABLE_PAIR, display_name
 from uvb_lab.report.tables import DATASET_NAMES, Table, delta_percent
 
-MODELS = ("uvb", "deen")
+MODELS = SIGMA_TABLE_PAIR  # Table 1 counts the parameters of the models Tables 2 and 3 compare
 DATASETS = ("mnist", "cifar10")
 
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from uvb_lab import paper
-from uvb_lab.models.names import display_name
+from uvb_lab.models.names import ELBO_TABLE_PAIR, LAPLACE_UVB, SIGMA_TABLE_PAIR, display_name
 from uvb_lab.report import pairing
 from uvb_lab.report.runs import Cell, RunIndex
 from uvb_lab.report.settings import REDUCED_SIGMA_TABLE_EXPERIMENTS, SIGMA_TABLE_EXPERIMENTS, TABLES_4_5_EXPERIMENT, settings_differences
 from uvb_lab.report.stats import Interval, Stat, Welch, difference_text, number
+from uvb_lab.run import summary as run_summary
 
 DASH = "—"
 DATASET_NAMES = {"mnist": "MNIST", "cifar10": "CIFAR-10", "gmm": "Gaussian mixture"}
@@ -187,17 +188,17 @@ def tex(text: str) -> str:
     return "".join(TEX.get(char, char) for char in text)
 
 
-TRAIN_LOSS, TEST_LOSS = summary_field("train_loss"), summary_field("test_loss")
-DECODER_TEST_LOSS = summary_field("test_decoder_denoising_loss")  # E||x - mu_y(z ~ q(z|y))||^2 (evaluate.py)
-DECODER_ROW = "UVB decoder test"
+TRAIN_LOSS, TEST_LOSS = summary_field(run_summary.TRAIN_LOSS), summary_field(run_summary.TEST_LOSS)
+DECODER_TEST_LOSS = summary_field(run_summary.TEST_DECODER_DENOISING_LOSS)  # E||x - mu_y(z ~ q(z|y))||^2 (evaluate.py)
+DECODER_ROW = f"{display_name(SIGMA_TABLE_PAIR[0])} decoder test"
 DECODER_NOTE = ("not in the paper: the same UVB runs' test_decoder_denoising_loss, E||x - mu_y(z ~ q(z|y))||^2 on the same "
                 "fixed test noise: their decoder mean as the denoiser, beside their x_hat(y) (UVB test)")
-TEST_DENOISING_LOSS = Metric("test_denoising_loss", lambda s: s.get("test_denoising_loss", s.get("test_loss")))
-LINEAR_RISK, BAYES_RISK = summary_field("test_linear_risk"), summary_field("test_bayes_risk")
+TEST_DENOISING_LOSS = Metric(run_summary.TEST_DENOISING_LOSS, lambda s: s.get(run_summary.TEST_DENOISING_LOSS, s.get(run_summary.TEST_LOSS)))
+LINEAR_RISK, BAYES_RISK = summary_field(run_summary.TEST_LINEAR_RISK), summary_field(run_summary.TEST_BAYES_RISK)
 LINEAR_ROW, BAYES_ROW = "Linear (Wiener) test", "Bayes risk test"
 LINEAR_NOTE = ("not in the paper: the best linear denoiser, the Wiener filter of the training set's mean and covariance, "
                "scored on the same noisy test images as the models (test_linear_risk; uvb_lab/linear_baseline.py)")
-EMPIRICAL_PRIOR_LOSS = summary_field("test_empirical_prior_loss")
+EMPIRICAL_PRIOR_LOSS = summary_field(run_summary.TEST_EMPIRICAL_PRIOR_LOSS)
 EMPIRICAL_PRIOR_ROW = "Training-set prior test"
 EMPIRICAL_PRIOR_NOTE = (
     "not in the paper: the training set's Bayes denoiser, the posterior mean whose prior is the training images themselves "
@@ -212,11 +213,11 @@ PARAMETER_MISMATCH = 0.10
 
 def parameter_note(first: Cell, second: Cell) -> str | None:
     """What a difference compares: both cells' parameter counts, flagged where they differ by more than 10%."""
-    counts = [sorted({run.summary.get("num_params") for run in cell.runs} - {None}) for cell in (first, second)]
+    counts = [sorted({run.summary.get(run_summary.NUM_PARAMS) for run in cell.runs} - {None}) for cell in (first, second)]
     if not all(counts):
         return None
     (a, *_), (b, *_) = counts
-    models = [cell.runs[0].summary.get("model") for cell in (first, second)]
+    models = [cell.runs[0].summary.get(run_summary.MODEL) for cell in (first, second)]
     text = f"{display_name(models[0])} {a:,} against {display_name(models[1])} {b:,} parameters ({a / b - 1:+.1%})"
     if abs(a - b) / max(a, b) > PARAMETER_MISMATCH:
         return f"not at equal parameter count: {text}, more than {PARAMETER_MISMATCH:.0%} apart"
@@ -244,8 +245,9 @@ INTERVAL_CAPTION = (
     "(Student's t, n - 1 degrees of freedom), with their number n; the CSV also holds the sample std. Tuning runs "
     "(trainer.evaluate_test=false) are never among the seeds."
 )
+PAIR_NAME = " - ".join(map(display_name, SIGMA_TABLE_PAIR))  # UVB - DEEN
 SIGMA_CAPTION = (
-    f"{INTERVAL_CAPTION} UVB - DEEN: the difference of the means ± the half-width of Welch's 95% interval (unpaired, "
+    f"{INTERVAL_CAPTION} {PAIR_NAME}: the difference of the means ± the half-width of Welch's 95% interval (unpaired, "
     "where both n ≥ 2); the test rows' differences are compared seed by seed, paired where the runs allow, in the table "
     "of comparisons below."
 )
@@ -262,11 +264,11 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
     experiment = reduced or SIGMA_TABLE_EXPERIMENTS.get(dataset)
     name = DATASET_NAMES.get(dataset, dataset)
     if reduced:
-        sigmas = [sigma for sigma in index.sigmas(dataset, ("uvb", "deen")) if has_counted_runs(index, dataset, sigma, reduced)]
+        sigmas = [sigma for sigma in index.sigmas(dataset, SIGMA_TABLE_PAIR) if has_counted_runs(index, dataset, sigma, reduced)]
         title = f"Table {number_}, {name}, at +experiment={reduced}: denoising loss at the end of training [1]"
         file_stem = f"table{number_}_{reduced}"
     else:
-        sigmas = sorted(set(index.sigmas(dataset, ("uvb", "deen"))) | (set(paper.SIGMAS) if reference else set()))
+        sigmas = sorted(set(index.sigmas(dataset, SIGMA_TABLE_PAIR)) | (set(paper.SIGMAS) if reference else set()))
         title = f"Table {number_}, {name}: denoising loss at the end of training" if number_ else (
             f"{name} (not in the paper): denoising loss at the end of training, Table 2 layout")
         file_stem = f"table{number_}_{dataset}" if number_ else f"sigma_table_{dataset}"
@@ -280,35 +282,36 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
     def cell(model: str, sigma: float) -> Cell:
         return index.cell(model, dataset, sigma, experiment)
 
-    linear = {sigma: baseline_stat([cell("uvb", sigma), cell("deen", sigma)], LINEAR_RISK) for sigma in sigmas}
+    a, b = SIGMA_TABLE_PAIR
+    linear = {sigma: baseline_stat([cell(a, sigma), cell(b, sigma)], LINEAR_RISK) for sigma in sigmas}
     for split, metric in (("train", TRAIN_LOSS), ("test", TEST_LOSS)):
-        for model in ("uvb", "deen"):
+        for model in SIGMA_TABLE_PAIR:
             label = f"{display_name(model)} {split}"
             table.rows.append([label] + [
                 table.cell(label, cell(model, sigma), metric, paper_value(model, split, sigma),
                            linear[sigma] if split == "test" else None, model=model, split=split, dataset=dataset, sigma=sigma)
                 for sigma in sigmas
             ])
-        label = f"UVB - DEEN {split}"
+        label = f"{PAIR_NAME} {split}"
         table.rows.append([label] + [
-            table.difference(label, cell("uvb", sigma), cell("deen", sigma), metric,
-                             (paper_value("uvb", split, sigma), paper_value("deen", split, sigma)), on_test_images=split == "test",
-                             model="uvb - deen", split=split, dataset=dataset, sigma=sigma)
+            table.difference(label, cell(a, sigma), cell(b, sigma), metric,
+                             (paper_value(a, split, sigma), paper_value(b, split, sigma)), on_test_images=split == "test",
+                             model=f"{a} - {b}", split=split, dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
     for sigma in sigmas:
-        first, second = cell("uvb", sigma), cell("deen", sigma)
+        first, second = cell(a, sigma), cell(b, sigma)
         if first.values(TEST_LOSS.of) and second.values(TEST_LOSS.of):
             note = parameter_note(first, second)
             table.compared.append(pairing.compared(
-                "UVB − DEEN", f"{title.split(':', 1)[0]}, σ = {sigma}", first.by_seed(), second.by_seed(), TEST_LOSS.of,
+                " − ".join(map(display_name, SIGMA_TABLE_PAIR)), f"{title.split(':', 1)[0]}, σ = {sigma}", first.by_seed(), second.by_seed(), TEST_LOSS.of,
                 [note] if note else [], {"dataset": dataset, "sigma": sigma}))
     # The floor every model should be under, what memorising the training set gives, and where the data's distribution
     # is known, the ceiling none can pass. Runs made before uvb-lab recorded them have no value; a row is left out where
     # no run has one.
     for label, metric, note in ((LINEAR_ROW, LINEAR_RISK, LINEAR_NOTE), (EMPIRICAL_PRIOR_ROW, EMPIRICAL_PRIOR_LOSS, EMPIRICAL_PRIOR_NOTE),
                                 (BAYES_ROW, BAYES_RISK, BAYES_NOTE)):
-        values = {sigma: baseline_values([cell("uvb", sigma), cell("deen", sigma)], metric) for sigma in sigmas}
+        values = {sigma: baseline_values([cell(a, sigma), cell(b, sigma)], metric) for sigma in sigmas}
         if any(values.values()):
             table.rows.append([label + table.mark([note])] + [
                 table.stat_cell(label, metric.name, values[sigma], split="test", dataset=dataset, sigma=sigma)
@@ -316,9 +319,9 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
             ])
     # The same trained UVB denoising by its decoder mean instead of x_hat(y) (Eq. 5): how much the energy's gradient
     # adds. Runs made before uvb-lab measured it have no value; the row is left out where none has.
-    if any(cell("uvb", sigma).stat(DECODER_TEST_LOSS.of) is not None for sigma in sigmas):
+    if any(cell(a, sigma).stat(DECODER_TEST_LOSS.of) is not None for sigma in sigmas):
         table.rows.append([DECODER_ROW + table.mark([DECODER_NOTE])] + [
-            table.cell(DECODER_ROW, cell("uvb", sigma), DECODER_TEST_LOSS, None, linear[sigma], model="uvb", split="test",
+            table.cell(DECODER_ROW, cell(a, sigma), DECODER_TEST_LOSS, None, linear[sigma], model=a, split="test",
                        dataset=dataset, sigma=sigma)
             for sigma in sigmas
         ])
@@ -328,17 +331,17 @@ def sigma_table(index: RunIndex, dataset: str, reduced: str | None = None) -> Ta
 def other_settings_note(reduced: str, paper_experiment: str, sigma: float) -> str:
     """The footnote of a reduced table: what its runs do differently from the paper's, per model."""
     per_model = "; ".join(f"{display_name(model)}: {', '.join(settings_differences(reduced, paper_experiment, model, sigma))}"
-                          for model in ("uvb", "deen"))
+                          for model in SIGMA_TABLE_PAIR)
     return (f"other settings than the paper's, so the paper's values are beside for scale, not as a target: {per_model}. "
             f"The same command with more epochs (trainer.epochs=N) continues these runs.")
 
 
 def has_counted_runs(index: RunIndex, dataset: str, sigma: float, experiment: str | None) -> bool:
-    return any(index.cell(model, dataset, sigma, experiment).runs for model in ("uvb", "deen"))
+    return any(index.cell(model, dataset, sigma, experiment).runs for model in SIGMA_TABLE_PAIR)
 
 
 def experiment_has_runs(index: RunIndex, dataset: str, experiment: str | None) -> bool:
-    return any(has_counted_runs(index, dataset, sigma, experiment) for sigma in index.sigmas(dataset, ("uvb", "deen")))
+    return any(has_counted_runs(index, dataset, sigma, experiment) for sigma in index.sigmas(dataset, SIGMA_TABLE_PAIR))
 
 
 def sigma_tables(index: RunIndex, dataset: str) -> list[Table]:
@@ -372,15 +375,15 @@ def tables_4_5(index: RunIndex) -> list[Table]:
     """
 
     def squared_error_on_x(s):  # 2 sigma^2 * ||x - mu_y||^2 / (2 sigma^2) = ||x - mu_y||^2
-        return None if s.get("test_recon_on_x") is None else 2 * s["sigma"] ** 2 * s["test_recon_on_x"]
+        return None if s.get(run_summary.TEST_RECON_ON_X) is None else 2 * s[run_summary.SIGMA] ** 2 * s[run_summary.TEST_RECON_ON_X]
 
     specs = (
         ("table4", "Table 4, MNIST, σ = 1, test set: mean KL(q(z|·) || p(z))", paper.TABLE4_KL,
-         ("ours on y / paper (Δ) [1]", summary_field("test_kl_on_y")), ("ours on x [1]", summary_field("test_kl_on_x")),
+         ("ours on y / paper (Δ) [1]", summary_field(run_summary.TEST_KL_ON_Y)), ("ours on x [1]", summary_field(run_summary.TEST_KL_ON_X)),
          "ours: test_kl_on_y, the KL of q(z|y) on the noisy test images, the paper's KL[q(z|y), p(z)] (Eq. 14 is the ELBO of "
          "y), compared with the paper's value; 'on x' is test_kl_on_x, the KL of q(z|x) on clean test images."),
         ("table5", "Table 5, MNIST, σ = 1, test set: mean E_q ||· - mu_y(z)||^2", paper.TABLE5_RECONSTRUCTION,
-         ("ours / paper (Δ) [1]", Metric("test_squared_error_on_x", squared_error_on_x)), ("ours on y [1]", summary_field("test_recon_on_y")),
+         ("ours / paper (Δ) [1]", Metric("test_squared_error_on_x", squared_error_on_x)), ("ours on y [1]", summary_field(run_summary.TEST_RECON_ON_Y)),
          "ours: 2 σ^2 test_recon_on_x = E_{z~q(z|x)} ||x - mu_y(z)||^2 on clean test images, the reading of "
          "Table 5 that docs/reproduction.md derives (on y the term cannot come near the paper's numbers); "
          "'on y' is test_recon_on_y = E_{z~q(z|y)} ||y - mu_y(z)||^2 / (2 σ^2), Eq. 14 on the noisy images."),
@@ -389,7 +392,7 @@ def tables_4_5(index: RunIndex) -> list[Table]:
     for name, title, reference, (compared_header, compared), (beside_header, beside), explanation in specs:
         table = Table(name, title, ["model", compared_header, beside_header], caption=INTERVAL_CAPTION)
         table.footnotes.append(explanation)
-        for model in ("uvb", "vae"):
+        for model in ELBO_TABLE_PAIR:
             cell = index.cell(model, "mnist", 1.0, TABLES_4_5_EXPERIMENT)
             where = {"model": model, "split": "test", "dataset": "mnist", "sigma": 1.0}
             label = display_name(model)
@@ -401,9 +404,9 @@ def tables_4_5(index: RunIndex) -> list[Table]:
 def remark4(index: RunIndex) -> Table:
     """Remark 4: the Laplace-decoder UVB's training loss at sigma = 1 on MNIST."""
     table = Table("remark4", "Remark 4, MNIST, σ = 1: UVB with a Laplace decoder, training loss", ["model", "train loss"], caption=INTERVAL_CAPTION)
-    cell = index.cell("uvb_laplace", "mnist", 1.0, TABLES_4_5_EXPERIMENT)
-    label = display_name("uvb_laplace")
-    where = {"model": "uvb_laplace", "split": "train", "dataset": "mnist", "sigma": 1.0}
+    cell = index.cell(LAPLACE_UVB, "mnist", 1.0, TABLES_4_5_EXPERIMENT)
+    label = display_name(LAPLACE_UVB)
+    where = {"model": LAPLACE_UVB, "split": "train", "dataset": "mnist", "sigma": 1.0}
     table.rows.append([label, table.cell(label, cell, TRAIN_LOSS, paper.REMARK4_TRAIN_LOSS, **where)])
     return table
 
@@ -415,19 +418,20 @@ def has_runs(index: RunIndex, models: Sequence[str], dataset: str, sigma: float)
 def paper_tables(index: RunIndex) -> tuple[list[Table], list[str]]:
     """The tables that some run touches, and the names of those no run touches (left out of the report)."""
     tables, absent = [], []
-    others = sorted(set(index.datasets(("uvb", "deen"))) - set(paper.SIGMA_TABLES))
+    others = sorted(set(index.datasets(SIGMA_TABLE_PAIR)) - set(paper.SIGMA_TABLES))
     for dataset in [*paper.SIGMA_TABLES, *others]:  # Table 2, Table 3, then datasets the paper has not
-        if index.sigmas(dataset, ("uvb", "deen")):
+        if index.sigmas(dataset, SIGMA_TABLE_PAIR):
             tables += sigma_tables(index, dataset)
         else:
             absent.append(f"Table {paper.SIGMA_TABLE_NUMBER[dataset]} ({DATASET_NAMES[dataset]})")
     # A UVB run at sigma = 1 is in every Table 2 sweep: it brings Tables 4 and 5 only where it has their settings.
-    if has_runs(index, ("vae",), "mnist", 1.0) or index.cell("uvb", "mnist", 1.0, TABLES_4_5_EXPERIMENT).runs:
+    uvb, vae = ELBO_TABLE_PAIR
+    if has_runs(index, (vae,), "mnist", 1.0) or index.cell(uvb, "mnist", 1.0, TABLES_4_5_EXPERIMENT).runs:
         tables += tables_4_5(index)
     else:
-        absent.append("Tables 4 and 5 (uvb, vae on MNIST at σ = 1)")
-    if has_runs(index, ("uvb_laplace",), "mnist", 1.0):
+        absent.append(f"Tables 4 and 5 ({uvb}, {vae} on MNIST at σ = 1)")
+    if has_runs(index, (LAPLACE_UVB,), "mnist", 1.0):
         tables.append(remark4(index))
     else:
-        absent.append("Remark 4 (uvb_laplace on MNIST at σ = 1)")
+        absent.append(f"Remark 4 ({LAPLACE_UVB} on MNIST at σ = 1)")
     return tables, absent

@@ -204,7 +204,7 @@ def decide(run_dir: Path, cfg: DictConfig, defaults: Mapping[str, Any]) -> Decis
         return Decision("continue", f"from its checkpoint{at}", summary)
     # No checkpoint. Restarting rewrites only what an attempt of this run (the identity matched above) left before its
     # first checkpoint: no row past step 0 and a summary at step 0, as a run stopped by a write that failed leaves them
-    # (uvb_lab/train.py puts its files back to its last checkpoint). Anything more is a run whose checkpoints are gone.
+    # (uvb_lab/training/checkpointer.py puts its files back to its last checkpoint). Anything more is a run whose checkpoints are gone.
     if trained_rows(run_dir) or (summary and (summary.get(STEPS_DONE) or 0) > 0):
         return Decision(
             "refuse",

@@ -15,7 +15,7 @@ from typing import Any
 
 # A record of uvb-lab is at most a few MB (protocol.json of a large comparison); a larger file is not one it wrote.
 MAX_BYTES = 64 << 20
-# float32's largest finite value: every loss a run records was computed in float32 or bfloat16 (uvb_lab/train_step.py's
+# float32's largest finite value: every loss a run records was computed in float32 or bfloat16 (uvb_lab/training/train_step.py's
 # precisions) and summed in float64, so a number beyond it is not a finite result of a run.
 LARGEST = 3.4028234663852886e38
 LARGEST_COUNT = 2**63 - 1  # steps, epochs, parameters: what a 64-bit counter holds

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from uvb_lab.run.summary import AT_START, PROGRESS  # the summary fields a resumed run carries on; the others are this command's
+from uvb_lab.run.summary import RunSummary
 from uvb_lab.training_stream import TrainingStream
 
 SUMMARY_KEY = "summary"  # the run's summary so far, in state_dict() and so in a checkpoint
@@ -35,7 +35,7 @@ class TrainState:
     losses_summed: int = 0
     window_sum: torch.Tensor = None  # the same for the steps since the last training-curve row
     window_count: int = 0
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: RunSummary = field(default_factory=lambda: RunSummary({}))  # summary.json's fields, changed only through it
     wandb_run_id: str | None = None
 
     def __post_init__(self) -> None:
@@ -75,7 +75,7 @@ class TrainState:
             "losses_summed": self.losses_summed,
             "window_sum": self.window_sum,
             "window_count": self.window_count,
-            SUMMARY_KEY: dict(self.summary),
+            SUMMARY_KEY: self.summary.as_dict(),
             "wandb_run_id": self.wandb_run_id,
         }
 
@@ -87,7 +87,5 @@ class TrainState:
         self.order = state["order"].to(self.device) if state["order"] is not None else None
         self.loss_sum, self.losses_summed = state["loss_sum"].to(self.device), state["losses_summed"]
         self.window_sum, self.window_count = state["window_sum"].to(self.device), state["window_count"]
-        saved = state[SUMMARY_KEY]
-        self.summary.update({k: v for k, v in saved.items() if k not in self.summary or k in PROGRESS})
-        self.summary.update({k: saved.get(k) for k in AT_START})
+        self.summary.carry_on(state[SUMMARY_KEY])
         self.wandb_run_id = state["wandb_run_id"]

@@ -1,7 +1,7 @@
 """summary.json: the one place that names its fields, their JSON types, which carry across a resume, and how the
 file is read and written.
 
-A run rewrites its summary after every evaluation (uvb_lab/run/recorder.py); the launcher (skip, continue, exit
+A run changes its summary through one RunSummary (below), which the training writes after every evaluation; the launcher (skip, continue, exit
 code), uvb-report (its tables and runs.csv), the figures' titles and the trackers read it. The values are plain
 JSON values, never enum members or objects: the checkpoint holds the summary too, and torch.load(weights_only=True)
 reads plain values only. A field added since a summary was written is absent from it (None where read with .get).
@@ -9,7 +9,7 @@ Read back, a summary is data (a folder may be anyone's): `read` and `checked` ho
 """
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,9 @@ TEST_DENOISING_LOSS = "test_denoising_loss"
 TEST_KL_ON_Y, TEST_RECON_ON_Y = "test_kl_on_y", "test_recon_on_y"  # a VAE's or UVB's ELBO terms on the noisy y
 TEST_KL_ON_X, TEST_RECON_ON_X = "test_kl_on_x", "test_recon_on_x"  # the same on the clean x
 TEST_BAYES_RISK = "test_bayes_risk"  # the exact denoiser's loss on the same pairs, where the distribution is known
+TEST_RISK_RATIO = "test_risk_ratio"  # test_denoising_loss / test_bayes_risk (1 is optimal), where that is known
+TEST_DECODER_DENOISING_LOSS = "test_decoder_denoising_loss"  # a decoder's ||x - mu_y(z ~ q(z|y))||^2 (UVB, the VAE)
+TEST_PRECISION_CHECK = "test_precision_check"  # a bf16 evaluation's relative difference from fp32 on its first images
 
 # -- What the run is compared with, written at its start.
 TEST_LINEAR_RISK = "test_linear_risk"  # the Wiener filter's on the same noisy images (uvb_lab/linear_baseline.py)
@@ -111,7 +114,12 @@ TYPES: dict[str, tuple[type, ...]] = {
     BAYES_RISK_MONTE_CARLO: OPTIONAL_NUMBER,
     BAYES_RISK_MONTE_CARLO_SE: OPTIONAL_NUMBER,
     FIGURES_DONE: (bool, type(None)),
+    TEST_RISK_RATIO: OPTIONAL_NUMBER,
+    TEST_DECODER_DENOISING_LOSS: OPTIONAL_NUMBER,
+    TEST_PRECISION_CHECK: OPTIONAL_NUMBER,
 }
+# Every test_... field has its val_... twin, measured the same way where data.val_fraction holds a validation split out.
+TYPES |= {for_split("val", key): types for key, types in TYPES.items() if key.startswith("test_")}
 REQUIRED = (MODEL, DATASET, SIGMA)  # a summary without them names no run
 COUNTS = (EPOCHS, EPOCHS_DONE, STEPS_DONE, NUM_PARAMS, NONFINITE_STEPS_SKIPPED, THREADS)  # integers >= 0 where present
 
@@ -134,6 +142,81 @@ def start(status: str, model: str, dataset: str, sigma: float, decoder: str | No
         WALL_TIME_S: 0.0,
         NONFINITE_STEPS_SKIPPED: 0,
     }
+
+
+class RunSummary:
+    """The summary of the run in progress: the one object through which summary.json changes.
+
+    A field it sets is one of TYPES (a KeyError otherwise: a new field is declared above first); `write` puts the
+    whole summary into run_dir's summary.json and hands it to the listeners (the tracker's summary). What a resumed
+    run carries on from its checkpoint's summary is `carry_on`'s rule. The fields are plain JSON values, so the
+    checkpoint holds them as they are (as_dict).
+    """
+
+    def __init__(self, fields: Mapping[str, Any]):
+        self._fields: dict[str, Any] = {}
+        self.update(fields)
+        self._run_dir: Path | None = None
+        self._listeners: list[Callable[[dict[str, Any]], None]] = []
+
+    def __getitem__(self, key: str) -> Any:
+        return self._fields[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._fields
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self._fields.get(key, default)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A copy of the fields: what the checkpoint holds and uvb_lab.train.train returns."""
+        return dict(self._fields)
+
+    def update(self, changes: Mapping[str, Any], measured: tuple[str, ...] = ()) -> None:
+        """These fields set, in memory (`write` writes them). measured: prefixes under which an undeclared field is
+        taken as a measured number (an evaluation's test_... of a user's own model's test_terms)."""
+        unknown = [key for key, value in changes.items()
+                   if key not in TYPES and not (key.startswith(measured) and records.is_number(value))]
+        if unknown:
+            raise KeyError(f"summary.json has no field {', '.join(map(repr, unknown))}: declare it in uvb_lab/run/summary.py's TYPES")
+        self._fields.update(changes)
+
+    def count(self, key: str) -> None:
+        """One more of a counting field (NONFINITE_STEPS_SKIPPED)."""
+        self.update({key: self._fields[key] + 1})
+
+    def evaluated(self, numbers: Mapping[str, float], step: int, wall_time_s: float, candidate: bool) -> None:
+        """An evaluation's numbers at step; candidate: an evaluation an uninterrupted run also makes, whose test loss
+        may be the best so far (one made because the run was stopped is not)."""
+        # uvb-lab's models' numbers are declared above; a model of a user's own may add test terms of its own.
+        self.update({**numbers, STEPS_DONE: step, WALL_TIME_S: wall_time_s}, measured=("test_", "val_"))
+        best, test_loss = self._fields.get(BEST_TEST_LOSS), numbers.get(TEST_LOSS)  # none where trainer.evaluate_test=false
+        if candidate and test_loss is not None and (best is None or test_loss < best):
+            self._fields[BEST_TEST_LOSS] = test_loss
+
+    def carry_on(self, saved: Mapping[str, Any]) -> None:
+        """Continue from a checkpoint's summary: this command's settings stay, the progress (PROGRESS) and what the run
+        started with (AT_START, None where it predates a field) come from saved, as does any field this one lacks
+        (taken as it was saved: a checkpoint's summary is the run's own record)."""
+        self._fields.update({k: v for k, v in saved.items() if k not in self._fields or k in PROGRESS})
+        self._fields.update({k: saved.get(k) for k in AT_START})
+
+    def reset_to(self, fields: Mapping[str, Any]) -> None:
+        """The summary as it was (at the last checkpoint), after a write that failed."""
+        self._fields = dict(fields)
+
+    def attach(self, run_dir: Path, *listeners: Callable[[dict[str, Any]], None]) -> None:
+        """From now on `write` writes run_dir's summary.json and calls each listener with the fields."""
+        self._run_dir, self._listeners = Path(run_dir), list(listeners)
+
+    def write(self, changes: Mapping[str, Any] | None = None) -> None:
+        """summary.json and the listeners, with these fields changed first."""
+        self.update(changes or {})
+        if self._run_dir is None:
+            raise RuntimeError("RunSummary.write before attach: it has no run folder yet")
+        write(self._run_dir, self._fields)
+        for listener in self._listeners:
+            listener(self.as_dict())
 
 
 def checked(summary: Any, path: Path) -> dict[str, Any]:
