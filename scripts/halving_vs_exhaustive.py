@@ -67,13 +67,15 @@ def main(folder: Path) -> str:
         chosen, exhaustive = cell.get("halving_choice"), cell.get("exhaustive_choice")
         at_full = {s: losses.get(str(full)) for s, losses in cell["val_loss"].items()}
         trials = {s: trial_folder(folder, cell["cell"], s) for s in record["grid"]}
-        per_epoch = {}
+        per_epoch, steps_per_epoch = {}, None
         for setting, run_dir in trials.items():
             if run_dir is None:
                 continue
             rows = run_files.evaluations(run_files.read_metrics(run_dir), "epoch_end")
             per_epoch[setting] = {round(row["epoch"]): (row.get("val_loss"), row.get("epoch_time_s") or 0.0) for row in rows}
-            steps_per_epoch = run_summary.read(run_dir)["steps_done"] / max(1, run_summary.read(run_dir)["epochs_done"])
+            summary = run_summary.read(run_dir)
+            if summary.get("status") == "finished":  # a diverged trial stops mid-epoch: its steps per epoch are not the data's
+                steps_per_epoch = summary["steps_done"] / max(1, summary["epochs_done"])
         # Halving: each setting trained to the last rung it was alive at; exhaustive: every setting to full.
         val = {s: {int(b): (v if v is not None else float("inf")) for b, v in losses.items()} for s, losses in cell["val_loss"].items()}
         # The full-budget validation loss of every setting: the record's, else the trial's own epoch row (a trial
@@ -109,17 +111,17 @@ def main(folder: Path) -> str:
         gap = "—"
         if chosen and exhaustive and at_full.get(chosen) and at_full.get(exhaustive):
             gap = f"{100 * (at_full[chosen] / at_full[exhaustive] - 1):+.2f}%"
-        if not per_epoch:  # the record alone (its trials' folders were not kept): epochs, not steps or seconds
+        if not per_epoch or steps_per_epoch is None:  # the record alone (its trials' folders were not kept): epochs, not steps or seconds
             missing_folders = True
             lines.append(
-                f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
+                f"| {name} | {chosen or 'none (what it kept failed)'} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
                 f"{halving_epochs} epochs / — | {exhaustive_epochs} epochs / — | — |"
             )
             continue
         spe = steps_per_epoch
         totals = [totals[0] + halving_epochs * spe, totals[1] + halving_wall, totals[2] + exhaustive_epochs * spe, totals[3] + exhaustive_wall]
         lines.append(
-            f"| {name} | {chosen} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
+            f"| {name} | {chosen or 'none (what it kept failed)'} | {exhaustive} | {_n(at_full.get(chosen))} / {_n(at_full.get(exhaustive))} | {gap} | "
             f"{halving_epochs * spe:,.0f} / {halving_wall:,.0f} | {exhaustive_epochs * spe:,.0f} / "
             f"{f'{exhaustive_wall:,.0f}' if complete else '(not complete)'} | "
             f"{(', '.join(map(str, wrong)) or 'none') if complete else 'the grid is not complete'} |"
@@ -130,6 +132,9 @@ def main(folder: Path) -> str:
                   f"{100 * totals[1] / max(totals[3], 1e-9):.0f}% of the time."]
     lines += ["", "Wall times are the trials' own epoch times (training and the validation evaluation), on the machine and "
               "load of the run; steps = epochs x steps per epoch."]
+    if len(record.get("tuning_seeds") or [0]) > 1:
+        lines += ["", f"Steps and seconds are those of one tuning seed (seed {record['tuning_seeds'][0]}'s trials): with "
+                  f"{len(record['tuning_seeds'])} tuning seeds, each approach trained {len(record['tuning_seeds'])} times as much."]
     if missing_folders:
         lines += ["", "Cells with — in the time columns: their trials' run folders are not in this folder, only the record; "
                   "the losses and choices come from protocol.json, the budgets in epochs from its rungs, and the epochs at "

@@ -41,7 +41,7 @@ def recorded_overrides(folder: Path) -> list[str]:
     path = folder / "multirun.yaml"
     if not path.is_file():
         return []
-    task = ((saved_config.read_plain(path, upgrade=False).get("hydra") or {}).get("overrides") or {}).get("task") or []
+    task = ((saved_config.read_plain(path, upgrade=False, interpolations=True).get("hydra") or {}).get("overrides") or {}).get("task") or []
     if not isinstance(task, list) or not all(isinstance(o, str) for o in task):
         raise saved_config.SavedConfigError(f"{path}: hydra.overrides.task is not a list of overrides")
     return task

@@ -265,7 +265,9 @@ def test_without_publish_a_script_writes_its_report_into_the_sweep_folder_alone(
         assert (sweep / "report" / "protocol.md").is_file() and not published.exists()
         assert f"wrote multirun/{experiment}/report (--publish copies it into docs/results/{experiment}/)" in done.stdout
         # --publish reads the sweep folder's last launch too: a toy launched earlier into it is not published.
-        (sweep / "multirun.yaml").write_text(f"hydra:\n  overrides:\n    task: ['+experiment={experiment}', 'trainer.epochs=2']\n")
+        # (Hydra writes multirun.yaml unresolved: its interpolations are read as text, not refused.)
+        (sweep / "multirun.yaml").write_text("hydra:\n  run:\n    dir: outputs/${run.name}\n  overrides:\n"
+                                             f"    task: ['+experiment={experiment}', 'trainer.epochs=2']\n")
         done = run_script([str(SCRIPTS / "tune_then_test.sh"), experiment, "--report-only", "--publish"], tmp_path)
         assert done.returncode == 2 and "had trainer.epochs=2, which changes the experiment" in done.stderr, done.stderr
         assert not published.exists()

@@ -151,6 +151,14 @@ def test_the_dry_run_shows_cells_grid_and_rungs_and_a_swept_seed_is_refused(tmp_
     assert result.returncode == 2 and "trainer.seed is set by the protocol" in result.stderr
 
 
+@pytest.mark.parametrize("experiment", ["bayes_gap_tuned", "bayes_gap_target"])
+def test_a_published_protocol_experiment_previews(experiment, tmp_path):
+    # The grid check composed each job's own +experiment=... a second time (Hydra: "appears more than once").
+    result = uvb_train_here(["-m", f"+experiment={experiment}", f"hydra.sweep.dir={tmp_path / 'sweep'}", "--dry-run"], cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "tune, then test:" in result.stdout and not (tmp_path / "sweep").exists()
+
+
 def test_the_closing_line_counts_what_the_launch_trained_and_found_and_a_relaunchs_dry_run_what_is_done(tmp_path):
     # Issue 34 item 8: the closing line said how many runs the record holds, not whether this launch trained them.
     command = [*ONE_EPOCH, "trainer.lr=1e-2,3e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}"]
@@ -282,6 +290,19 @@ def test_a_cell_whose_every_setting_diverged_chooses_nothing_exits_2_and_no_tria
     assert {path: path.read_bytes() for path in before} == before
     done = uvb_train_here([*command, "hydra.sweeper.retry_failed=true"])
     assert "rung 1/1, 2 jobs launched" in done.stdout + done.stderr, done.stderr
+
+
+def test_a_trial_that_diverged_at_the_first_rung_is_not_continued_by_the_exhaustive_grid(tmp_path):
+    # Seen on MNIST: UVB at 3e-2 diverged after its first epoch; the exhaustive grid then asked its folder (no
+    # checkpoint left) to go on to the full budget, which was refused, and the sweep ended "2 refused".
+    command = [*ONE_EPOCH, "trainer.epochs=2", "hydra.sweeper.min_budget=1", "hydra.sweeper.eta=2",
+               "hydra.sweeper.exhaustive=true", "trainer.lr=1e-3,1e6", f"hydra.sweep.dir={tmp_path}"]
+    done = uvb_train_here(command)
+    assert done.returncode == 0, done.stderr
+    assert "refused" not in done.stderr, done.stderr
+    trials = only_cell(tmp_path)["trials"]
+    assert trials["trainer.lr=1000000.0"]["0"]["at"] == {"1": "diverged"}  # a result, not asked again at budget 2
+    assert set(trials["trainer.lr=0.001"]["0"]["at"]) == {"1", "2"}
 
 
 def diverging_at_seed(seed: int, monkeypatch) -> None:

@@ -150,6 +150,8 @@ def _check_grid(fixed: list[str], space: sampled_space.Space) -> None:
         numbers = sorted(draws, key=lambda text: float(text) if re.fullmatch(r"[-+0-9.eE]+", text) else math.inf)
         values.update({f"{key}={numbers[0]}": None, f"{key}={numbers[-1]}": None})
     for override in values:
+        if override in fixed:  # a job's own copy of a setting every job has (+experiment=...): composing it twice is Hydra's error
+            continue
         try:
             cfg = compose.compose_job([*fixed, override])
             check_values(_task_config(cfg))

@@ -191,7 +191,11 @@ class Trial:
     at: dict[int, float | str] = field(default_factory=dict)  # budget -> validation loss, or the word for why none
 
     def wants(self, budget: int, retry_failed: bool) -> bool:
-        """Whether a launch must run it at this budget: never launched there, or a failure to retry."""
+        """Whether a launch must run it at this budget: never launched there, or a failure to retry. A trial that failed
+        at a smaller budget (diverged, or stopped) stays failed at a larger one: the exhaustive grid does not ask to
+        continue it, unless failures are retried."""
+        if not retry_failed and any(isinstance(result, str) for at, result in self.at.items() if at < budget):
+            return False
         return budget not in self.at or (retry_failed and isinstance(self.at[budget], str))
 
 

@@ -241,6 +241,8 @@ def _asked(protocol: Protocol, record: dict[str, Any], exhaustive: bool, sweep_d
         for name, budget in dict.fromkeys(asked):
             for seed in protocol.tuning_seeds:
                 trial = trials.get(name, {}).get(seed, Trial())
+                if budget not in trial.at and not trial.wants(budget, retry_failed=False):
+                    continue  # it failed at a smaller budget: that failure is its result, said once
                 where = f" ({sweep_dir / trial.run})" if trial.run else ""
                 yield "tuning", f"{cell_name}, {name}, tuning seed {seed} at {protocol.budget_key}={budget}{where}", trial.at.get(budget, NOT_RUN)
         chosen = entry.get("chosen")

@@ -55,7 +55,7 @@ class _BoundedLoader(get_yaml_loader()):
             self.depth -= 1
 
 
-def _check_plain(value: Any, where: str, budget: list[int]) -> None:
+def _check_plain(value: Any, where: str, budget: list[int], interpolations: bool = False) -> None:
     budget[0] -= 1
     if budget[0] < 0:
         raise SavedConfigError(f"holds more than {MAX_VALUES} values; not a config written by uvb-train")
@@ -63,12 +63,12 @@ def _check_plain(value: Any, where: str, budget: list[int]) -> None:
         for key, inner in value.items():
             if not isinstance(key, str):
                 raise SavedConfigError(f"has a key {key!r} that is not text at {where or 'the top level'}")
-            _check_plain(inner, f"{where}.{key}" if where else key, budget)
+            _check_plain(inner, f"{where}.{key}" if where else key, budget, interpolations)
     elif isinstance(value, list):
         for index, inner in enumerate(value):
-            _check_plain(inner, f"{where}[{index}]", budget)
+            _check_plain(inner, f"{where}[{index}]", budget, interpolations)
     elif isinstance(value, str):
-        if INTERPOLATION in value:
+        if INTERPOLATION in value and not interpolations:
             raise SavedConfigError(
                 f"holds an interpolation at {where} ({value[:60]!r}); uvb-train saves configs resolved, so this was "
                 "added by hand, and interpolations are never evaluated from a run folder"
@@ -77,8 +77,11 @@ def _check_plain(value: Any, where: str, budget: list[int]) -> None:
         raise SavedConfigError(f"holds a {type(value).__name__} at {where}; a saved config holds only plain values")
 
 
-def read_plain(path: Path, upgrade: bool = True) -> dict[str, Any]:
-    """The YAML file at path as plain containers, with upgrade in today's terms (uvb_lab/run/legacy.py); SavedConfigError else."""
+def read_plain(path: Path, upgrade: bool = True, interpolations: bool = False) -> dict[str, Any]:
+    """The YAML file at path as plain containers, with upgrade in today's terms (uvb_lab/run/legacy.py); SavedConfigError else.
+
+    interpolations=True reads a file Hydra writes unresolved (a sweep folder's multirun.yaml): its `${...}` stay
+    text, never evaluated, as every string read here does."""
     try:
         if path.stat().st_size > MAX_BYTES:
             raise SavedConfigError(f"{path} is larger than {MAX_BYTES} bytes; not a config written by uvb-train")
@@ -98,7 +101,7 @@ def read_plain(path: Path, upgrade: bool = True) -> dict[str, Any]:
     if not isinstance(loaded, dict):
         raise SavedConfigError(f"{path} is not a config (a mapping of settings); it may be truncated or damaged")
     try:
-        _check_plain(loaded, "", [MAX_VALUES])
+        _check_plain(loaded, "", [MAX_VALUES], interpolations)
     except SavedConfigError as error:
         raise SavedConfigError(f"{path} {error}") from None
     return legacy.upgrade_config(loaded) if upgrade else loaded
