@@ -33,8 +33,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA, Schema
+from uvb_lab.paths import CONFIG_DIR
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run import records
 

@@ -39,6 +39,7 @@ from uvb_lab.config import ConfigError, check_values, unknown_key, unknown_keys
 from uvb_lab.launch import sampled_space
 from uvb_lab.launch.cost import duration
 from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
+from uvb_lab.launch.refusals import REFUSALS  # what a job refuses with, found here before the launch instead
 from uvb_lab.launch.sweep_folder import adhoc_sweep_name, earlier_folder
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
@@ -242,8 +243,6 @@ def _other_models_sizes(overrides: list[str], earlier: list[str]) -> bool:
 
 def _decide(job: Job, cfg: DictConfig, choices: dict[str, str | None], job_num: int | None,
             seen: dict[Path, tuple[int, list[str]]], index: int) -> run_folder.Decision:
-    from uvb_lab.launch.job import REFUSALS  # what a job refuses with, found here before the launch instead
-
     job_folder = job.folder
     if job_folder in seen:
         number, overrides = seen[job_folder]
@@ -273,8 +272,6 @@ def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set
                      locked: bool) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
     record (and, locked: the folder free of another launch); the trials' own folders come as the sweeper picks them."""
-    from uvb_lab.launch.job import REFUSALS
-
     if locked and (busy := search_busy(sweep_dir)):
         return Job(hydra_overrides, None, run_folder.Decision("refuse", busy)), {}
     task_cfg = _task_config(base)
