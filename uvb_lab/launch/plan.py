@@ -144,6 +144,8 @@ def _check_grid(fixed: list[str], space: sampled_space.Space) -> None:
     values: dict[str, None] = {}
     for job in space.jobs:
         for override in job:
+            if override in fixed:
+                continue  # composed with every value below already (a `+group=...` twice is Hydra's error)
             key = override.split("=", 1)[0]
             if key.lstrip("+~") in space.sampled_keys:
                 drawn.setdefault(key, []).append(override.split("=", 1)[1])
