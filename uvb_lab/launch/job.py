@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 from uvb_lab import compose
 from uvb_lab.figures.after_training import figures_of_finished_run
+from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.launch import outcome
-from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.launch.refusals import REFUSALS
 from uvb_lab.run import devices
 from uvb_lab.run import folder as run_folder

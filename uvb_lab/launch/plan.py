@@ -36,9 +36,9 @@ from omegaconf.errors import OmegaConfBaseException
 from uvb_lab import compose
 from uvb_lab.compose import SEARCH_RECORD, one_line
 from uvb_lab.config import ConfigError, check_values, unknown_key, unknown_keys
+from uvb_lab.hydra_internals import BASIC_SWEEPER
 from uvb_lab.launch import cost, sampled_space
 from uvb_lab.launch.cost import duration
-from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
 from uvb_lab.launch.refusals import REFUSALS  # what a job refuses with, found here before the launch instead
 from uvb_lab.launch.sweep_folder import adhoc_sweep_name, earlier_folder
 from uvb_lab.run import devices, records
