@@ -302,6 +302,15 @@ def test_load_run_round_trips_a_run_folder_and_its_model(tmp_path):
         uvb_lab.load_run(tmp_path)
 
 
+def test_a_fresh_python_loads_a_run_with_its_trained_model():
+    # As a notebook's first cell: nothing of uvb_lab imported before (uvb_lab/trained_run.py first, then figures/).
+    run_dir = Path(__file__).parent / "fixtures" / "run_folder_format_2_laplace"
+    code = f"import uvb_lab; run = uvb_lab.load_run({str(run_dir)!r}, model=True); print(type(run.model).__name__)"
+    done = run_python(["-c", code], timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "UVB"
+
+
 def test_import_uvb_lab_and_its_notebook_functions_load_no_torch():
     code = ("import sys, uvb_lab; uvb_lab.load_run, uvb_lab.load_runs; "
             "print(sorted({'torch', 'matplotlib', 'wandb'} & set(sys.modules)))")

@@ -230,11 +230,13 @@ def test_a_kill_while_the_figures_are_drawn_leaves_a_run_whose_same_command_draw
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["status"] == "finished" and summary["figures_done"] is False and not (run_dir / "figures").exists()
     monkeypatch.undo()
+    # A field an older uvb-lab wrote is the run's record: the relaunch keeps it as it changes figures_done.
+    (run_dir / "summary.json").write_text(json.dumps({**summary, "a_field_of_an_older_uvb_lab": 1}))
     metrics = (run_dir / "metrics.jsonl").read_bytes()
     result = uvb_train_here(args, cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert_valid_png(run_dir / "figures" / "fig2_denoising.png")
-    assert json.loads((run_dir / "summary.json").read_text())["figures_done"] is True
+    assert json.loads((run_dir / "summary.json").read_text()) == {**summary, "a_field_of_an_older_uvb_lab": 1, "figures_done": True}
     assert (run_dir / "metrics.jsonl").read_bytes() == metrics  # nothing was trained again
     # The figures name their own run (the folder is hydra.run.dir's, so only the run's record knows its name).
     name = yaml.safe_load((run_dir / "config.yaml").read_text())["run"]["name"]

@@ -1,11 +1,11 @@
-"""Hydra's private API, used in one place (uvb_lab/launch/hydra_internals.py): an upgrade that moves it fails here, by name."""
+"""Hydra's private API, used in one place (uvb_lab/hydra_internals.py): an upgrade that moves it fails here, by name."""
 
 import importlib
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import get_class
 
-from uvb_lab.launch import hydra_internals
+from uvb_lab import hydra_internals
 
 
 def test_the_private_names_uvb_lab_uses_still_exist():

@@ -13,7 +13,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from test_untrusted_records import within
 
 from conftest import TINY, compose_config, run_uvb_train_in_process, uvb_train_here
-from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.hydra_internals import expand_sweeps
 from uvb_lab.launch.sampled_space import draw
 from uvb_lab.launch.successive_halving import TABLE, read_table
 from uvb_lab.launch.tune_then_test import RECORD

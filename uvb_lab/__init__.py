@@ -2,10 +2,7 @@
 
 __version__ = "0.1.0"
 
-from pathlib import Path as _Path
-
-# conf/ sits beside the package (an editable install, as the README installs it).
-CONFIG_DIR = str(_Path(__file__).resolve().parent.parent / "conf")
+from uvb_lab.paths import CONFIG_DIR  # uvb_lab.CONFIG_DIR, for users' code; the package's modules read uvb_lab/paths.py
 
 __all__ = ["CONFIG_DIR", "load_run", "load_runs"]
 

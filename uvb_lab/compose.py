@@ -33,8 +33,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from omegaconf.errors import OmegaConfBaseException
 
-from uvb_lab import CONFIG_DIR
 from uvb_lab.config import SCHEMA, Schema
+from uvb_lab.hydra_internals import BASIC_SWEEPER
+from uvb_lab.paths import CONFIG_DIR
 from uvb_lab.run import identity as run_identity
 from uvb_lab.run import records
 
@@ -223,8 +224,6 @@ def search_reference() -> dict[str, Any] | None:
     trials share, a trial reads by what it tries: `uvb-mnist-sigma1.0-lr0.0005910317077425306`. Folders of
     studies begun before (no "trials_named") keep their names, so a relaunch still finds their trials.
     """
-    from uvb_lab.launch.hydra_internals import BASIC_SWEEPER  # the launch package imports this module
-
     hydra_cfg = job_config()
     if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN or hydra_cfg.sweeper.get("_target_") == BASIC_SWEEPER:
         return None

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from hydra.utils import get_method
 
-from uvb_lab import CONFIG_DIR
+from uvb_lab.paths import CONFIG_DIR
 
 # Where a `_target_` may stand in a saved config, and the config group whose files name the allowed ones.
 GROUPS = {"model": "model", "model.likelihood": "model/likelihood", "data": "data", "loss": "loss"}

@@ -8,6 +8,14 @@
     image_grid      rows of images into one titled PNG
 """
 
-from uvb_lab.figures.cli import main  # the `uvb-figures` entry point (pyproject.toml), stable across the files' moves
-
 __all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `uvb-figures` entry point (pyproject.toml), stable across the files' moves: uvb_lab/figures/cli.py."""
+    # Imported here, not at the top: a module of this package (paper_figures, which trained_run.py reads FiguresError
+    # from; after_training, which the training loop imports) would otherwise load the CLI, and with it trained_run.py
+    # again, half-initialised when it is the first one imported (uvb_lab.load_run(..., model=True) in a fresh Python).
+    from uvb_lab.figures import cli
+
+    return cli.main(argv)

@@ -23,8 +23,9 @@ from contextlib import ExitStack, contextmanager, nullcontext
 import hydra
 from omegaconf import DictConfig
 
-from uvb_lab import CONFIG_DIR, compose  # noqa: F401 - stores the schema, registers the ${uvb_run_name:} resolver
-from uvb_lab.launch.hydra_internals import get_args_parser
+from uvb_lab import compose  # noqa: F401 - stores the schema, registers the ${uvb_run_name:} resolver
+from uvb_lab.hydra_internals import get_args_parser
+from uvb_lab.paths import CONFIG_DIR
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
 

@@ -13,24 +13,22 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from uvb_lab import compose
-from uvb_lab.config import ConfigError
-from uvb_lab.data import DataError
+from uvb_lab.figures.after_training import figures_of_finished_run
+from uvb_lab.hydra_internals import BASIC_LAUNCHER
 from uvb_lab.launch import outcome
-from uvb_lab.launch.hydra_internals import BASIC_LAUNCHER
+from uvb_lab.launch.refusals import REFUSALS
+from uvb_lab.run import devices
 from uvb_lab.run import folder as run_folder
-from uvb_lab.run import summary as run_summary
-from uvb_lab.run.checkpoint import CheckpointError
 from uvb_lab.run.files import RunStatus
 from uvb_lab.run.lock import FolderBusy, hold
 from uvb_lab.run.preemption import EXIT_CODE as PREEMPTED_EXIT_CODE
 from uvb_lab.run.preemption import INTERRUPTED_EXIT_CODE
-from uvb_lab.run.summary import FIGURES_DONE, STATUS, STEPS_DONE, VAL_LOSS
+from uvb_lab.run.summary import FIGURES_DONE, STATUS, VAL_LOSS, RunSummary
+from uvb_lab.trackers import NoLogger
 from uvb_lab.train import train
+from uvb_lab.trained_run import load_trained_run
 
 log = logging.getLogger(__name__)
-
-# Refusals: the command cannot run as given; nothing was written (uvb-train exits 2).
-REFUSALS = (ConfigError, DataError, CheckpointError, FolderBusy, run_folder.RunRefused)
 
 
 def sweeper_objective(summary: dict[str, Any] | None) -> float:
@@ -46,25 +44,19 @@ def sweeper_objective(summary: dict[str, Any] | None) -> float:
 
 
 def draw_missing_figures(cfg: DictConfig, run_dir: Path, summary: dict[str, Any]) -> dict[str, Any]:
-    """A finished run whose figures were interrupted (a kill while drawing them): draw them now, from its checkpoint."""
-    from uvb_lab.figures.after_training import figures_after_training, trained_for
-    from uvb_lab.figures.cli import load_trained_run
-    from uvb_lab.run import devices
-    from uvb_lab.trackers import NoLogger
-
+    """A finished run whose figures were interrupted (a kill while drawing them): draw them now, from its checkpoint, by
+    the route of every finished run's figures (figures_of_finished_run), its summary.json changed through RunSummary."""
     log.info("%s: finished, but its figures were not all drawn; drawing them in %s", cfg.run.name, run_dir)
+    recorded = RunSummary.as_recorded(summary)
+    recorded.attach(run_dir)
     with run_folder.log_to_file(run_dir):
         # Reading the run back composes the default config (its figures: settings): the job's Hydra state is kept, and
         # the figures take the run's own name as its folder records it (cfg.run.name, resolved when read, had named
         # the defaults' run).
         with compose.hydra_state_kept():
             run = load_trained_run(run_dir, devices.resolve_device(cfg.trainer.device))
-        figures_after_training(run_dir, run.model, run.data, run.name, cfg.figures, NoLogger(run_dir, run.name, {}),
-                               summary.get(STEPS_DONE) or 0,
-                               trained_for(summary))
-    summary = {**summary, FIGURES_DONE: True}
-    run_summary.write(run_dir, summary)
-    return summary
+        figures_of_finished_run(run_dir, run.model, run.data, run.name, cfg.figures, NoLogger(run_dir, run.name, {}), recorded)
+    return recorded.as_dict()
 
 
 def run_job(cfg: DictConfig) -> dict[str, Any] | None:

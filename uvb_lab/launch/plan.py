@@ -2,9 +2,9 @@
 
 `plan(overrides, multirun)` composes each job's config exactly as Hydra will (the experiment's
 `hydra.sweeper.params` and the command line's sweeps, expanded the way Hydra's basic sweeper expands
-them), checks every value, builds each model on the meta device (no memory, no time) so its own checks
-run, loads each distinct dataset once, checks the device and the folder's lock, and decides per job
-(uvb_lab/run/folder.py): start, continue, skip, or refuse with a reason. A launch with a refused job
+them), builds each job as a run does but on the meta device (uvb_lab/training/build.py's build_parts, the one
+place a config is checked; no memory, no time; each distinct dataset loaded once), checks the folder's lock, and
+decides per job (uvb_lab/run/folder.py): start, continue, skip, or refuse with a reason. A launch with a refused job
 launches nothing. A key no config has is one line for the whole command, with the closest known keys (`trainer.lrr`:
 did you mean trainer.lr?), with or without `+`. `uvb-train --dry-run` prints the plan, with what each run would cost
 (uvb_lab/launch/cost.py), and stops there; after a sweep, uvb_lab/launch/outcome.py says how each job ended. An
@@ -36,15 +36,18 @@ from omegaconf.errors import OmegaConfBaseException
 from uvb_lab import compose
 from uvb_lab.compose import SEARCH_RECORD, one_line
 from uvb_lab.config import ConfigError, check_values, unknown_key, unknown_keys
-from uvb_lab.launch import sampled_space
+from uvb_lab.hydra_internals import BASIC_SWEEPER
+from uvb_lab.launch import cost, sampled_space
 from uvb_lab.launch.cost import duration
-from uvb_lab.launch.hydra_internals import BASIC_SWEEPER
+from uvb_lab.launch.refusals import REFUSALS  # what a job refuses with, found here before the launch instead
 from uvb_lab.launch.sweep_folder import adhoc_sweep_name, earlier_folder
+from uvb_lab.run import devices, records
 from uvb_lab.run import folder as run_folder
 from uvb_lab.run import identity as run_identity
-from uvb_lab.run import records
 from uvb_lab.run.files import unwritable
 from uvb_lab.run.lock import FolderBusy, check_free, holder
+from uvb_lab.run.summary import STEPS_DONE
+from uvb_lab.training.build import build_parts
 
 
 class PlanError(ValueError):
@@ -141,6 +144,8 @@ def _check_grid(fixed: list[str], space: sampled_space.Space) -> None:
     values: dict[str, None] = {}
     for job in space.jobs:
         for override in job:
+            if override in fixed:
+                continue  # composed with every value below already (a `+group=...` twice is Hydra's error)
             key = override.split("=", 1)[0]
             if key.lstrip("+~") in space.sampled_keys:
                 drawn.setdefault(key, []).append(override.split("=", 1)[1])
@@ -202,35 +207,8 @@ def search_busy(sweep_dir: Path) -> str | None:
     return None
 
 
-def _check_job(cfg: DictConfig, job_num: int | None) -> None:
-    """Every check that needs no file written: values, device, the model's own constructor, the data."""
-    import torch
-
-    from uvb_lab.loss import training_loss
-    from uvb_lab.run import devices
-    from uvb_lab.train import build, load_data
-
-    check_values(cfg)
-    try:
-        devices.resolve_device(cfg.trainer.device, job_num)
-    except devices.DeviceError as error:
-        raise ConfigError(str(error)) from error
-    with torch.device("meta"):  # runs the constructor's checks; allocates nothing
-        model = build("model", cfg.model)
-    loss = build("loss", cfg.loss)
-    build("logger", cfg.logger)
-    try:  # the model has what the loss calls, and the data the target the loss is aimed at
-        training_loss(loss, model, load_data(cfg.data))
-    except ValueError as error:
-        raise ConfigError(str(error)) from error
-
-
 def _cost(cfg: DictConfig, job: Job, job_num: int | None) -> Any:
     """What the job would cost to train (uvb_lab/launch/cost.py), from where its run stands."""
-    from uvb_lab.launch import cost
-    from uvb_lab.run import devices
-    from uvb_lab.run.summary import STEPS_DONE
-
     done = math.inf if job.decision.action == "skip" else (job.decision.summary or {}).get(STEPS_DONE) or 0
     return cost.estimate(cfg, devices.resolve_device(cfg.trainer.device, job_num), job.folder, done)
 
@@ -244,8 +222,6 @@ def _other_models_sizes(overrides: list[str], earlier: list[str]) -> bool:
 
 def _decide(job: Job, cfg: DictConfig, choices: dict[str, str | None], job_num: int | None,
             seen: dict[Path, tuple[int, list[str]]], index: int) -> run_folder.Decision:
-    from uvb_lab.launch.job import REFUSALS  # what a job refuses with, found here before the launch instead
-
     job_folder = job.folder
     if job_folder in seen:
         number, overrides = seen[job_folder]
@@ -256,7 +232,7 @@ def _decide(job: Job, cfg: DictConfig, choices: dict[str, str | None], job_num: 
         )
     seen[job_folder] = (index, job.overrides)
     try:
-        _check_job(cfg, job_num)
+        build_parts(cfg, job_num, on_meta=True)  # every check of the config (training/build.py), allocating nothing
         check_free(job_folder)
     except REFUSALS as error:
         return run_folder.Decision("refuse", one_line(error))
@@ -275,14 +251,12 @@ def _shared_settings(base: DictConfig, hydra_overrides: list[str], searched: set
                      locked: bool) -> tuple[Job, dict[str, Any]]:
     """A search's one planned job: the settings its trials share, checked and compared with the search folder's
     record (and, locked: the folder free of another launch); the trials' own folders come as the sweeper picks them."""
-    from uvb_lab.launch.job import REFUSALS
-
     if locked and (busy := search_busy(sweep_dir)):
         return Job(hydra_overrides, None, run_folder.Decision("refuse", busy)), {}
     task_cfg = _task_config(base)
     settings = {key: value for key, value in run_identity.identity(task_cfg).items() if key not in searched}
     try:
-        _check_job(task_cfg, None)
+        build_parts(task_cfg, on_meta=True)
     except REFUSALS as error:
         return Job(hydra_overrides, None, run_folder.Decision("refuse", one_line(error))), settings
     path, recorded = sweep_dir / SEARCH_RECORD, None

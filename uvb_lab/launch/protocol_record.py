@@ -43,11 +43,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from uvb_lab.launch.sweep_files import PROTOCOL_RECORD
 from uvb_lab.launch.trials import SEED_OUTCOMES, TRIAL_RESULTS, RecordError, Trial, valid_run_name
 from uvb_lab.run import records
 from uvb_lab.run.files import write_atomic
 
-RECORD = "protocol.json"
+RECORD = PROTOCOL_RECORD
 FORMAT = 2
 FORMATS = (1, FORMAT)  # the formats read
 HALVING, EXHAUSTIVE = "halving", "exhaustive"  # hydra.sweeper.choose_by: whose choice the test seeds train

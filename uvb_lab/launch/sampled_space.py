@@ -25,7 +25,7 @@ from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.nodes import FloatNode, IntegerNode
 
-from uvb_lab.launch.hydra_internals import expand_sweeps
+from uvb_lab.hydra_internals import expand_sweeps
 
 SIGNIFICANT_DIGITS = 3
 LOG, INT = "log", "int"  # the tags an interval takes: log-uniform, integers

@@ -43,6 +43,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from uvb_lab.launch import outcome as job_outcome
 from uvb_lab.launch.sampled_space import Space, draw
+from uvb_lab.launch.sweep_files import HALVING_TABLE
 from uvb_lab.launch.trials import (
     FAILED,
     NOT_RUN,
@@ -62,7 +63,7 @@ from uvb_lab.run.files import write_atomic
 
 log = logging.getLogger(__name__)
 
-TABLE = "successive_halving.csv"
+TABLE = HALVING_TABLE
 CONFIG, REACHED, CHOSEN, RUN = "configuration", "budget_reached", "chosen", "run"
 
 

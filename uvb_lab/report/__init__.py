@@ -17,7 +17,7 @@ import contextlib
 import sys
 from pathlib import Path
 
-from uvb_lab.launch import successive_halving, tune_then_test
+from uvb_lab.launch.sweep_files import HALVING_TABLE, PROTOCOL_RECORD
 from uvb_lab.report.bayes_gap import bayes_gap_tables, risk_ratio_vs_sigma
 from uvb_lab.report.comparisons import comparisons_table
 from uvb_lab.report.figure import loss_vs_sigma
@@ -102,13 +102,13 @@ def main(argv: list[str] | None = None) -> int:
     runs_table, runs = None, []
     try:  # every record read before the first file is written: a damaged one is refused, naming it
         searches = [  # the search tables of the folders given, as uvb-train wrote them
-            halving_section(path) for path in args.paths if (path / successive_halving.TABLE).is_file()
+            halving_section(path) for path in args.paths if (path / HALVING_TABLE).is_file()
         ]
-        protocols = {path: protocol_table(path, args.bootstrap) for path in args.paths if (path / tune_then_test.RECORD).is_file()}
+        protocols = {path: protocol_table(path, args.bootstrap) for path in args.paths if (path / PROTOCOL_RECORD).is_file()}
         searches += [  # any other search (Optuna's): its trials, best first
             table for path in args.paths
-            if (path / SEARCH_RECORD).is_file() and not (path / tune_then_test.RECORD).is_file()
-            and not (path / successive_halving.TABLE).is_file() and (table := search_table(path))
+            if (path / SEARCH_RECORD).is_file() and not (path / PROTOCOL_RECORD).is_file()
+            and not (path / HALVING_TABLE).is_file() and (table := search_table(path))
         ]
         searches += [markdown for markdown, _ in protocols.values()]
         runs = find_runs(args.paths) if args.paths else []

@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from uvb_lab.compose import SEARCH_RECORD
-from uvb_lab.launch.protocol_record import RECORD as PROTOCOL_RECORD
-from uvb_lab.launch.successive_halving import TABLE as HALVING_TABLE
+from uvb_lab.launch.sweep_files import HALVING_TABLE, PROTOCOL_RECORD
 from uvb_lab.report.settings import table_settings, without_seed
 from uvb_lab.report.stats import Stat
 from uvb_lab.run import identity as run_identity

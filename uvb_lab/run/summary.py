@@ -159,6 +159,14 @@ class RunSummary:
         self._run_dir: Path | None = None
         self._listeners: list[Callable[[dict[str, Any]], None]] = []
 
+    @classmethod
+    def as_recorded(cls, fields: Mapping[str, Any]) -> "RunSummary":
+        """A run's summary as its folder holds it (summary.json, or its checkpoint's), to change a finished run's: taken
+        as it is, the run's own record, fields an older uvb-lab wrote included (as carry_on takes a checkpoint's)."""
+        summary = cls({})
+        summary.reset_to(fields)
+        return summary
+
     def __getitem__(self, key: str) -> Any:
         return self._fields[key]
 
