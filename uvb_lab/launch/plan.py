@@ -119,6 +119,8 @@ def _check_swept_keys(fixed: list[str], sweeps: list[Any], groups: set[str], sev
     the whole command, as in a single run, instead of one refusal per job (or a search's failure mid-way)."""
     for override in sweeps:
         key = override.get_key_element().lstrip("+~")
+        if key.startswith("hydra."):  # `hydra.sweeper.params.trainer.lr=a,b`: a grid written as a Hydra setting
+            raise PlanError(sampled_space.hydra_setting_swept(override))
         if key in groups or override.is_interval_sweep():
             continue
         first = next(iter(override.sweep_string_iterator()), None)
@@ -155,8 +157,6 @@ def _check_grid(fixed: list[str], space: sampled_space.Space) -> None:
         numbers = sorted(draws, key=lambda text: float(text) if re.fullmatch(r"[-+0-9.eE]+", text) else math.inf)
         values.update({f"{key}={numbers[0]}": None, f"{key}={numbers[-1]}": None})
     for override in values:
-        if override in fixed:  # a job's own copy of a setting every job has (+experiment=...): composing it twice is Hydra's error
-            continue
         try:
             cfg = compose.compose_job([*fixed, override])
             check_values(_task_config(cfg))
