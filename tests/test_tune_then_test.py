@@ -159,6 +159,16 @@ def test_a_published_protocol_experiment_previews(experiment, tmp_path):
     assert "tune, then test:" in result.stdout and not (tmp_path / "sweep").exists()
 
 
+def test_a_protocol_relaunched_with_its_models_in_another_order_continues_its_study(tmp_path):
+    # The grid check composes every value, and Hydra's runtime choices are global: the search's shared settings were
+    # read with the last model composed, so the same search with its models reordered was "a search of other settings".
+    common = [o for o in ONE_EPOCH if o != "model=deen"] + [f"hydra.sweep.dir={tmp_path / 'sweep'}"]
+    first = uvb_train_here([*common, "model=deen_quadratic,deen", "trainer.lr=1e-2,3e-3"], cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    again = uvb_train_here([*common, "model=deen,deen_quadratic", "trainer.lr=1e-2,3e-3", "--dry-run"], cwd=tmp_path)
+    assert again.returncode == 0 and "continues the study there" in again.stdout, again.stderr
+
+
 def test_the_closing_line_counts_what_the_launch_trained_and_found_and_a_relaunchs_dry_run_what_is_done(tmp_path):
     # Issue 34 item 8: the closing line said how many runs the record holds, not whether this launch trained them.
     command = [*ONE_EPOCH, "trainer.lr=1e-2,3e-3", f"hydra.sweep.dir={tmp_path / 'sweep'}"]

@@ -334,6 +334,9 @@ def plan(overrides: list[str], multirun: bool, costs: bool = False) -> Launch:
                     raise PlanError("a search chooses on the validation loss, and data.val_fraction=0 holds none out: "
                                     "add data.val_fraction=0.1 (10% of the training set held out)")
                 schedule, closing = _schedule(base, parser, overrides, sweep_dir.absolute(), fixed)
+                # The grid check composed every value since, and Hydra's runtime choices are global: base's
+                # ${hydra:runtime.choices.model} would now read the last value composed (the last model of the grid).
+                base = compose.compose_job(fixed)
                 job, settings = _shared_settings(base, hydra_overrides, searched, sweep_dir.absolute(), closing is not None)
                 launch = Launch(True, [job], hydra_overrides, sweep_dir.absolute(), searched_by, settings, schedule, closing)
                 launch.note = earlier_folder(launch, sweeps) if adhoc else None
