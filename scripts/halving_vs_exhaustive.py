@@ -67,14 +67,15 @@ def main(folder: Path) -> str:
         chosen, exhaustive = cell.get("halving_choice"), cell.get("exhaustive_choice")
         at_full = {s: losses.get(str(full)) for s, losses in cell["val_loss"].items()}
         trials = {s: trial_folder(folder, cell["cell"], s) for s in record["grid"]}
-        per_epoch, steps_per_epoch = {}, None
+        per_epoch, status, steps_per_epoch = {}, {}, None
         for setting, run_dir in trials.items():
             if run_dir is None:
                 continue
             rows = run_files.evaluations(run_files.read_metrics(run_dir), "epoch_end")
             per_epoch[setting] = {round(row["epoch"]): (row.get("val_loss"), row.get("epoch_time_s") or 0.0) for row in rows}
             summary = run_summary.read(run_dir)
-            if summary.get("status") == "finished":  # a diverged trial stops mid-epoch: its steps per epoch are not the data's
+            status[setting] = summary.get("status")
+            if status[setting] == "finished":  # a diverged trial stops mid-epoch: its steps per epoch are not the data's
                 steps_per_epoch = summary["steps_done"] / max(1, summary["epochs_done"])
         # Halving: each setting trained to the last rung it was alive at; exhaustive: every setting to full.
         val = {s: {int(b): (v if v is not None else float("inf")) for b, v in losses.items()} for s, losses in cell["val_loss"].items()}
@@ -84,8 +85,7 @@ def main(folder: Path) -> str:
             if at_full.get(setting) is None and full in epochs:
                 at_full[setting] = epochs[full][0]
         failed = {s for s, losses in cell["val_loss"].items() if losses and all(v is None for v in losses.values())}  # diverged
-        failed |= {s for s, run_dir in trials.items() if run_dir is not None and at_full.get(s) is None
-                   and run_summary.read(run_dir).get("status") == "failed"}  # diverged on the way to the full budget
+        failed |= {s for s in status if at_full.get(s) is None and status[s] == "failed"}  # diverged on the way to the full budget
         complete = all(at_full.get(s) is not None for s in record["grid"] if s not in failed)
         finite = {s: v for s, v in at_full.items() if v is not None}
         if exhaustive is None and complete and finite:
